@@ -1,0 +1,1 @@
+"""Shared plumbing for the Spark jobs and the CLI: paths, session, warehouse writes, job wrapper."""

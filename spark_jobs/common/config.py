@@ -1,0 +1,75 @@
+"""Where Shardline keeps its data, and the typed errors every entry point turns into one clear line."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ShardlineError(Exception):
+    """A user-facing error (bad flag, missing path, failed gate): printed as one line, no stack trace."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every location under the data directory (``SHARDLINE_HOME``, default ``<repo>/data``)."""
+
+    home: Path
+
+    @classmethod
+    def from_env(cls) -> "Paths":
+        return cls(Path(os.environ.get("SHARDLINE_HOME") or REPO_ROOT / "data").resolve())
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def metastore(self) -> Path:
+        return self.home / "metastore_db"
+
+    @property
+    def datasets(self) -> Path:
+        return self.home / "datasets"
+
+    @property
+    def models(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def samples(self) -> Path:
+        return self.home / "samples"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_date(value: str) -> str:
+    """Validate a run date (YYYY-MM-DD) and return it unchanged; argparse `type=` friendly."""
+    if not _DATE.match(value or ""):
+        raise ShardlineError(f"run date must look like YYYY-MM-DD, got {value!r}")
+    try:
+        _dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ShardlineError(f"run date {value!r} is not a real date: {exc}") from None
+    return value
+
+
+def require_path(path: str, what: str) -> Path:
+    """Return the resolved path or raise a one-line error naming what was expected there."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ShardlineError(f"{what} not found: {p}")
+    return p.resolve()

@@ -1,0 +1,101 @@
+"""The thin ``main()`` shared by every Spark job: flags, session, accounting, one-line errors."""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import logging
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+from spark_jobs.common.config import ShardlineError, parse_date
+from spark_jobs.common.session import build_spark
+from spark_jobs.common.warehouse import append_job_run
+
+log = logging.getLogger("shardline")
+
+
+@dataclass(frozen=True)
+class Counts:
+    records_in: int
+    records_out: int
+    records_quarantined: int
+
+    def check(self) -> "Counts":
+        if self.records_in != self.records_out + self.records_quarantined:
+            raise ShardlineError(
+                f"accounting broken: in={self.records_in} != out={self.records_out} + "
+                f"quarantined={self.records_quarantined}")
+        return self
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--date", required=True, type=_date_arg, help="run date YYYY-MM-DD (the partition written)")
+    p.add_argument("--run-id", default=None, help="run id recorded in ml.job_runs (default: manual__<time>)")
+    p.add_argument("--master", default=None, help="Spark master when run without spark-submit")
+    return p
+
+
+def _date_arg(value: str) -> str:
+    try:
+        return parse_date(value)
+    except ShardlineError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for noisy in ("py4j", "pyspark"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_job(job: str, args: argparse.Namespace, body: Callable[[SparkSession], Counts],
+            validate: Callable[[], None] | None = None) -> int:
+    """Validate inputs before Spark starts, run ``body``, record the run in ``ml.job_runs``.
+
+    A ShardlineError (bad path, failed check) prints one line and exits 2; a failed run is still
+    logged in ``ml.job_runs`` with status ``failed`` before the error propagates.
+    """
+    setup_logging()
+    run_id = args.run_id or f"manual__{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+    args.run_id = run_id
+    try:
+        if validate:
+            validate()
+    except ShardlineError as exc:
+        print(f"error: {job}: {exc}", file=sys.stderr)
+        return 2
+    started = _dt.datetime.now(_dt.timezone.utc)
+    spark = build_spark(f"shardline-{job}", master=args.master)
+    try:
+        counts = body(spark).check()
+    except ShardlineError as exc:
+        _record_failure(spark, job, args, started)
+        print(f"error: {job}: {exc}", file=sys.stderr)
+        return 2
+    except Exception:
+        _record_failure(spark, job, args, started)
+        raise
+    append_job_run(spark, dt=args.date, job=job, run_id=run_id, records_in=counts.records_in,
+                   records_out=counts.records_out, records_quarantined=counts.records_quarantined,
+                   started_at=started, status="success")
+    log.info("%s %s done: in=%d out=%d quarantined=%d", job, args.date, counts.records_in,
+             counts.records_out, counts.records_quarantined)
+    return 0
+
+
+def _record_failure(spark: SparkSession, job: str, args: argparse.Namespace, started: _dt.datetime) -> None:
+    try:
+        append_job_run(spark, dt=args.date, job=job, run_id=args.run_id, records_in=0, records_out=0,
+                       records_quarantined=0, started_at=started, status="failed")
+    except Exception:  # the original error matters more than the log row
+        log.exception("could not record the failed run in ml.job_runs")
+
+
+def entrypoint(main: Callable[[Sequence[str] | None], int]) -> None:
+    sys.exit(main(None))
