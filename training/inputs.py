@@ -1,0 +1,63 @@
+"""build_inputs: a published petastorm split -> a batched ``tf.data.Dataset`` of (features, label).
+
+Decoding happens in tf.data on whole batches (no per-sample Python). ``preprocess`` is the one
+definition of the model's input preprocessing; batch inference calls it too.
+"""
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import tensorflow as tf
+
+
+def preprocess_images(png_bytes: tf.Tensor) -> tf.Tensor:
+    """A batch of PNG byte strings -> float32 NHWC in [0, 1]."""
+    pixels = tf.map_fn(lambda b: tf.io.decode_png(b, channels=0), png_bytes, fn_output_signature=tf.uint8)
+    return tf.cast(pixels, tf.float32) / 255.0
+
+
+def preprocess(kind: str, raw: tf.Tensor) -> tf.Tensor:
+    """Raw column values (PNG bytes or strings) -> model input. Text models vectorise inside the model."""
+    return preprocess_images(raw) if kind == "image" else raw
+
+
+@contextmanager
+def open_reader(url: str, fields: list[str], *, num_epochs: int | None, shard: int = 0, shard_count: int = 1,
+                seed: int | None = None, shuffle: bool = False, workers_count: int = 2) -> Iterator:
+    """A petastorm batch reader for one split; its pyarrow FutureWarnings are silenced here only."""
+    from petastorm import make_batch_reader
+
+    # petastorm's pyarrow legacy-API FutureWarnings fire in its reader threads for the reader's whole
+    # life, so the filter is scoped by module rather than by a with-block.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"petastorm\..*")
+    warnings.filterwarnings("ignore", message=r".*make_reader.*", category=UserWarning, module=r"petastorm\..*")
+    warnings.filterwarnings("ignore", category=UnicodeWarning, module=r"petastorm\..*")
+    reader = make_batch_reader(url, schema_fields=fields, num_epochs=num_epochs, cur_shard=shard,
+                               shard_count=shard_count, shuffle_row_groups=shuffle, seed=seed,
+                               workers_count=workers_count)
+    with reader:
+        yield reader
+
+
+def build_inputs(reader, kind: str, batch_size: int, *, shuffle_buffer: int = 0, seed: int | None = None,
+                 with_ids: bool = False) -> tf.data.Dataset:
+    from petastorm.tf_utils import make_petastorm_dataset
+
+    column = "image" if kind == "image" else "text"
+    ds = make_petastorm_dataset(reader).unbatch()
+    if shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed)
+    ds = ds.batch(batch_size)
+
+    def to_xy(row):
+        x = preprocess(kind, getattr(row, column))
+        y = tf.cast(row.label_index, tf.int32)
+        return (x, y, row.id) if with_ids else (x, y)
+
+    ds = ds.map(to_xy, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # petastorm already gives each worker its own row groups (cur_shard/shard_count).
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options)
