@@ -36,9 +36,17 @@ def open_reader(url: str, fields: list[str], *, num_epochs: int | None, shard: i
     warnings.filterwarnings("ignore", category=UnicodeWarning, module=r"petastorm\..*")
     reader = make_batch_reader(url, schema_fields=fields, num_epochs=num_epochs, cur_shard=shard,
                                shard_count=shard_count, shuffle_row_groups=shuffle, seed=seed,
-                               workers_count=workers_count)
+                               workers_count=workers_count, reader_pool_type=pool_type(num_epochs))
     with reader:
         yield reader
+
+
+def pool_type(num_epochs: int | None) -> str:
+    """petastorm 0.13.1's thread pool can end a finite read with zero rows: ``get_results`` checks
+    "all workers idle" and "ventilator finished" one after the other, and a small epoch can be fully
+    ventilated in between. Infinite readers never finish, so only finite reads (evaluation, vocabulary)
+    use the synchronous ``dummy`` pool."""
+    return "thread" if num_epochs is None else "dummy"
 
 
 def build_inputs(reader, kind: str, batch_size: int, *, shuffle_buffer: int = 0, seed: int | None = None,

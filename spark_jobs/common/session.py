@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -55,5 +56,9 @@ def build_spark(app: str, master: str | None = None, paths: Paths | None = None)
     return spark
 
 
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
 def java_options(paths: Paths) -> str:
-    return f"-Dderby.stream.error.file={paths.home / 'derby.log'}"
+    """Driver JVM flags; pass them to spark-submit as ``--conf spark.driver.extraJavaOptions=...``."""
+    return f"-Dderby.stream.error.file={paths.home / 'derby.log'} -Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"

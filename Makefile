@@ -1,0 +1,43 @@
+# Shardline: `make demo` runs the whole nightly pipeline on sample data; `make test` runs the tests.
+# Both create the virtual environment (.venv) with the pinned stack first; nothing else is assumed.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DATE ?= $(shell date -u +%Y-%m-%d)
+export SPARK_LOCAL_IP := 127.0.0.1
+# Spark needs Java 17; use it when the machine has it and JAVA_HOME is not set.
+JAVA17 := $(wildcard /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk-arm64)
+ifeq ($(JAVA_HOME),)
+ifneq ($(JAVA17),)
+export JAVA_HOME := $(firstword $(JAVA17))
+endif
+endif
+
+.PHONY: install demo test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (the pinned stack needs CPython 3.11)"; exit 1; }
+	@command -v java >/dev/null || { echo "error: java not found (Spark 3.5 needs a JDK 17: apt-get install openjdk-17-jdk-headless)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/shardline run --date $(DEMO_DATE)
+	@echo "== prediction counts per table ($(DEMO_DATE))"
+	@$(BIN)/shardline query "SELECT 'ml.image_predictions' AS table_name, count(*) AS predictions FROM ml.image_predictions WHERE dt = '$(DEMO_DATE)' UNION ALL SELECT 'ml.text_predictions', count(*) FROM ml.text_predictions WHERE dt = '$(DEMO_DATE)'" 2>/dev/null
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+bench: install
+	@if ls benchmarks/*.py >/dev/null 2>&1; then for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done; \
+	else echo "no benchmarks yet"; fi
+
+clean:
+	rm -rf data .pytest_cache

@@ -1,0 +1,101 @@
+"""Nightly retraining: clean -> publish -> train -> score, for images and text, by logical date.
+
+Spark jobs run through SparkSubmitOperator on the ``spark_default`` connection (``local[*]`` in the
+embedded default; a cluster master works unchanged). Training runs as a subprocess so TensorFlow never
+loads in the scheduler or DAG processor. Every task reads and writes by ``{{ ds }}``, never now().
+No heavy imports here: this file is parsed often.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.exceptions import AirflowFailException
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Asset, Param, dag, task
+
+REPO = Path(__file__).resolve().parents[1]
+JOBS = REPO / "spark_jobs"
+DATA = Path(os.environ.get("SHARDLINE_HOME") or REPO / "data")
+SPARK_CONF = {
+    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={(JOBS / 'common' / 'log4j2.properties').as_uri()}",
+}
+PREDICTIONS = {kind: Asset(f"shardline://warehouse/ml/{kind}_predictions") for kind in ("image", "text")}
+
+
+def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None) -> SparkSubmitOperator:
+    return SparkSubmitOperator(
+        task_id=task_id,
+        application=str(JOBS / script),
+        conn_id="spark_default",
+        name=f"shardline-{task_id}",
+        conf=SPARK_CONF,
+        application_args=["--date", "{{ ds }}", "--run-id", "{{ run_id }}", *args],
+        outlets=outlets or [],
+    )
+
+
+@dag(
+    dag_id="nightly_retrain",
+    schedule="0 2 * * *",
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["shardline", "nightly", "training"],
+    default_args={
+        "owner": "shardline",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(hours=2),
+    },
+    params={
+        "image_corpus": Param(str(DATA / "samples" / "images"), type="string",
+                              description="image folder ROOT/<label>/<file>"),
+        "text_corpus": Param(str(DATA / "samples" / "text" / "corpus.jsonl"), type="string",
+                             description="JSONL file or folder of JSONL files"),
+        "epochs": Param(None, type=["null", "integer"], description="training epochs (default per model)"),
+    },
+    doc_md=__doc__,
+)
+def nightly_retrain():
+    @task(retries=0)
+    def check_inputs(params=None) -> dict[str, str]:
+        """Fail fast, once, with one line, when a corpus path is wrong (no retries for a typo)."""
+        resolved = {}
+        for key in ("image_corpus", "text_corpus"):
+            path = Path(params[key]).expanduser()
+            if not path.exists():
+                raise AirflowFailException(f"{key} not found: {path}")
+            resolved[key] = str(path.resolve())
+        return resolved
+
+    def train(kind: str):
+        @task(task_id=f"train_{kind}")
+        def _train(ds=None, params=None) -> str:
+            cmd = [sys.executable, "-m", "training.train", "--kind", kind, "--date", ds]
+            if params.get("epochs"):
+                cmd += ["--epochs", str(params["epochs"])]
+            proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+            print(proc.stderr[-20000:])
+            if proc.returncode != 0:
+                raise RuntimeError(f"training {kind} failed (exit {proc.returncode}): "
+                                   f"{(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
+            return proc.stdout.strip().splitlines()[-1]  # the saved model's folder (a path, not data)
+
+        return _train()
+
+    checked = check_inputs()
+    clean_images = spark_job("clean_images", "clean_images.py", "--input", "{{ params.image_corpus }}")
+    clean_text = spark_job("clean_text", "clean_text.py", "--input", "{{ params.text_corpus }}")
+    for kind, clean in (("image", clean_images), ("text", clean_text)):
+        publish = spark_job(f"publish_{kind}", "publish_dataset.py", "--kind", kind)
+        score = spark_job(f"score_{kind}", "batch_inference.py", "--kind", kind, outlets=[PREDICTIONS[kind]])
+        checked >> clean >> publish >> train(kind) >> score
+
+
+dag_object = nightly_retrain()

@@ -1,0 +1,175 @@
+"""``shardline``: the command line of the pipeline.
+
+    shardline run --date 2026-11-23 [--image-corpus DIR] [--text-corpus FILE]
+    shardline query "SELECT count(*) FROM ml.text_predictions" [--format table|csv|json]
+    shardline sample-data [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from spark_jobs.common.config import REPO_ROOT, Paths, ShardlineError, parse_date, require_path
+
+DAG_FILE = REPO_ROOT / "dags" / "nightly_retrain.py"
+DAG_ID = "nightly_retrain"
+READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN)\b", re.IGNORECASE)
+
+
+def airflow_env(paths: Paths) -> dict[str, str]:
+    """Environment for Airflow and the spark-submit processes it starts (embedded, loopback-only default)."""
+    venv_bin = str(Path(sys.executable).parent)
+    return {
+        "SHARDLINE_HOME": str(paths.home),
+        "AIRFLOW_HOME": str(paths.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": os.environ.get("AIRFLOW__CORE__UNIT_TEST_MODE", "False"),
+        "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        # local[*] unless the user points spark_default at a cluster (docs/RUNNING.md).
+        "AIRFLOW_CONN_SPARK_DEFAULT": os.environ.get(
+            "AIRFLOW_CONN_SPARK_DEFAULT",
+            json.dumps({"conn_type": "spark", "host": "local[*]", "extra": {"deploy-mode": "client"}})),
+    }
+
+
+def ensure_airflow_db(paths: Paths, env: dict[str, str]) -> None:
+    if (paths.airflow_home / "airflow.db").exists():
+        return
+    paths.airflow_home.mkdir(parents=True, exist_ok=True)
+    print(f"shardline: creating the Airflow database in {paths.airflow_home}", file=sys.stderr)
+    done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+                          env={**os.environ, **env}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ShardlineError(f"airflow db migrate failed: {done.stderr.strip().splitlines()[-1:]}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    paths = Paths.from_env()
+    dt = parse_date(args.date)
+    if args.image_corpus is None or args.text_corpus is None:
+        samples = ensure_samples(paths)
+    image_corpus = require_path(args.image_corpus or samples["image_corpus"], "image corpus folder")
+    text_corpus = require_path(args.text_corpus or samples["text_corpus"], "text corpus")
+    env = airflow_env(paths)
+    os.environ.update(env)
+    ensure_airflow_db(paths, env)
+
+    import importlib.util
+
+    import pendulum
+
+    spec = importlib.util.spec_from_file_location("shardline_nightly_retrain", DAG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = module.dag_object
+    conf = {"image_corpus": str(image_corpus), "text_corpus": str(text_corpus)}
+    if args.epochs is not None:
+        conf["epochs"] = args.epochs
+    y, m, d = (int(x) for x in dt.split("-"))
+    print(f"shardline: running DAG {DAG_ID} for {dt} with {conf}", file=sys.stderr)
+    dag_run = dag.test(logical_date=pendulum.datetime(y, m, d, tz="UTC"), run_conf=conf)
+    state = str(getattr(dag_run, "state", "unknown"))
+    if state != "success":
+        failed = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) == "failed"]
+        raise ShardlineError(f"DAG run {dt} ended {state}; failed tasks: {', '.join(failed) or 'none recorded'}"
+                             f" (logs: {paths.airflow_home / 'logs'})")
+    print(f"shardline: DAG run {dt} succeeded", file=sys.stderr)
+    return 0
+
+
+def ensure_samples(paths: Paths) -> dict[str, Path]:
+    from spark_jobs.sample_corpora import make_all
+
+    images, text = paths.samples / "images", paths.samples / "text" / "corpus.jsonl"
+    if images.exists() and text.exists():
+        return {"image_corpus": images, "text_corpus": text}
+    print(f"shardline: writing sample corpora to {paths.samples}", file=sys.stderr)
+    return make_all(paths.samples)
+
+
+def cmd_sample_data(args: argparse.Namespace) -> int:
+    from spark_jobs.sample_corpora import make_all
+
+    out = Path(args.out) if args.out else Paths.from_env().samples
+    for name, path in make_all(out, images_per_class=args.images_per_class,
+                               texts_per_class=args.texts_per_class).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def run_query(sql: str, fmt: str) -> str:
+    if not READ_ONLY.match(sql):
+        raise ShardlineError("shardline query is read-only: only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN "
+                             "statements are allowed")
+    from spark_jobs.common.session import build_spark
+    from spark_jobs.common.warehouse import ensure_tables
+
+    os.environ.setdefault("SHARDLINE_SPARK_LOG_LEVEL", "ERROR")
+    spark = build_spark("shardline-query", master=os.environ.get("SHARDLINE_QUERY_MASTER", "local[2]"))
+    try:
+        ensure_tables(spark)
+        pdf = spark.sql(sql).toPandas()
+    except Exception as exc:  # Spark's AnalysisException etc.: one line for the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ShardlineError(f"query failed: {first}") from None
+    finally:
+        spark.stop()
+    if fmt == "csv":
+        return pdf.to_csv(index=False).rstrip("\n")
+    if fmt == "json":
+        return pdf.to_json(orient="records", date_format="iso")
+    return pdf.to_string(index=False) if len(pdf) else "(no rows)"
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    print(run_query(args.sql, args.format))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shardline", description="Shardline: corpora -> shards -> models -> SQL")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the nightly DAG once for a date (Airflow dag.test)")
+    run.add_argument("--date", required=True, help="run date YYYY-MM-DD")
+    run.add_argument("--image-corpus", help="image folder ROOT/<label>/<file> (default: sample corpus)")
+    run.add_argument("--text-corpus", help="JSONL file or folder (default: sample corpus)")
+    run.add_argument("--epochs", type=int, help="training epochs (default: per-model default)")
+    run.set_defaults(func=cmd_run)
+
+    query = sub.add_parser("query", help="run a read-only SQL query against the warehouse")
+    query.add_argument("sql")
+    query.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    query.set_defaults(func=cmd_query)
+
+    sample = sub.add_parser("sample-data", help="write the sample image and text corpora")
+    sample.add_argument("--out", help="folder (default: <data>/samples)")
+    sample.add_argument("--images-per-class", type=int, default=None)
+    sample.add_argument("--texts-per-class", type=int, default=150)
+    sample.set_defaults(func=cmd_sample_data)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        return args.func(args)
+    except ShardlineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

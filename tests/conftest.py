@@ -1,0 +1,46 @@
+"""Shared fixtures: one local[2] SparkSession with a throwaway warehouse for the whole test session.
+
+The data directory and Airflow home point at a temporary folder before anything imports Airflow or
+starts Spark, so tests never touch the user's ./data.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="shardline-tests-"))
+os.environ["SHARDLINE_HOME"] = str(_TMP / "home")
+os.environ["AIRFLOW_HOME"] = str(_TMP / "airflow")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from spark_jobs.common.config import Paths
+    from spark_jobs.common.session import build_spark
+
+    session = build_spark("shardline-tests", master="local[2]", paths=Paths(Path(os.environ["SHARDLINE_HOME"])))
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def paths():
+    from spark_jobs.common.config import Paths
+
+    return Paths(Path(os.environ["SHARDLINE_HOME"]))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_TMP, ignore_errors=True)
