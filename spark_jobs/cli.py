@@ -3,6 +3,7 @@
     shardline run --date 2026-11-23 [--image-corpus DIR] [--text-corpus FILE]
     shardline query "SELECT count(*) FROM ml.text_predictions" [--format table|csv|json]
     shardline sample-data [--out DIR]
+    spark-sql $(shardline spark-conf) -e "SELECT ..."
 """
 from __future__ import annotations
 
@@ -137,6 +138,22 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spark_conf(args: argparse.Namespace) -> int:
+    """Print spark-sql/spark-submit flags that open this project's warehouse: ``$(shardline spark-conf)``.
+
+    Flags hold no spaces, so plain word splitting keeps each one whole."""
+    from spark_jobs.common.session import LOG4J_CONFIG, spark_conf
+
+    keep = ("spark.sql.warehouse.dir", "spark.hadoop.javax.jdo.option.ConnectionURL",
+            "spark.hadoop.datanucleus.schema.autoCreateAll", "spark.hadoop.hive.metastore.schema.verification",
+            "spark.sql.session.timeZone", "spark.ui.enabled", "spark.driver.bindAddress", "spark.driver.host")
+    conf = spark_conf(Paths.from_env())
+    flags = [f"--conf {k}={conf[k]}" for k in keep]
+    flags.append(f"--driver-java-options=-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}")
+    print(" ".join(flags))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shardline", description="Shardline: corpora -> shards -> models -> SQL")
     sub = p.add_subparsers(dest="command", required=True)
@@ -152,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.set_defaults(func=cmd_query)
+
+    sconf = sub.add_parser("spark-conf", help="print --conf flags for spark-sql/spark-submit on this warehouse")
+    sconf.set_defaults(func=cmd_spark_conf)
 
     sample = sub.add_parser("sample-data", help="write the sample image and text corpora")
     sample.add_argument("--out", help="folder (default: <data>/samples)")

@@ -1,0 +1,107 @@
+"""The whole nightly pipeline through Airflow's real dag.test(), on tiny sample corpora, run twice.
+
+Expectations come from the sample generator's own inputs (files written, records planted), not from
+the pipeline's output.
+"""
+import hashlib
+import json
+import os
+import subprocess
+
+import pytest
+
+from spark_jobs.sample_corpora import PLANTED_IMAGE_REJECTS, PLANTED_TEXT_REJECTS, make_image_corpus, make_text_corpus
+from tests.conftest import BIN
+
+DT = "2026-11-20"
+IMAGES_PER_CLASS, TEXTS_PER_CLASS = 12, 20
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    home = tmp_path_factory.mktemp("e2e-home")
+    corpora = tmp_path_factory.mktemp("e2e-corpora")
+    images = make_image_corpus(corpora / "images", per_class=IMAGES_PER_CLASS)
+    text = make_text_corpus(corpora / "corpus.jsonl", per_class=TEXTS_PER_CLASS)
+    env = {**os.environ, "SHARDLINE_HOME": str(home)}
+
+    def run():
+        cmd = [str(BIN / "shardline"), "run", "--date", DT, "--image-corpus", str(images),
+               "--text-corpus", str(text), "--epochs", "1"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+
+    def query(sql):
+        done = subprocess.run([str(BIN / "shardline"), "query", sql, "--format", "json"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    return {"run": run, "query": query, "home": home, "images": images, "text": text}
+
+
+def snapshot(query):
+    return {
+        "image": query(f"SELECT count(*) n, count(DISTINCT id) d FROM ml.image_predictions WHERE dt='{DT}'")[0],
+        "text": query(f"SELECT count(*) n, count(DISTINCT id) d FROM ml.text_predictions WHERE dt='{DT}'")[0],
+        "quarantine": sorted((r["stage"], r["reason"], r["id"]) for r in
+                             query(f"SELECT stage, reason, id FROM ml.quarantine WHERE dt='{DT}'")),
+    }
+
+
+def test_nightly_dag_end_to_end_and_rerun(pipeline):
+    pipeline["run"]()
+    first = snapshot(pipeline["query"])
+
+    n_images = IMAGES_PER_CLASS * 10  # digits 0-9
+    n_texts = TEXTS_PER_CLASS * 4  # four topics
+    assert first["image"] == {"n": n_images, "d": n_images}
+    assert first["text"] == {"n": n_texts, "d": n_texts}
+
+    expected_image_q = {("clean_images", reason, "img-" + hashlib.sha1(rel.encode()).hexdigest()[:16])
+                        for reason, rel in PLANTED_IMAGE_REJECTS.items()}
+    assert expected_image_q <= set(first["quarantine"])
+    text_q = [(reason, qid) for stage, reason, qid in first["quarantine"] if stage == "clean_text"]
+    assert sorted(r for r, _ in text_q) == sorted(PLANTED_TEXT_REJECTS)
+    for reason, qid in PLANTED_TEXT_REJECTS.items():
+        if qid is not None:
+            assert (reason, qid) in text_q
+    assert len(first["quarantine"]) == len(PLANTED_IMAGE_REJECTS) + len(PLANTED_TEXT_REJECTS)
+
+    runs = pipeline["query"](f"SELECT job, records_in, records_out, records_quarantined, status "
+                             f"FROM ml.job_runs WHERE dt='{DT}'")
+    by_job = {r["job"]: r for r in runs}
+    assert by_job["clean_images"]["records_in"] == n_images + len(PLANTED_IMAGE_REJECTS)
+    assert by_job["clean_text"]["records_in"] == n_texts + len(PLANTED_TEXT_REJECTS)
+    for r in runs:
+        assert r["status"] == "success"
+        assert r["records_in"] == r["records_out"] + r["records_quarantined"], r
+
+    # the model was evaluated on exactly the published test split
+    home = pipeline["home"]
+    version = (home / "models" / "image" / "champion").read_text().strip()
+    metrics = json.loads((home / "models" / "image" / version / "metrics.json").read_text())
+    dataset = (home / "datasets" / "image" / "latest").read_text().strip()
+    manifest = json.loads((home / "datasets" / "image" / dataset / "manifest.json").read_text())
+    assert metrics["n_test"] == manifest["rows"]["test"] > 0
+
+    # rerunning the date replaces it: same rows, no duplicates; ml.job_runs is a log and grows
+    pipeline["run"]()
+    assert snapshot(pipeline["query"]) == first
+    assert len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'")) == 2 * len(runs)
+
+
+def test_query_is_read_only(pipeline):
+    done = subprocess.run([str(BIN / "shardline"), "query", "DROP TABLE ml.quarantine"],
+                          env={**os.environ, "SHARDLINE_HOME": str(pipeline["home"])}, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: shardline query is read-only")
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_corpus_path_is_one_clear_line(pipeline, tmp_path):
+    done = subprocess.run([str(BIN / "shardline"), "run", "--date", DT, "--image-corpus", str(tmp_path / "nope"),
+                           "--text-corpus", str(pipeline["text"])],
+                          env={**os.environ, "SHARDLINE_HOME": str(pipeline["home"])}, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: image corpus folder not found: {tmp_path / 'nope'}"
