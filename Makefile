@@ -35,9 +35,11 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q tests
 
+# Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.
+BENCHMARKS := benchmarks/reader_rowgroups.py
+
 bench: install
-	@if ls benchmarks/*.py >/dev/null 2>&1; then for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done; \
-	else echo "no benchmarks yet"; fi
+	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf data .pytest_cache

@@ -1,8 +1,9 @@
-"""Nightly retraining: clean -> publish -> train -> score, for images and text, by logical date.
+"""Nightly retraining: clean -> publish -> validate -> train -> score, for images and text, by logical date.
 
 Spark jobs run through SparkSubmitOperator on the ``spark_default`` connection (``local[*]`` in the
 embedded default; a cluster master works unchanged). Training runs as a subprocess so TensorFlow never
-loads in the scheduler or DAG processor. Every task reads and writes by ``{{ ds }}``, never now().
+loads in the scheduler or DAG processor. The validation gate fails without retries and leaves the
+previous dataset version as ``latest``, so a bad night never reaches training or the prediction tables. Every task reads and writes by ``{{ ds }}``, never now().
 No heavy imports here: this file is parsed often.
 """
 from __future__ import annotations
@@ -74,6 +75,21 @@ def nightly_retrain():
             resolved[key] = str(path.resolve())
         return resolved
 
+    def validate(kind: str):
+        @task(task_id=f"validate_{kind}", retries=0)
+        def _validate() -> str:
+            """The quality gate: moves the dataset's `latest` only when every check passes."""
+            from spark_jobs.common.config import Paths, ShardlineError
+            from spark_jobs.validate_dataset import gate
+
+            try:
+                result = gate(Paths.from_env(), kind)
+            except ShardlineError as exc:
+                raise AirflowFailException(str(exc)) from None
+            return str(Paths.from_env().datasets / kind / result["version"])
+
+        return _validate()
+
     def train(kind: str):
         @task(task_id=f"train_{kind}")
         def _train(ds=None, params=None) -> str:
@@ -95,7 +111,7 @@ def nightly_retrain():
     for kind, clean in (("image", clean_images), ("text", clean_text)):
         publish = spark_job(f"publish_{kind}", "publish_dataset.py", "--kind", kind)
         score = spark_job(f"score_{kind}", "batch_inference.py", "--kind", kind, outlets=[PREDICTIONS[kind]])
-        checked >> clean >> publish >> train(kind) >> score
+        checked >> clean >> publish >> validate(kind) >> train(kind) >> score
 
 
 dag_object = nightly_retrain()

@@ -3,6 +3,7 @@
     shardline run --date 2026-11-23 [--image-corpus DIR] [--text-corpus FILE]
     shardline query "SELECT count(*) FROM ml.text_predictions" [--format table|csv|json]
     shardline sample-data [--out DIR]
+    shardline datasets list | show VERSION | validate --kind image|text
     spark-sql $(shardline spark-conf) -e "SELECT ..."
 """
 from __future__ import annotations
@@ -138,6 +139,41 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from spark_jobs.common.datasets import KINDS, list_versions, read_manifest, read_validation
+
+    paths = Paths.from_env()
+    kinds = [args.kind] if args.kind else list(KINDS)
+    if args.action == "list":
+        rows = [v for kind in kinds for v in list_versions(paths, kind)]
+        if not rows:
+            print(f"no published datasets under {paths.datasets}")
+            return 0
+        print(f"{'kind':<6} {'version':<13} {'dt':<11} {'train':>7} {'val':>6} {'test':>6} {'status':<12} pointers")
+        for v in rows:
+            pointers = ",".join(p for p in ("latest", "candidate") if v[p])
+            print(f"{v['kind']:<6} {v['version']:<13} {v['dt']:<11} {v['rows']['train']:>7} {v['rows']['val']:>6} "
+                  f"{v['rows']['test']:>6} {v['status']:<12} {pointers}")
+        return 0
+    if args.action == "show":
+        if not args.version:
+            raise ShardlineError("datasets show needs a VERSION (see `shardline datasets list`)")
+        matches = [k for k in kinds if (paths.datasets / k / args.version / "manifest.json").exists()]
+        if not matches:
+            raise ShardlineError(f"no dataset version {args.version!r} under {paths.datasets}")
+        kind = matches[0]
+        print(json.dumps({"manifest": read_manifest(paths, kind, args.version),
+                          "validation": read_validation(paths, kind, args.version)}, indent=2))
+        return 0
+    from spark_jobs.validate_dataset import gate
+
+    if not args.kind:
+        raise ShardlineError("datasets validate needs --kind image|text")
+    result = gate(paths, args.kind, args.version)
+    print(f"{args.kind} dataset {result['version']} passed validation and is now latest")
+    return 0
+
+
 def cmd_spark_conf(args: argparse.Namespace) -> int:
     """Print spark-sql/spark-submit flags that open this project's warehouse: ``$(shardline spark-conf)``.
 
@@ -169,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.set_defaults(func=cmd_query)
+
+    datasets = sub.add_parser("datasets", help="list, show or validate published dataset versions")
+    datasets.add_argument("action", choices=["list", "show", "validate"])
+    datasets.add_argument("version", nargs="?", help="version id (show; validate defaults to the candidate)")
+    datasets.add_argument("--kind", choices=["image", "text"])
+    datasets.set_defaults(func=cmd_datasets)
 
     sconf = sub.add_parser("spark-conf", help="print --conf flags for spark-sql/spark-submit on this warehouse")
     sconf.set_defaults(func=cmd_spark_conf)

@@ -1,9 +1,11 @@
-"""Publish one run date's clean, labeled records as train/val/test petastorm datasets.
+"""Publish one run date's clean, labeled records as a versioned train/val/test petastorm dataset.
 
-Splits come from a hash of each record's stable id and a seed, so a record keeps its split across
-reruns and as the corpus grows. The version id is derived from the content (ids + content hashes +
-split settings): the same input publishes the same version. Each version is written to a staging
-folder, committed by rename with its ``manifest.json``, and only then does ``latest`` move.
+Splits come from a hash of each record's stable id (or its near-duplicate cluster id, when the clean
+table has one) and a seed: a record keeps its split across reruns and as the corpus grows. Shards are
+sized in bytes, with enough row groups per split for ``max_workers`` petastorm readers. The version id
+is derived from the content, so the same input publishes the same version. The version is written to
+a staging folder and committed by rename with ``manifest.json`` written last; it becomes the kind's
+``candidate``. Only the validation gate (``spark_jobs/validate_dataset.py``) moves ``latest``.
 
     spark-submit spark_jobs/publish_dataset.py --date 2026-11-23 --kind image
 """
@@ -12,8 +14,10 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import logging
+import math
+import subprocess
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from petastorm.etl.dataset_metadata import materialize_dataset
@@ -22,12 +26,16 @@ from pyspark.sql import functions as F
 
 from schemas.datasets import SCHEMAS, SPLITS
 from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
-from spark_jobs.common.config import Paths, ShardlineError
+from spark_jobs.common.config import REPO_ROOT, Paths, ShardlineError
+from spark_jobs.common.datasets import clean_stale_staging, kind_root
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.common.publish import commit_dir, staging_dir, write_json_atomic, write_pointer
 
 log = logging.getLogger(__name__)
 SOURCES = {"image": CLEAN_IMAGES, "text": CLEAN_TEXT}
+PAYLOAD = {"image": "image", "text": "text"}
+MB = 1024 * 1024
+SIZE_BINS = [0] + [2 ** k for k in range(4, 25)]  # payload bytes: <16, 16-32, ... up to 16 MiB+
 
 
 @dataclass(frozen=True)
@@ -35,19 +43,61 @@ class SplitConfig:
     train: float = 0.8
     val: float = 0.1
     seed: str = "shardline"
-    files_per_split: int = 4
-    row_group_mb: int = 8
 
     def __post_init__(self) -> None:
         if not (0 < self.train < 1 and 0 <= self.val < 1 and self.train + self.val < 1):
             raise ValueError(f"split fractions need 0<train<1, 0<=val, train+val<1; got {self.train}, {self.val}")
-        if self.files_per_split < 1:
-            raise ValueError(f"files_per_split must be >= 1, got {self.files_per_split}")
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    """Shard sizing in bytes. Defaults and their reasons: docs/DATASETS.md."""
+
+    target_file_mb: float = 128.0
+    row_group_mb: float = 16.0
+    max_workers: int = 8
+    row_groups_per_worker: int = 10
+
+    def __post_init__(self) -> None:
+        if self.target_file_mb <= 0 or self.row_group_mb <= 0:
+            raise ValueError(f"shard sizes must be > 0 MB, got file {self.target_file_mb}, row group {self.row_group_mb}")
+        if self.row_group_mb > self.target_file_mb:
+            raise ValueError(f"row_group_mb ({self.row_group_mb}) cannot exceed target_file_mb ({self.target_file_mb})")
+        if self.max_workers < 1 or self.row_groups_per_worker < 1:
+            raise ValueError(f"max_workers and row_groups_per_worker must be >= 1, got "
+                             f"{self.max_workers}, {self.row_groups_per_worker}")
+
+    @classmethod
+    def for_kind(cls, kind: str, **overrides) -> "ShardConfig":
+        defaults = {"image": {"target_file_mb": 128.0, "row_group_mb": 16.0},
+                    "text": {"target_file_mb": 64.0, "row_group_mb": 4.0}}[kind]
+        return cls(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    files: int
+    row_group_bytes: int
+    row_groups: int
+    rows_per_group: int = 0  # expected; 0 = unknown
+
+
+def plan_shards(split_bytes: int, split_rows: int, cfg: ShardConfig) -> ShardPlan:
+    """Files and row-group size for one split: row groups no larger than ``row_group_mb`` and at least
+    ``max_workers * row_groups_per_worker`` of them (fewer only when the split has fewer rows)."""
+    wanted_groups = min(max(1, split_rows), cfg.max_workers * cfg.row_groups_per_worker)
+    group_bytes = max(1, min(int(cfg.row_group_mb * MB), math.ceil(split_bytes / wanted_groups)))
+    groups = max(1, math.ceil(split_bytes / group_bytes))
+    files = max(1, min(groups, math.ceil(split_bytes / (cfg.target_file_mb * MB))))
+    return ShardPlan(files=files, row_group_bytes=group_bytes, row_groups=groups,
+                     rows_per_group=max(1, split_rows // groups))
 
 
 def assign_splits(df: DataFrame, cfg: SplitConfig) -> DataFrame:
-    """Add ``split`` from a hash of (seed, id): independent of row order, partitioning and other rows."""
-    bucket = F.pmod(F.xxhash64(F.lit(cfg.seed), F.col("id")), F.lit(10_000)) / F.lit(10_000.0)
+    """Add ``split`` from a hash of (seed, cluster id or id): independent of row order, partitioning and
+    other rows. Records of one near-duplicate cluster share a split, so none straddle train and test."""
+    key = F.coalesce(F.col("cluster_id"), F.col("id")) if "cluster_id" in df.columns else F.col("id")
+    bucket = F.pmod(F.xxhash64(F.lit(cfg.seed), key), F.lit(10_000)) / F.lit(10_000.0)
     return df.withColumn("split", F.when(bucket < cfg.train, "train")
                          .when(bucket < cfg.train + cfg.val, "val").otherwise("test"))
 
@@ -62,61 +112,160 @@ def transform(clean: DataFrame, labels: list[str], cfg: SplitConfig) -> DataFram
     return add_label_index(assign_splits(clean.filter(F.col("label").isNotNull()), cfg), labels)
 
 
-def fingerprint(df: DataFrame, cfg: SplitConfig) -> str:
-    """Content-derived version: order-independent sum of per-record hashes plus the split settings."""
+def fingerprint(df: DataFrame, *extra: object) -> str:
+    """Order-independent digest of (id, content_hash) over all rows, plus settings in ``extra``."""
     row = df.agg(F.count("*").alias("n"),
                  F.sum(F.xxhash64("id", "content_hash").cast("decimal(38,0)")).alias("h")).first()
-    digest = hashlib.sha1(f"{row['n']}:{row['h']}:{asdict(cfg)}".encode()).hexdigest()
-    return digest[:12]
+    return hashlib.sha1(f"{row['n']}:{row['h']}:{extra!r}".encode()).hexdigest()[:12]
 
 
-def read_clean(spark: SparkSession, kind: str, dt: str) -> DataFrame:
-    return spark.table(SOURCES[kind].qualified).filter(F.col("dt") == dt)
+def code_version() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
-def write_splits(spark: SparkSession, rows: DataFrame, kind: str, out: Path, cfg: SplitConfig) -> dict:
+def split_stats(rows: DataFrame, kind: str) -> dict:
+    """Per split: rows and payload bytes per label, and a histogram of payload sizes (for drift checks)."""
+    size = F.length(F.col(PAYLOAD[kind]))
+    bin_expr = F.lit(0)
+    for i, edge in enumerate(SIZE_BINS[1:], start=1):
+        bin_expr = F.when(size >= edge, F.lit(i)).otherwise(bin_expr)
+    by_label = (rows.groupBy("split", "label")
+                .agg(F.count("*").alias("n"), F.sum(size + F.length("id") + F.length("label") + 8).alias("b"))
+                .collect())
+    hist = rows.groupBy("split", bin_expr.alias("bin")).count().collect()
+    stats = {s: {"counts": {}, "bytes": 0, "size_histogram": [0] * len(SIZE_BINS)} for s in SPLITS}
+    for r in by_label:
+        stats[r["split"]]["counts"][r["label"]] = int(r["n"])
+        stats[r["split"]]["bytes"] += int(r["b"] or 0)
+    for r in hist:
+        stats[r["split"]]["size_histogram"][r["bin"]] = int(r["count"])
+    return stats
+
+
+def write_split(spark: SparkSession, part: DataFrame, kind: str, url: str, plan: ShardPlan) -> None:
     schema = SCHEMAS[kind]
-    cols = list(schema.fields)
-    counts = {}
-    for split in SPLITS:
-        url = (out / split).as_uri()
-        part = (rows.filter(F.col("split") == split).select(*cols)
-                .repartition(cfg.files_per_split, "id").sortWithinPartitions("id"))
-        with materialize_dataset(spark, url, schema, cfg.row_group_mb):
-            part.write.mode("overwrite").parquet(url)
-        counts[split] = spark.read.parquet(url).groupBy("label").count().toPandas() \
-            .set_index("label")["count"].astype(int).to_dict()
-    return counts
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
+    out = (part.select(*schema.fields).repartition(plan.files, "id").sortWithinPartitions("id"))
+    # parquet-mr checks a row group's size only every `parquet.page.size.row.check.min` rows (100 by
+    # default), which overshoots small row groups; check about twice per expected group instead.
+    check_key = "parquet.page.size.row.check.min"
+    previous_check = hconf.get(check_key)
+    if plan.rows_per_group:
+        hconf.setInt(check_key, max(1, min(100, plan.rows_per_group // 2)))
+    try:
+        with materialize_dataset(spark, url, schema, row_group_size_mb=max(1, round(plan.row_group_bytes / MB))):
+            # materialize_dataset only takes whole MB; small splits need finer row groups, so the byte size
+            # is set directly (materialize_dataset restores the previous value on exit).
+            hconf.setInt("parquet.block.size", plan.row_group_bytes)
+            out.write.mode("overwrite").parquet(url)
+    finally:
+        if previous_check is None:
+            hconf.unset(check_key)
+        else:
+            hconf.set(check_key, previous_check)
 
 
-def publish(spark: SparkSession, kind: str, dt: str, cfg: SplitConfig, paths: Paths) -> tuple[dict, Counts]:
-    clean = read_clean(spark, kind, dt).persist()
+def write_split_checked(spark: SparkSession, part: DataFrame, kind: str, folder: Path, plan: ShardPlan,
+                        min_groups: int, attempts: int = 3) -> dict:
+    """Write a split and check its row-group count in the footers; rewrite with smaller row groups if
+    short. Parquet sizes row groups by encoded bytes, and well-compressed columns (dictionary-encoded
+    text) encode far below their raw size, so a plan made from raw bytes can undershoot."""
+    for attempt in range(1, attempts + 1):
+        write_split(spark, part, kind, folder.as_uri(), plan)
+        report = shard_report(folder)
+        if report["row_groups"] >= min_groups or attempt == attempts:
+            return {"plan": asdict(plan), "attempts": attempt, **report}
+        scale = report["row_groups"] / min_groups / 1.25
+        plan = replace(plan, row_group_bytes=max(1, int(plan.row_group_bytes * scale)),
+                       rows_per_group=max(1, int(plan.rows_per_group * scale)))
+        log.info("%s: %d row groups < %d wanted; rewriting with %d-byte row groups", folder.name,
+                 report["row_groups"], min_groups, plan.row_group_bytes)
+    raise AssertionError("unreachable")
+
+
+def shard_report(split_dir: Path) -> dict:
+    """What was actually written: files, row groups and their sizes (read from Parquet footers)."""
+    import pyarrow.parquet as pq
+
+    files = sorted(split_dir.glob("*.parquet"))
+    group_rows, group_bytes = [], []
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        for i in range(meta.num_row_groups):
+            group_rows.append(meta.row_group(i).num_rows)
+            group_bytes.append(meta.row_group(i).total_byte_size)
+    nonempty = [n for n in group_rows if n] or [0]
+    return {
+        "files": len(files), "file_bytes": sum(f.stat().st_size for f in files),
+        "row_groups": len(group_rows),
+        "rows_per_row_group": {"min": min(nonempty), "max": max(nonempty),
+                               "mean": round(sum(nonempty) / len(nonempty), 1)},
+        "row_group_bytes": {"min": min(group_bytes or [0]), "max": max(group_bytes or [0])},
+    }
+
+
+def stratification(stats: dict, labels: list[str]) -> dict:
+    """Each label's share of each split beside its share overall; max_deviation is the worst gap."""
+    total = {label: sum(stats[s]["counts"].get(label, 0) for s in SPLITS) for label in labels}
+    n = sum(total.values()) or 1
+    shares, worst = {}, 0.0
+    for s in SPLITS:
+        m = sum(stats[s]["counts"].values()) or 1
+        shares[s] = {label: round(stats[s]["counts"].get(label, 0) / m, 4) for label in labels}
+        worst = max([worst] + [abs(shares[s][label] - total[label] / n) for label in labels if stats[s]["counts"]])
+    return {"overall": {label: round(total[label] / n, 4) for label in labels}, "per_split": shares,
+            "max_deviation": round(worst, 4)}
+
+
+def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, shard_cfg: ShardConfig,
+            paths: Paths) -> tuple[dict, Counts]:
+    clean = spark.table(SOURCES[kind].qualified).filter(F.col("dt") == dt).persist()
     total = clean.count()
     if total == 0:
         raise ShardlineError(f"no clean {kind} records for {dt}: run clean_{'images' if kind == 'image' else 'text'} first")
     labels = sorted(r["label"] for r in clean.select("label").distinct().collect() if r["label"] is not None)
     if len(labels) < 2:
         raise ShardlineError(f"need at least 2 labels to train a classifier, found {labels}")
-    rows = transform(clean, labels, cfg)
-    version = fingerprint(rows, cfg)
-    root = paths.datasets / kind
+    rows = transform(clean, labels, split_cfg).persist()
+    version = fingerprint(rows, asdict(split_cfg), asdict(shard_cfg))
+    stats = split_stats(rows, kind)
+    root = kind_root(paths, kind)
+    clean_stale_staging(paths, kind)
     final = root / version
     stage = staging_dir(final)
-    counts = write_splits(spark, rows, kind, stage, cfg)
-    published = sum(sum(c.values()) for c in counts.values())
+    shards = {}
+    for split in SPLITS:
+        n = sum(stats[split]["counts"].values())
+        plan = plan_shards(stats[split]["bytes"], n, shard_cfg)
+        shards[split] = write_split_checked(spark, rows.filter(F.col("split") == split), kind, stage / split, plan,
+                                            min_groups=min(n, shard_cfg.max_workers * shard_cfg.row_groups_per_worker))
     manifest = {
         "kind": kind, "version": version, "dt": dt, "labels": labels,
-        "counts": counts, "rows": {s: sum(c.values()) for s, c in counts.items()},
-        "split_config": asdict(cfg), "schema": SCHEMAS[kind]._name,
-        "source_table": SOURCES[kind].qualified, "unlabeled_skipped": total - published,
+        "counts": {s: stats[s]["counts"] for s in SPLITS},
+        "rows": {s: sum(stats[s]["counts"].values()) for s in SPLITS},
+        "bytes": {s: stats[s]["bytes"] for s in SPLITS},
+        "size_histogram": {"bin_edges": SIZE_BINS, **{s: stats[s]["size_histogram"] for s in SPLITS}},
+        "shards": shards, "stratification": stratification(stats, labels),
+        "split_config": asdict(split_cfg), "shard_config": asdict(shard_cfg),
+        "schema": {"name": SCHEMAS[kind]._name,
+                   "fields": {f.name: f.dataType.simpleString() for f in SCHEMAS[kind].as_spark_schema().fields}},
+        "source_table": SOURCES[kind].qualified, "source_fingerprint": fingerprint(clean),
+        "code_version": code_version(), "unlabeled_skipped": total - rows.count(),
         "published_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
     }
     write_json_atomic(stage / "manifest.json", manifest)  # last file written: marks the version complete
     commit_dir(stage, final)
-    write_pointer(root / "latest", version)
+    write_pointer(root / "candidate", version)
+    rows.unpersist()
     clean.unpersist()
-    log.info("published %s dataset %s: %s", kind, version, manifest["rows"])
-    # Publishing rejects nothing: unlabeled rows are scored later, not lost, and are reported.
+    log.info("published %s dataset %s (candidate; the validation gate moves latest): rows %s, row groups %s",
+             kind, version, manifest["rows"], {s: shards[s]["row_groups"] for s in SPLITS})
+    # Publishing rejects nothing: unlabeled rows are scored later, not lost, and are counted in the manifest.
     return manifest, Counts(total, total, 0)
 
 
@@ -125,18 +274,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--kind", required=True, choices=sorted(SOURCES))
     p.add_argument("--train-fraction", type=float, default=0.8)
     p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--seed", default="shardline")
-    p.add_argument("--files-per-split", type=int, default=4)
-    p.add_argument("--row-group-mb", type=int, default=8)
+    p.add_argument("--seed", default="shardline", help="split seed (changing it reshuffles every split)")
+    p.add_argument("--target-file-mb", type=float, default=None, help="target Parquet file size (image 128, text 64)")
+    p.add_argument("--row-group-mb", type=float, default=None, help="max row-group size (image 16, text 4)")
+    p.add_argument("--max-workers", type=int, default=8, help="largest training worker count to shard for")
     args = p.parse_args(argv)
 
     def body(spark: SparkSession) -> Counts:
         try:
-            cfg = SplitConfig(args.train_fraction, args.val_fraction, args.seed, args.files_per_split,
-                              args.row_group_mb)
+            split_cfg = SplitConfig(args.train_fraction, args.val_fraction, args.seed)
+            shard_cfg = ShardConfig.for_kind(args.kind, target_file_mb=args.target_file_mb,
+                                             row_group_mb=args.row_group_mb, max_workers=args.max_workers)
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
-        return publish(spark, args.kind, args.date, cfg, Paths.from_env())[1]
+        return publish(spark, args.kind, args.date, split_cfg, shard_cfg, Paths.from_env())[1]
 
     return run_job(f"publish_{args.kind}", args, body)
 

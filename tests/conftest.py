@@ -11,6 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import logging
+
 import pytest
 
 _TMP = Path(tempfile.mkdtemp(prefix="shardline-tests-"))
@@ -20,6 +22,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+logging.getLogger("py4j").setLevel(logging.WARNING)  # its shutdown chatter outlives pytest's streams
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -28,13 +28,16 @@ def test_schedule_tags_retries_and_params(dagbag):
     assert "nightly" in dag.tags
     assert set(dag.params.keys()) >= {"image_corpus", "text_corpus"}
     for t in dag.tasks:
-        if t.task_id != "check_inputs":  # a bad path is not worth retrying
+        if t.task_id in ("check_inputs", "validate_image", "validate_text"):  # not worth retrying
+            assert t.retries == 0, t.task_id
+        else:
             assert t.retries >= 1, t.task_id
         assert t.execution_timeout is not None, t.task_id
     expected = {"check_inputs", "clean_images", "clean_text", "publish_image", "publish_text",
-                "train_image", "train_text", "score_image", "score_text"}
+                "validate_image", "validate_text", "train_image", "train_text", "score_image", "score_text"}
     assert {t.task_id for t in dag.tasks} == expected
     assert dag.get_task("score_text").upstream_task_ids == {"train_text"}
+    assert dag.get_task("train_image").upstream_task_ids == {"validate_image"}
     assert dag.get_task("publish_image").upstream_task_ids == {"clean_images"}
 
 
