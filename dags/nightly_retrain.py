@@ -60,6 +60,9 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
         "text_corpus": Param(str(DATA / "samples" / "text" / "corpus.jsonl"), type="string",
                              description="JSONL file or folder of JSONL files"),
         "epochs": Param(None, type=["null", "integer"], description="training epochs (default per model)"),
+        "train_workers": Param(1, type="integer", minimum=1, description="local training workers (MultiWorkerMirroredStrategy)"),
+        "promotion_tolerance": Param(0.01, type="number", minimum=0, maximum=1,
+                                     description="accuracy a candidate may lose to the champion and still be promoted"),
     },
     doc_md=__doc__,
 )
@@ -93,7 +96,8 @@ def nightly_retrain():
     def train(kind: str):
         @task(task_id=f"train_{kind}")
         def _train(ds=None, params=None) -> str:
-            cmd = [sys.executable, "-m", "training.train", "--kind", kind, "--date", ds]
+            cmd = [sys.executable, "-m", "training.launch", "--workers", str(params.get("train_workers") or 1),
+                   "--", "--kind", kind, "--date", ds, "--tolerance", str(params.get("promotion_tolerance", 0.01))]
             if params.get("epochs"):
                 cmd += ["--epochs", str(params["epochs"])]
             proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -101,7 +105,8 @@ def nightly_retrain():
             if proc.returncode != 0:
                 raise RuntimeError(f"training {kind} failed (exit {proc.returncode}): "
                                    f"{(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
-            return proc.stdout.strip().splitlines()[-1]  # the saved model's folder (a path, not data)
+            lines = proc.stdout.strip().splitlines()
+            return lines[-1] if lines else ""  # the registered model's folder (a path, not data)
 
         return _train()
 

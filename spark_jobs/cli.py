@@ -4,6 +4,7 @@
     shardline query "SELECT count(*) FROM ml.text_predictions" [--format table|csv|json]
     shardline sample-data [--out DIR]
     shardline datasets list | show VERSION | validate --kind image|text
+    shardline models list | show [VERSION] | promote VERSION | rollback   (--kind image|text)
     spark-sql $(shardline spark-conf) -e "SELECT ..."
 """
 from __future__ import annotations
@@ -174,6 +175,45 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from training import registry
+
+    paths = Paths.from_env()
+    kinds = [args.kind] if args.kind else list(registry.KINDS)
+    if args.action == "list":
+        rows = [m for kind in kinds for m in registry.list_models(paths, kind)]
+        if not rows:
+            print(f"no registered models under {paths.models}")
+            return 0
+        print(f"{'kind':<6} {'version':<30} {'dataset':<13} {'accuracy':>8} {'macro_f1':>8}  champion")
+        for m in rows:
+            acc = "-" if m["accuracy"] is None else f"{m['accuracy']:.4f}"
+            f1 = "-" if m["macro_f1"] is None else f"{m['macro_f1']:.4f}"
+            print(f"{m['kind']:<6} {m['version']:<30} {str(m['dataset_version']):<13} {acc:>8} {f1:>8}  "
+                  f"{'*' if m['champion'] else ''}")
+        return 0
+    if not args.kind:
+        raise ShardlineError(f"models {args.action} needs --kind image|text")
+    if args.action == "show":
+        version = args.version or registry.champion(paths, args.kind)
+        if version is None:
+            raise ShardlineError(f"no {args.kind} champion yet; name a VERSION")
+        meta = registry.read_model(paths, args.kind, version)
+        meta["metrics"].pop("history", None)
+        meta["champion"] = registry.champion(paths, args.kind) == version
+        print(json.dumps(meta, indent=2))
+        return 0
+    if args.action == "promote":
+        if not args.version:
+            raise ShardlineError("models promote needs a VERSION (see `shardline models list`)")
+        registry.promote(paths, args.kind, args.version, reason="promoted by hand")
+        print(f"{args.kind} champion is now {args.version}")
+        return 0
+    restored = registry.rollback(paths, args.kind)
+    print(f"{args.kind} champion rolled back to {restored}")
+    return 0
+
+
 def cmd_spark_conf(args: argparse.Namespace) -> int:
     """Print spark-sql/spark-submit flags that open this project's warehouse: ``$(shardline spark-conf)``.
 
@@ -212,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--kind", choices=["image", "text"])
     datasets.set_defaults(func=cmd_datasets)
 
+    models = sub.add_parser("models", help="list, show, promote or roll back registered models")
+    models.add_argument("action", choices=["list", "show", "promote", "rollback"])
+    models.add_argument("version", nargs="?", help="model version (show: default champion; promote: required)")
+    models.add_argument("--kind", choices=["image", "text"])
+    models.set_defaults(func=cmd_models)
+
     sconf = sub.add_parser("spark-conf", help="print --conf flags for spark-sql/spark-submit on this warehouse")
     sconf.set_defaults(func=cmd_spark_conf)
 
@@ -224,7 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `models promote --kind image V` as well as `models promote V --kind image`: argparse leaves an
+    # optional positional that follows an option unparsed.
+    if len(extra) == 1 and not extra[0].startswith("-") and getattr(args, "version", "") is None:
+        args.version, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.WARNING)
     try:
         return args.func(args)

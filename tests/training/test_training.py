@@ -1,0 +1,151 @@
+"""Training on real published datasets, with real worker processes (training.launch / training.train)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import functions as F
+
+from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
+from spark_jobs.clean_images import ImageCleanConfig, accepted, read_images, transform as clean_images
+from spark_jobs.clean_text import TextCleanConfig, accepted as accepted_text, read_lines, transform as clean_text
+from spark_jobs.common.config import Paths
+from spark_jobs.common.warehouse import replace_partitions
+from spark_jobs.publish_dataset import ShardConfig, SplitConfig, publish
+from spark_jobs.sample_corpora import make_image_corpus, make_text_corpus
+from spark_jobs.validate_dataset import gate
+from training import registry
+from training.config import TrainConfig
+
+PY = sys.executable
+
+
+def publish_images(spark, paths, corpus, dt, shards):
+    cfg = ImageCleanConfig(root_uri=corpus.as_uri().replace("file:///", "file:/"))
+    replace_partitions(spark, accepted(clean_images(read_images(spark, str(corpus)), cfg), dt), CLEAN_IMAGES, {"dt": dt})
+    manifest, _ = publish(spark, "image", dt, SplitConfig(), shards, paths)
+    gate(paths, "image", manifest["version"])
+    return paths.datasets / "image" / manifest["version"], manifest
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return Paths(tmp_path_factory.mktemp("train-home"))
+
+
+@pytest.fixture(scope="module")
+def uneven(spark, home, tmp_path_factory):
+    """300 digits in a train split of a few (about 3) row groups: 2 workers get uneven shards."""
+    corpus = make_image_corpus(tmp_path_factory.mktemp("c") / "images", per_class=30, plant_bad=False)
+    return publish_images(spark, home, corpus, "2033-01-01", ShardConfig(1, 1, max_workers=1, row_groups_per_worker=3))
+
+
+def run(args, home, timeout=600, **kw):
+    env = {**os.environ, "SHARDLINE_HOME": str(home.home)}
+    return subprocess.run([PY, "-m", *args], env=env, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def test_config_errors_name_the_value():
+    with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
+        TrainConfig(kind="image", epochs=0)
+    with pytest.raises(ValueError, match="kind must be 'image' or 'text', got 'audio'"):
+        TrainConfig(kind="audio")
+
+
+def test_two_workers_read_disjoint_shards_and_agree_on_weights(uneven, home, tmp_path):
+    folder, manifest = uneven
+    groups = [pq.ParquetFile(f).metadata.row_group(i).num_rows for f in sorted((folder / "train").glob("*.parquet"))
+              for i in range(pq.ParquetFile(f).metadata.num_row_groups)]
+    # petastorm deals row groups round-robin: the two workers' shards differ a lot in size
+    shard_rows = sorted([sum(groups[0::2]), sum(groups[1::2])])
+    assert shard_rows[1] >= 1.3 * shard_rows[0], groups
+    debug = tmp_path / "debug"
+    done = run(["training.launch", "--workers", "2", "--max-restarts", "0", "--", "--kind", "image", "--date",
+                "2033-01-01", "--dataset", str(folder), "--epochs", "2", "--debug-dir", str(debug), "--no-promote"], home)
+    assert done.returncode == 0, done.stderr[-4000:]
+    ids = [set(json.loads((debug / f"ids_worker{i}.json").read_text())) for i in (0, 1)]
+    train_ids = set(pq.read_table(folder / "train", columns=["id"]).column("id").to_pylist())
+    assert ids[0] and ids[1] and not ids[0] & ids[1]
+    assert ids[0] | ids[1] <= train_ids
+    epochs = [(debug / f"epochs_worker{i}.log").read_text().split()[2:] for i in (0, 1)]
+    assert epochs[0] == epochs[1] == ["begin", "0", "end", "0", "begin", "1", "end", "1"]  # same steps, no stall
+
+    import numpy as np
+
+    w0, w1 = np.load(debug / "weights_worker0.npz"), np.load(debug / "weights_worker1.npz")
+    assert w0.files == w1.files
+    for k in w0.files:
+        np.testing.assert_allclose(w0[k], w1[k], rtol=1e-5, atol=1e-6)
+
+
+def test_killed_worker_is_relaunched_and_resumes_from_checkpoint(uneven, home, tmp_path):
+    folder, _ = uneven
+    debug = tmp_path / "debug"
+    env = {**os.environ, "SHARDLINE_HOME": str(home.home)}
+    proc = subprocess.Popen([PY, "-m", "training.launch", "--workers", "2", "--max-restarts", "1", "--", "--kind",
+                             "image", "--date", "2033-01-02", "--dataset", str(folder), "--epochs", "3",
+                             "--steps-per-epoch", "40", "--debug-dir", str(debug), "--no-promote"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log1 = debug / "epochs_worker1.log"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log1.exists() and "end 0" in log1.read_text()):
+        time.sleep(0.1)
+    assert log1.exists() and "end 0" in log1.read_text(), "worker 1 never finished an epoch"
+    os.kill(int((debug / "worker1.pid").read_text()), signal.SIGKILL)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-4000:]
+    attempts = [a.split() for a in (debug / "epochs_worker0.log").read_text().split("start ")[1:]]
+    assert len(attempts) == 2, attempts
+    first_epoch_after_restart = int(attempts[1][attempts[1].index("begin") + 1])
+    assert first_epoch_after_restart >= 1  # resumed from the checkpoint, not from epoch 0
+    assert attempts[1][-2:] == ["end", "2"]
+
+
+def test_digits_accuracy_gate_and_rollback(spark, home, tmp_path_factory):
+    corpus = make_image_corpus(tmp_path_factory.mktemp("full") / "images", plant_bad=False)
+    folder, manifest = publish_images(spark, home, corpus, "2033-02-01", ShardConfig.for_kind("image"))
+    good = run(["training.train", "--kind", "image", "--date", "2033-02-01", "--dataset", str(folder)], home)
+    assert good.returncode == 0, good.stderr[-4000:]
+    champion = registry.champion(home, "image")
+    metrics = registry.read_model(home, "image", champion)["metrics"]
+    assert metrics["accuracy"] >= 0.9 > metrics["majority_baseline_accuracy"]
+    assert metrics["n_test"] == manifest["rows"]["test"]
+    model_dir = registry.kind_root(home, "image") / champion
+    assert (model_dir / "saved_model" / "saved_model.pb").exists()
+    assert (model_dir / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    worse = run(["training.train", "--kind", "image", "--date", "2033-02-01", "--dataset", str(folder),
+                 "--epochs", "1", "--steps-per-epoch", "1", "--learning-rate", "1e-6"], home)
+    assert worse.returncode == 0, worse.stderr[-4000:]
+    candidate = next(m["version"] for m in registry.list_models(home, "image")
+                     if m["version"] != champion and m["dataset_version"] == manifest["version"])
+    promotion = registry.read_model(home, "image", candidate)["metrics"]["promotion"]
+    assert promotion["promoted"] is False and "keeping the champion" in promotion["reason"]
+    assert registry.champion(home, "image") == champion
+
+    from training.inference import resolve_model_dir
+
+    assert resolve_model_dir(home, "image") == model_dir  # batch inference still scores with the champion
+    cli = [str(os.path.join(os.path.dirname(PY), "shardline")), "models"]
+    env = {**os.environ, "SHARDLINE_HOME": str(home.home)}
+    assert subprocess.run(cli + ["promote", candidate, "--kind", "image"], env=env).returncode == 0
+    assert registry.champion(home, "image") == candidate
+    assert subprocess.run(cli + ["rollback", "--kind", "image"], env=env).returncode == 0
+    assert registry.champion(home, "image") == champion
+
+
+def test_text_model_beats_majority_baseline(spark, home, tmp_path_factory):
+    corpus = make_text_corpus(tmp_path_factory.mktemp("t") / "corpus.jsonl", per_class=60, plant_bad=False)
+    dt = "2033-03-01"
+    flagged = clean_text(read_lines(spark, str(corpus)), TextCleanConfig())
+    replace_partitions(spark, accepted_text(flagged, dt), CLEAN_TEXT, {"dt": dt})
+    manifest, _ = publish(spark, "text", dt, SplitConfig(), ShardConfig.for_kind("text"), home)
+    gate(home, "text", manifest["version"])
+    done = run(["training.train", "--kind", "text", "--date", dt], home)
+    assert done.returncode == 0, done.stderr[-4000:]
+    metrics = registry.read_model(home, "text", registry.champion(home, "text"))["metrics"]
+    assert metrics["accuracy"] > metrics["majority_baseline_accuracy"] + 0.3
