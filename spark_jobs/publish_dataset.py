@@ -112,6 +112,51 @@ def transform(clean: DataFrame, labels: list[str], cfg: SplitConfig) -> DataFram
     return add_label_index(assign_splits(clean.filter(F.col("label").isNotNull()), cfg), labels)
 
 
+RAW_MAX_PIXELS = 64 * 64  # images up to this size are stored as raw pixels (see docs/TRAINING.md)
+
+
+def image_encoding(clean: DataFrame, requested: str) -> tuple[str, list[int] | None]:
+    """("raw", [H, W, C]) when every image has one small size, else ("png", None).
+
+    Raw uint8 pixels decode as a whole batch in one vectorised op (``tf.io.decode_raw``); per-image
+    PNG decoding is what bounds the input pipeline for small images. Large images stay PNG, where the
+    smaller files matter more than decode time."""
+    if requested == "png":
+        return "png", None
+    sizes = clean.select("width", "height").distinct().limit(2).collect()
+    small = len(sizes) == 1 and sizes[0]["width"] * sizes[0]["height"] <= RAW_MAX_PIXELS
+    if requested == "raw" and not small:
+        raise ShardlineError(f"--image-encoding raw needs one image size of at most {RAW_MAX_PIXELS} pixels, "
+                             f"found {[(r['width'], r['height']) for r in sizes]}")
+    if not small:
+        return "png", None
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    sample = np.asarray(Image.open(io.BytesIO(clean.select("image").first()["image"])))
+    return "raw", [sample.shape[0], sample.shape[1], sample.shape[2] if sample.ndim == 3 else 1]
+
+
+def to_raw_pixels(df: DataFrame) -> DataFrame:
+    """Replace PNG bytes in ``image`` by the decoded uint8 pixels (row-major HWC), batch by batch."""
+    schema = df.schema
+
+    def decode(batches):
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        for pdf in batches:
+            pdf = pdf.copy()
+            pdf["image"] = [np.asarray(Image.open(io.BytesIO(b))).tobytes() for b in pdf["image"]]
+            yield pdf
+
+    return df.mapInPandas(decode, schema)
+
+
 def fingerprint(df: DataFrame, *extra: object) -> str:
     """Order-independent digest of (id, content_hash) over all rows, plus settings in ``extra``."""
     row = df.agg(F.count("*").alias("n"),
@@ -223,7 +268,7 @@ def stratification(stats: dict, labels: list[str]) -> dict:
 
 
 def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, shard_cfg: ShardConfig,
-            paths: Paths) -> tuple[dict, Counts]:
+            paths: Paths, encoding: str = "auto") -> tuple[dict, Counts]:
     clean = spark.table(SOURCES[kind].qualified).filter(F.col("dt") == dt).persist()
     total = clean.count()
     if total == 0:
@@ -231,8 +276,12 @@ def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sha
     labels = sorted(r["label"] for r in clean.select("label").distinct().collect() if r["label"] is not None)
     if len(labels) < 2:
         raise ShardlineError(f"need at least 2 labels to train a classifier, found {labels}")
-    rows = transform(clean, labels, split_cfg).persist()
-    version = fingerprint(rows, asdict(split_cfg), asdict(shard_cfg))
+    rows = transform(clean, labels, split_cfg)
+    encoding, shape = image_encoding(clean, encoding) if kind == "image" else ("text", None)
+    if encoding == "raw":
+        rows = to_raw_pixels(rows)
+    rows = rows.persist()
+    version = fingerprint(rows, asdict(split_cfg), asdict(shard_cfg), encoding)
     stats = split_stats(rows, kind)
     root = kind_root(paths, kind)
     clean_stale_staging(paths, kind)
@@ -246,6 +295,7 @@ def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sha
                                             min_groups=min(n, shard_cfg.max_workers * shard_cfg.row_groups_per_worker))
     manifest = {
         "kind": kind, "version": version, "dt": dt, "labels": labels,
+        "encoding": encoding, "image_shape": shape,
         "counts": {s: stats[s]["counts"] for s in SPLITS},
         "rows": {s: sum(stats[s]["counts"].values()) for s in SPLITS},
         "bytes": {s: stats[s]["bytes"] for s in SPLITS},
@@ -278,6 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--target-file-mb", type=float, default=None, help="target Parquet file size (image 128, text 64)")
     p.add_argument("--row-group-mb", type=float, default=None, help="max row-group size (image 16, text 4)")
     p.add_argument("--max-workers", type=int, default=8, help="largest training worker count to shard for")
+    p.add_argument("--image-encoding", choices=["auto", "png", "raw"], default="auto",
+                   help="auto: raw pixels for one image size of at most 64x64, else PNG")
     args = p.parse_args(argv)
 
     def body(spark: SparkSession) -> Counts:
@@ -287,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                              row_group_mb=args.row_group_mb, max_workers=args.max_workers)
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
-        return publish(spark, args.kind, args.date, split_cfg, shard_cfg, Paths.from_env())[1]
+        return publish(spark, args.kind, args.date, split_cfg, shard_cfg, Paths.from_env(), args.image_encoding)[1]
 
     return run_job(f"publish_{args.kind}", args, body)
 

@@ -126,6 +126,10 @@ def check_drift(manifest: dict, previous: dict | None, cfg: GateConfig) -> tuple
     if "size_histogram" not in previous:  # published before sizes were recorded
         figures["size_psi"] = None
         return problems, figures
+    if previous.get("encoding", "png") != manifest.get("encoding", "png"):
+        figures["size_psi"] = None  # payload sizes of PNG and raw pixels are not comparable
+        figures["note"] = f"encoding changed {previous.get('encoding', 'png')} -> {manifest.get('encoding')}"
+        return problems, figures
     size_psi = psi(size_counts(previous), size_counts(manifest))
     figures["size_psi"] = round(size_psi, 4)
     if size_psi > cfg.max_size_psi:

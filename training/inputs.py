@@ -18,9 +18,18 @@ def preprocess_images(png_bytes: tf.Tensor) -> tf.Tensor:
     return tf.cast(pixels, tf.float32) / 255.0
 
 
-def preprocess(kind: str, raw: tf.Tensor) -> tf.Tensor:
-    """Raw column values (PNG bytes or strings) -> model input. Text models vectorise inside the model."""
-    return preprocess_images(raw) if kind == "image" else raw
+def raw_images(pixels: tf.Tensor, shape: list[int]) -> tf.Tensor:
+    """A batch of raw uint8 HWC pixel strings -> float32 NHWC in [0, 1], in one vectorised op."""
+    flat = tf.io.decode_raw(pixels, tf.uint8)
+    return tf.cast(tf.reshape(flat, [-1, *shape]), tf.float32) / 255.0
+
+
+def preprocess(kind: str, raw: tf.Tensor, encoding: str = "png", shape: list[int] | None = None) -> tf.Tensor:
+    """Column values (PNG bytes, raw pixels or strings) -> model input. Text models vectorise inside
+    the model. Both image encodings give the same pixels (PNG is lossless)."""
+    if kind != "image":
+        return raw
+    return raw_images(raw, shape) if encoding == "raw" else preprocess_images(raw)
 
 
 @contextmanager
@@ -35,8 +44,8 @@ def open_reader(url: str, fields: list[str], *, num_epochs: int | None, shard: i
     warnings.filterwarnings("ignore", message=r".*make_reader.*", category=UserWarning, module=r"petastorm\..*")
     warnings.filterwarnings("ignore", category=UnicodeWarning, module=r"petastorm\..*")
     reader = make_batch_reader(url, schema_fields=fields, num_epochs=num_epochs, cur_shard=shard,
-                               shard_count=shard_count, shuffle_row_groups=shuffle, seed=seed,
-                               workers_count=workers_count, reader_pool_type=pool_type(num_epochs))
+                               shard_count=shard_count, shuffle_row_groups=shuffle, shuffle_rows=shuffle,
+                               seed=seed, workers_count=workers_count, reader_pool_type=pool_type(num_epochs))
     with reader:
         yield reader
 
@@ -50,17 +59,19 @@ def pool_type(num_epochs: int | None) -> str:
 
 
 def build_inputs(reader, kind: str, batch_size: int, *, shuffle_buffer: int = 0, seed: int | None = None,
-                 with_ids: bool = False) -> tf.data.Dataset:
+                 with_ids: bool = False, encoding: str = "png", shape: list[int] | None = None) -> tf.data.Dataset:
     from petastorm.tf_utils import make_petastorm_dataset
 
     column = "image" if kind == "image" else "text"
-    ds = make_petastorm_dataset(reader).unbatch()
+    # Row groups arrive as variable-size batches; `rebatch` reslices them into training batches without
+    # the per-element work of unbatch()/batch(). Shuffling: petastorm shuffles row groups and the rows
+    # inside each (open_reader(shuffle=True)); the buffer below mixes whole batches across row groups.
+    ds = make_petastorm_dataset(reader).rebatch(batch_size)
     if shuffle_buffer:
-        ds = ds.shuffle(shuffle_buffer, seed=seed)
-    ds = ds.batch(batch_size)
+        ds = ds.shuffle(max(2, shuffle_buffer // batch_size), seed=seed)
 
     def to_xy(row):
-        x = preprocess(kind, getattr(row, column))
+        x = preprocess(kind, getattr(row, column), encoding, shape)
         y = tf.cast(row.label_index, tf.int32)
         return (x, y, row.id) if with_ids else (x, y)
 

@@ -63,7 +63,7 @@ def model_version(dt: str, manifest: dict, cfg: TrainConfig) -> str:
 
 
 def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[str],
-             train_counts: dict[str, int] | None = None) -> dict:
+             train_counts: dict[str, int] | None = None, encoding: dict | None = None) -> dict:
     """Metrics of ``model`` on the split at ``url``, matching predictions to the dataset's labels by name
     (so a champion trained on another label set is still compared fairly)."""
     import numpy as np
@@ -75,7 +75,7 @@ def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[s
     y_true, y_pred = [], []
     column = "image" if kind == "image" else "text"
     with open_reader(url, ["id", column, "label_index"], num_epochs=1) as reader:
-        for x, y in build_inputs(reader, kind, 256):
+        for x, y in build_inputs(reader, kind, 256, **(encoding or {})):
             best = np.argmax(model.predict_on_batch(x), axis=1)
             y_pred.append(np.array([index.get(model_labels[i], -1) for i in best]))
             y_true.append(y.numpy())
@@ -84,7 +84,8 @@ def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[s
     return classification_metrics(y_t, y_p, labels, train_counts or {})
 
 
-def champion_metrics(paths: Paths, kind: str, url: str, labels: list[str]) -> tuple[str | None, dict | None]:
+def champion_metrics(paths: Paths, kind: str, url: str, labels: list[str],
+                     encoding: dict) -> tuple[str | None, dict | None]:
     version = registry.champion(paths, kind)
     if version is None:
         return None, None
@@ -93,7 +94,7 @@ def champion_metrics(paths: Paths, kind: str, url: str, labels: list[str]) -> tu
     folder = registry.kind_root(paths, kind) / version
     model = keras.models.load_model(str(folder / "model.keras"), compile=False)
     model_labels = json.loads((folder / "labels.json").read_text())
-    return version, evaluate(model, model_labels, url, kind, labels)
+    return version, evaluate(model, model_labels, url, kind, labels, encoding=encoding)
 
 
 def decide(candidate: dict, champion: dict | None, champion_version: str | None, tolerance: float) -> tuple[bool, str]:
@@ -172,6 +173,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     version = model_version(dt, manifest, cfg)
     root = registry.kind_root(paths, cfg.kind)
     trail = _DebugTrail(debug_dir, index)
+    enc = {"encoding": manifest.get("encoding", "png"), "shape": manifest.get("image_shape")}
     log.info("training %s %s on dataset %s (%s), worker %d/%d, %d steps/epoch x %d epochs, global batch %d, GPUs %d",
              cfg.kind, version, manifest["version"], manifest["rows"], index, n_workers, steps, cfg.epochs,
              global_batch, len(gpus))
@@ -194,7 +196,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     with open_reader(url["train"], fields, num_epochs=None, shard=index, shard_count=n_workers,
                      seed=cfg.seed, shuffle=True) as train_reader:
         train_ds = build_inputs(train_reader, cfg.kind, global_batch, shuffle_buffer=cfg.shuffle_buffer,
-                                seed=cfg.seed, with_ids=bool(debug_dir))
+                                seed=cfg.seed, with_ids=bool(debug_dir), **enc)
         if debug_dir:
             train_ds = trail.tap(train_ds)
         with strategy.scope():
@@ -209,7 +211,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
         fit_args = dict(epochs=cfg.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=2)
         if val_steps:
             with open_reader(url["val"], fields, num_epochs=None) as val_reader:
-                history = model.fit(train_ds, validation_data=build_inputs(val_reader, cfg.kind, global_batch),
+                history = model.fit(train_ds, validation_data=build_inputs(val_reader, cfg.kind, global_batch, **enc),
                                     validation_steps=val_steps, **fit_args)
         else:
             history = model.fit(train_ds, **fit_args)
@@ -219,7 +221,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     # Under MultiWorkerMirroredStrategy, predicting and saving run collective ops: every worker must
     # issue the same sequence (evaluate, then save both formats) or they deadlock or abort. Only the
     # chief's results are kept.
-    metrics = evaluate(model, labels, url["test"], cfg.kind, labels, manifest["counts"]["train"])
+    metrics = evaluate(model, labels, url["test"], cfg.kind, labels, manifest["counts"]["train"], enc)
     if index != 0:
         scratch = Path(tempfile.mkdtemp(prefix=f"shardline-worker{index}-"))
         model.save(scratch / "model.keras")
@@ -228,7 +230,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
         return final
 
     metrics["history"] = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    champ_version, champ = champion_metrics(paths, cfg.kind, url["test"], labels)
+    champ_version, champ = champion_metrics(paths, cfg.kind, url["test"], labels, enc)
     promoted, reason = decide(metrics, champ, champ_version, tolerance)
     metrics["promotion"] = {"promoted": promoted and promote, "reason": reason if promote else "--no-promote",
                             "champion": champ_version, "champion_metrics": champ, "tolerance": tolerance}
