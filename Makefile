@@ -41,5 +41,8 @@ BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py
 bench: install
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+lint: install
+	$(BIN)/ruff check spark_jobs training schemas dags tests benchmarks
+
 clean:
 	rm -rf data .pytest_cache

@@ -103,7 +103,14 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="shardline-bench-"))
     os.environ["SHARDLINE_HOME"] = str(tmp / "home")
     from spark_jobs.common.session import build_spark
-    from spark_jobs.publish_dataset import MB, ShardConfig, ShardPlan, plan_shards, write_split, write_split_checked
+    from spark_jobs.publish_dataset import (
+        MB,
+        ShardConfig,
+        ShardPlan,
+        plan_shards,
+        write_split,
+        write_split_checked,
+    )
 
     spark = build_spark("bench-rowgroups", master="local[2]")
     lines = ["| dataset | rows | payload MB | row group MB | row groups | petastorm rows/s | pyarrow floor rows/s | petastorm / floor |",

@@ -5,13 +5,12 @@ starts Spark, so tests never touch the user's ./data.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-
-import logging
 
 import pytest
 

@@ -10,7 +10,12 @@ import subprocess
 
 import pytest
 
-from spark_jobs.sample_corpora import PLANTED_IMAGE_REJECTS, PLANTED_TEXT_REJECTS, make_image_corpus, make_text_corpus
+from spark_jobs.sample_corpora import (
+    PLANTED_IMAGE_REJECTS,
+    PLANTED_TEXT_REJECTS,
+    make_image_corpus,
+    make_text_corpus,
+)
 from tests.conftest import BIN
 
 DT = "2026-11-20"

@@ -6,8 +6,8 @@ definition of the model's input preprocessing; batch inference calls it too.
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import tensorflow as tf
 

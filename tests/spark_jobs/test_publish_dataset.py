@@ -1,4 +1,3 @@
-import json
 import warnings
 from pathlib import Path
 
@@ -10,8 +9,16 @@ from schemas.warehouse import CLEAN_TEXT
 from spark_jobs import publish_dataset
 from spark_jobs.common.datasets import list_versions
 from spark_jobs.common.warehouse import replace_partitions
-from spark_jobs.publish_dataset import MB, ShardConfig, SplitConfig, assign_splits, plan_shards, publish, transform
-from spark_jobs.validate_dataset import GateConfig, gate
+from spark_jobs.publish_dataset import (
+    MB,
+    ShardConfig,
+    SplitConfig,
+    assign_splits,
+    plan_shards,
+    publish,
+    transform,
+)
+from spark_jobs.validate_dataset import gate
 
 SPLIT = SplitConfig()
 SHARDS = ShardConfig(target_file_mb=1, row_group_mb=0.5, max_workers=2, row_groups_per_worker=10)

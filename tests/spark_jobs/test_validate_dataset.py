@@ -3,7 +3,6 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_TEXT
 from spark_jobs.common.config import ShardlineError

@@ -8,11 +8,13 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
-from spark_jobs.clean_images import ImageCleanConfig, accepted, read_images, transform as clean_images
-from spark_jobs.clean_text import TextCleanConfig, accepted as accepted_text, read_lines, transform as clean_text
+from spark_jobs.clean_images import ImageCleanConfig, accepted, read_images
+from spark_jobs.clean_images import transform as clean_images
+from spark_jobs.clean_text import TextCleanConfig, read_lines
+from spark_jobs.clean_text import accepted as accepted_text
+from spark_jobs.clean_text import transform as clean_text
 from spark_jobs.common.config import Paths
 from spark_jobs.common.warehouse import replace_partitions
 from spark_jobs.publish_dataset import ShardConfig, SplitConfig, publish
