@@ -16,14 +16,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
 from schemas.warehouse import CLEAN_IMAGES
 from spark_jobs.common.config import require_path
+from spark_jobs.common.flagged import flag_duplicates, write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
-from spark_jobs.common.warehouse import replace_partitions, write_quarantine
 
 JOB = "clean_images"
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff")
@@ -139,30 +139,7 @@ def transform(df: DataFrame, cfg: ImageCleanConfig) -> DataFrame:
             yield pd.DataFrame(rows, columns=[f.name for f in DECODED.fields])
 
     decoded = df.mapInPandas(decode, DECODED)
-    return flag_duplicates(decoded)
-
-
-def flag_duplicates(decoded: DataFrame) -> DataFrame:
-    """Exact duplicates by decoded-pixel hash: the smallest source is kept, others name the kept id."""
-    w = Window.partitionBy("content_hash").orderBy("source")
-    first_id = F.first("id").over(w)
-    is_dup = F.col("reason").isNull() & F.col("content_hash").isNotNull() & (F.row_number().over(w) > 1)
-    return (decoded
-            .withColumns({"_kept_id": first_id, "_dup": is_dup})
-            .withColumns({
-                "reason": F.when(F.col("_dup"), F.lit("duplicate")).otherwise(F.col("reason")),
-                "detail": F.when(F.col("_dup"), F.concat(F.lit("duplicate of "), F.col("_kept_id")))
-                           .otherwise(F.col("detail")),
-            })
-            .drop("_kept_id", "_dup"))
-
-
-def accepted(flagged: DataFrame, dt: str) -> DataFrame:
-    return flagged.filter(F.col("reason").isNull()).drop("reason", "detail").withColumn("dt", F.lit(dt))
-
-
-def rejected(flagged: DataFrame) -> DataFrame:
-    return flagged.filter(F.col("reason").isNotNull()).select("id", "source", "reason", "detail")
+    return flag_duplicates(decoded, ["source"])  # keep the smallest source path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,13 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = require_path(args.input, "image corpus folder")
         cfg = ImageCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"),
                                target_size=args.target_size, mode=args.mode, min_size=args.min_size)
-        flagged = transform(read_images(spark, str(root)), cfg).persist()
-        good, bad = accepted(flagged, args.date), rejected(flagged)
-        counts = Counts(flagged.count(), good.count(), bad.count())
-        replace_partitions(spark, good, CLEAN_IMAGES, {"dt": args.date})
-        write_quarantine(spark, bad, JOB, args.date)
-        flagged.unpersist()
-        return counts
+        return write_flagged(spark, transform(read_images(spark, str(root)), cfg), CLEAN_IMAGES, JOB, args.date)
 
     return run_job(JOB, args, body, validate)
 

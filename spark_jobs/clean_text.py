@@ -17,14 +17,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from schemas.warehouse import CLEAN_TEXT
 from spark_jobs.common.config import require_path
+from spark_jobs.common.flagged import flag_duplicates, write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
-from spark_jobs.common.warehouse import replace_partitions, write_quarantine
 
 JOB = "clean_text"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -122,29 +122,7 @@ def transform(lines: DataFrame, cfg: TextCleanConfig) -> DataFrame:
             rows = [parse_one(s, bytes(r), cfg) for s, r in zip(pdf["source"], pdf["raw"])]
             yield pd.DataFrame(rows, columns=[f.name for f in PARSED.fields])
 
-    return flag_duplicates(lines.mapInPandas(parse, PARSED))
-
-
-def flag_duplicates(parsed: DataFrame) -> DataFrame:
-    """Same normalised text twice: the smallest id is kept, the others name it."""
-    w = Window.partitionBy("content_hash").orderBy("id", "source")
-    is_dup = F.col("reason").isNull() & F.col("content_hash").isNotNull() & (F.row_number().over(w) > 1)
-    return (parsed
-            .withColumns({"_kept_id": F.first("id").over(w), "_dup": is_dup})
-            .withColumns({
-                "reason": F.when(F.col("_dup"), F.lit("duplicate")).otherwise(F.col("reason")),
-                "detail": F.when(F.col("_dup"), F.concat(F.lit("duplicate of "), F.col("_kept_id")))
-                           .otherwise(F.col("detail")),
-            })
-            .drop("_kept_id", "_dup"))
-
-
-def accepted(flagged: DataFrame, dt: str) -> DataFrame:
-    return flagged.filter(F.col("reason").isNull()).drop("reason", "detail").withColumn("dt", F.lit(dt))
-
-
-def rejected(flagged: DataFrame) -> DataFrame:
-    return flagged.filter(F.col("reason").isNotNull()).select("id", "source", "reason", "detail")
+    return flag_duplicates(lines.mapInPandas(parse, PARSED), ["id", "source"])  # keep the smallest id
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,13 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body(spark: SparkSession) -> Counts:
         cfg = TextCleanConfig(args.text_field, args.label_field, args.id_field, args.normal_form)
         path = require_path(args.input, "text corpus")
-        flagged = transform(read_lines(spark, str(path)), cfg).persist()
-        good, bad = accepted(flagged, args.date), rejected(flagged)
-        counts = Counts(flagged.count(), good.count(), bad.count())
-        replace_partitions(spark, good, CLEAN_TEXT, {"dt": args.date})
-        write_quarantine(spark, bad, JOB, args.date)
-        flagged.unpersist()
-        return counts
+        return write_flagged(spark, transform(read_lines(spark, str(path)), cfg), CLEAN_TEXT, JOB, args.date)
 
     return run_job(JOB, args, body, validate)
 

@@ -293,8 +293,9 @@ def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sha
         plan = plan_shards(stats[split]["bytes"], n, shard_cfg)
         shards[split] = write_split_checked(spark, rows.filter(F.col("split") == split), kind, stage / split, plan,
                                             min_groups=min(n, shard_cfg.max_workers * shard_cfg.row_groups_per_worker))
+    published = sum(sum(stats[s]["counts"].values()) for s in SPLITS)
     manifest = {
-        "kind": kind, "version": version, "dt": dt, "labels": labels,
+        "kind": kind, "version": version, "dt": dt, "labels": labels, "unlabeled_skipped": total - published,
         "encoding": encoding, "image_shape": shape,
         "counts": {s: stats[s]["counts"] for s in SPLITS},
         "rows": {s: sum(stats[s]["counts"].values()) for s in SPLITS},
@@ -305,7 +306,7 @@ def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sha
         "schema": {"name": SCHEMAS[kind]._name,
                    "fields": {f.name: f.dataType.simpleString() for f in SCHEMAS[kind].as_spark_schema().fields}},
         "source_table": SOURCES[kind].qualified, "source_fingerprint": fingerprint(clean),
-        "code_version": code_version(), "unlabeled_skipped": total - rows.count(),
+        "code_version": code_version(),
         "published_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
     }
     write_json_atomic(stage / "manifest.json", manifest)  # last file written: marks the version complete

@@ -9,11 +9,8 @@ from spark_jobs.batch_inference import transform
 
 
 def test_scores_match_the_model_run_directly(spark, tmp_path):
-    import training  # noqa: F401
-    import tf_keras as keras
-
     from training.config import ImageModelConfig
-    from training.models import build_image_model
+    from training.models import build_image_model, keras  # via training: TF_USE_LEGACY_KERAS set first
 
     labels = ["cat", "dog", "owl"]
     model = build_image_model(ImageModelConfig(conv_filters=(4,), dense_units=8), (28, 28, 1), len(labels))

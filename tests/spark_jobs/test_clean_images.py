@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spark_jobs.clean_images import ImageCleanConfig, accepted, read_images, rejected, transform
+from spark_jobs.clean_images import ImageCleanConfig, read_images, transform
+from spark_jobs.common.flagged import accepted, rejected
 
 ROOT = "file:/corpus"
 CFG = ImageCleanConfig(root_uri=ROOT, target_size=16, mode="L", min_size=8)

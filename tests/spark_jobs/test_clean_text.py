@@ -1,7 +1,8 @@
 import hashlib
 import json
 
-from spark_jobs.clean_text import TextCleanConfig, accepted, rejected, transform
+from spark_jobs.clean_text import TextCleanConfig, transform
+from spark_jobs.common.flagged import accepted, rejected
 
 CFG = TextCleanConfig()
 

@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
-from spark_jobs.clean_images import ImageCleanConfig, accepted, read_images
+from spark_jobs.clean_images import ImageCleanConfig, read_images
 from spark_jobs.clean_images import transform as clean_images
 from spark_jobs.clean_text import TextCleanConfig, read_lines
-from spark_jobs.clean_text import accepted as accepted_text
 from spark_jobs.clean_text import transform as clean_text
 from spark_jobs.common.config import Paths
+from spark_jobs.common.flagged import accepted
 from spark_jobs.common.warehouse import replace_partitions
 from spark_jobs.publish_dataset import ShardConfig, SplitConfig, publish
 from spark_jobs.sample_corpora import make_image_corpus, make_text_corpus
@@ -144,7 +144,7 @@ def test_text_model_beats_majority_baseline(spark, home, tmp_path_factory):
     corpus = make_text_corpus(tmp_path_factory.mktemp("t") / "corpus.jsonl", per_class=60, plant_bad=False)
     dt = "2033-03-01"
     flagged = clean_text(read_lines(spark, str(corpus)), TextCleanConfig())
-    replace_partitions(spark, accepted_text(flagged, dt), CLEAN_TEXT, {"dt": dt})
+    replace_partitions(spark, accepted(flagged, dt), CLEAN_TEXT, {"dt": dt})
     manifest, _ = publish(spark, "text", dt, SplitConfig(), ShardConfig.for_kind("text"), home)
     gate(home, "text", manifest["version"])
     done = run(["training.train", "--kind", "text", "--date", dt], home)

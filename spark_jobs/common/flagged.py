@@ -1,0 +1,48 @@
+"""Flagged records: the shared shape of the cleaning jobs' output.
+
+A cleaning transform returns every input record once, with ``reason``/``detail`` set when it is rejected.
+These helpers mark exact duplicates, split accepted from rejected, and write both for a run date, so
+the accounting (in = accepted + rejected) is computed from one persisted DataFrame.
+"""
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from schemas.warehouse import Table
+from spark_jobs.common.job import Counts
+from spark_jobs.common.warehouse import replace_partitions, write_quarantine
+
+
+def flag_duplicates(flagged: DataFrame, order_by: list[str | Column]) -> DataFrame:
+    """Records sharing a ``content_hash``: the first by ``order_by`` is kept, the others become
+    ``duplicate`` with a detail naming the kept id. Already-rejected records are left alone."""
+    w = Window.partitionBy("content_hash").orderBy(*order_by)
+    is_dup = F.col("reason").isNull() & F.col("content_hash").isNotNull() & (F.row_number().over(w) > 1)
+    return (flagged
+            .withColumns({"_kept_id": F.first("id").over(w), "_dup": is_dup})
+            .withColumns({
+                "reason": F.when(F.col("_dup"), F.lit("duplicate")).otherwise(F.col("reason")),
+                "detail": F.when(F.col("_dup"), F.concat(F.lit("duplicate of "), F.col("_kept_id")))
+                           .otherwise(F.col("detail")),
+            })
+            .drop("_kept_id", "_dup"))
+
+
+def accepted(flagged: DataFrame, dt: str) -> DataFrame:
+    return flagged.filter(F.col("reason").isNull()).drop("reason", "detail").withColumn("dt", F.lit(dt))
+
+
+def rejected(flagged: DataFrame) -> DataFrame:
+    return flagged.filter(F.col("reason").isNotNull()).select("id", "source", "reason", "detail")
+
+
+def write_flagged(spark: SparkSession, flagged: DataFrame, table: Table, stage: str, dt: str) -> Counts:
+    """Write accepted records to ``table`` and rejects to ``ml.quarantine`` for ``dt``; return the counts."""
+    flagged = flagged.persist()
+    good, bad = accepted(flagged, dt), rejected(flagged)
+    counts = Counts(flagged.count(), good.count(), bad.count())
+    replace_partitions(spark, good, table, {"dt": dt})
+    write_quarantine(spark, bad, stage, dt)
+    flagged.unpersist()
+    return counts
