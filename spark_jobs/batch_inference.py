@@ -1,24 +1,42 @@
-"""Score one run date's clean records with the champion model into ``ml.<kind>_predictions``.
+"""Score records with the champion (or a named) model into ``ml.<kind>_predictions`` for one date.
 
-Scoring runs in ``mapInPandas`` over Arrow batches; each Python worker loads the model once
-(``training.inference.load_predictor``). Rerunning a date replaces that date's partition only.
+Inputs (pick one; default: the date's clean records in ``ml.clean_<kind>``):
+  --dataset VERSION|latest [--split test]   a published dataset split
+  --corpus PATH                             a new, unlabeled corpus snapshot (cleaned on the way in;
+                                            what fails cleaning goes to ml.quarantine, stage score_<kind>)
+
+Scoring runs in ``mapInPandas`` over Arrow batches of ``--batch-size`` rows; each Python worker loads
+the model once (``training.inference.load_predictor``) and applies the model's own preprocessing to
+raw images or strings. The date's partition is replaced atomically; a row per run goes to
+``ml.scoring_runs`` whatever the outcome.
 
     spark-submit spark_jobs/batch_inference.py --date 2026-11-23 --kind image
 """
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT, IMAGE_PREDICTIONS, TEXT_PREDICTIONS
-from spark_jobs.common.config import Paths, ShardlineError
+from schemas.warehouse import (
+    CLEAN_IMAGES,
+    CLEAN_TEXT,
+    IMAGE_PREDICTIONS,
+    SCORING_RUNS,
+    TEXT_PREDICTIONS,
+    TOP_K,
+)
+from spark_jobs.common.config import Paths, ShardlineError, require_path
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
-from spark_jobs.common.warehouse import replace_partitions
+from spark_jobs.common.warehouse import append_rows, replace_partitions, write_quarantine
 
 SOURCES = {"image": (CLEAN_IMAGES, "image"), "text": (CLEAN_TEXT, "text")}
 TARGETS = {"image": IMAGE_PREDICTIONS, "text": TEXT_PREDICTIONS}
@@ -27,11 +45,25 @@ SCORED = StructType([
     StructField("source", StringType()),
     StructField("predicted_label", StringType()),
     StructField("score", DoubleType()),
+    StructField("top_k", TOP_K),
 ])
 
 
-def transform(df: DataFrame, kind: str, model_dir: str) -> DataFrame:
-    """(id, source, <raw column>) -> (id, source, predicted_label, score). No I/O besides the model load."""
+@dataclass(frozen=True)
+class ScoringInput:
+    """What is scored: rows of (id, source, <raw column>) plus how the raw column is encoded."""
+
+    rows: DataFrame
+    description: str  # for ml.scoring_runs.input
+    dataset_version: str
+    encoding: str = "png"
+    shape: list[int] | None = None
+    rejected: DataFrame | None = None  # corpus records that failed cleaning
+
+
+def transform(df: DataFrame, kind: str, model_dir: str, *, top_k: int = 3, encoding: str = "png",
+              shape: list[int] | None = None) -> DataFrame:
+    """(id, source, <raw column>) -> SCORED rows. No I/O besides the model load (once per worker)."""
     column = SOURCES[kind][1]
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -40,50 +72,149 @@ def transform(df: DataFrame, kind: str, model_dir: str) -> DataFrame:
         predictor = load_predictor(model_dir)
         for pdf in batches:
             raw = [bytes(v) for v in pdf[column]] if kind == "image" else list(pdf[column])
-            labels, scores = predictor.predict(raw)
+            labels, scores, tops = predictor.predict(raw, encoding, shape, top_k)
             yield pd.DataFrame({"id": pdf["id"], "source": pdf["source"], "predicted_label": labels,
-                                "score": scores})
+                                "score": scores, "top_k": tops})
 
     return df.select("id", "source", column).mapInPandas(score, SCORED)
 
 
-def with_lineage(scored: DataFrame, *, model_name: str, model_version: str, run_id: str, dt: str) -> DataFrame:
+def with_lineage(scored: DataFrame, *, model_name: str, model_version: str, dataset_version: str,
+                 run_id: str, dt: str) -> DataFrame:
     now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
     return scored.withColumns({
-        "model_name": F.lit(model_name), "model_version": F.lit(model_version), "run_id": F.lit(run_id),
+        "model_name": F.lit(model_name), "model_version": F.lit(model_version),
+        "dataset_version": F.lit(dataset_version), "run_id": F.lit(run_id),
         "scored_at": F.lit(now).cast("timestamp"), "dt": F.lit(dt)})
+
+
+def clean_input(spark: SparkSession, kind: str, dt: str) -> ScoringInput:
+    table, column = SOURCES[kind]
+    rows = spark.table(table.qualified).filter(F.col("dt") == dt).select("id", "source", column)
+    return ScoringInput(rows, f"{table.qualified} dt={dt}", f"{table.qualified}@{dt}")
+
+
+def dataset_input(spark: SparkSession, paths: Paths, kind: str, version: str, split: str) -> ScoringInput:
+    from spark_jobs.common.datasets import kind_root, read_manifest
+    from spark_jobs.common.publish import read_pointer
+
+    if version in ("latest", "candidate"):
+        resolved = read_pointer(kind_root(paths, kind) / version)
+        if resolved is None:
+            raise ShardlineError(f"no {version} {kind} dataset under {kind_root(paths, kind)}: publish one first")
+        version = resolved
+    manifest = read_manifest(paths, kind, version)
+    folder = kind_root(paths, kind) / version / split
+    if not folder.exists():
+        raise ShardlineError(f"{kind} dataset {version} has no split {split!r} (has: {', '.join(manifest['counts'])})")
+    column = SOURCES[kind][1]
+    rows = spark.read.parquet(str(folder)).select("id", F.col("id").alias("source"), column)
+    rows = rows.withColumn("source", F.concat(F.lit(f"dataset:{version}/{split}/"), F.col("id")))
+    return ScoringInput(rows, f"dataset {kind}/{version}/{split}", version,
+                        manifest.get("encoding") or "png", manifest.get("image_shape"))
+
+
+def model_image_shape(model: dict) -> list[int] | None:
+    """The (height, width, channels) the model was trained on, from its training dataset's manifest."""
+    manifest = Path(model.get("dataset_path") or "/nonexistent") / "manifest.json"
+    return json.loads(manifest.read_text()).get("image_shape") if manifest.exists() else None
+
+
+def corpus_input(spark: SparkSession, kind: str, path: str, shape: list[int] | None = None) -> ScoringInput:
+    """A raw corpus goes through the kind's cleaning transform (images resized to the model's input
+    ``shape``); what fails cleaning is kept for quarantine."""
+    from spark_jobs.common.flagged import rejected
+
+    root = require_path(path, f"{kind} corpus")
+    if kind == "image":
+        from spark_jobs import clean_images as c
+
+        size, mode = (shape[0], "L" if shape[2] == 1 else "RGB") if shape else (28, "L")
+        cfg = c.ImageCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"), target_size=size, mode=mode)
+        flagged = c.transform(c.read_images(spark, str(root)), cfg)
+    else:
+        from spark_jobs import clean_text as c
+
+        flagged = c.transform(c.read_lines(spark, str(root)), c.TextCleanConfig())
+    flagged = flagged.persist()
+    good = flagged.filter(F.col("reason").isNull()).select("id", "source", SOURCES[kind][1])
+    return ScoringInput(good, f"corpus {root}", f"corpus:{root.name}", rejected=rejected(flagged))
+
+
+def scoring_run_row(spark: SparkSession, *, run_id: str, kind: str, dt: str, input_: str, model: dict,
+                    dataset_version: str, counts: Counts, started: float, status: str, error: str = "") -> DataFrame:
+    finished = time.time()
+    utc = _dt.timezone.utc
+    row = [(run_id, kind, dt, input_, model.get("name"), model.get("version"), dataset_version,
+            counts.records_in, counts.records_out, counts.records_quarantined,
+            _dt.datetime.fromtimestamp(started, utc).replace(tzinfo=None),
+            _dt.datetime.fromtimestamp(finished, utc).replace(tzinfo=None), round(finished - started, 3),
+            status, error or None)]
+    return spark.createDataFrame(row, SCORING_RUNS.schema)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--kind", required=True, choices=sorted(SOURCES))
     p.add_argument("--model-version", default=None, help="model version to use (default: the champion)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--dataset", help="score a published dataset version (or 'latest') instead of ml.clean_<kind>")
+    src.add_argument("--corpus", help="score a new unlabeled corpus (image folder, or JSONL file/folder)")
+    p.add_argument("--split", default="test", help="split of --dataset to score (default test)")
     p.add_argument("--batch-size", type=int, default=512, help="rows per Arrow batch handed to the model")
+    p.add_argument("--top-k", type=int, default=3, help="labels kept per row in top_k (default 3)")
     args = p.parse_args(argv)
 
     def validate() -> None:
         from training.inference import resolve_model_dir
 
+        if args.batch_size < 1 or args.top_k < 1:
+            raise ShardlineError("--batch-size and --top-k must be >= 1")
+        if args.corpus:
+            require_path(args.corpus, f"{args.kind} corpus")
         resolve_model_dir(Paths.from_env(), args.kind, args.model_version)
 
     def body(spark: SparkSession) -> Counts:
-        import json
-
         from training.inference import resolve_model_dir
 
-        if args.batch_size < 1:
-            raise ShardlineError(f"--batch-size must be >= 1, got {args.batch_size}")
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size))
-        model_dir = resolve_model_dir(Paths.from_env(), args.kind, args.model_version)
-        meta = json.loads((model_dir / "model.json").read_text())
-        table, _ = SOURCES[args.kind]
-        rows = spark.table(table.qualified).filter(F.col("dt") == args.date)
-        scored = with_lineage(transform(rows, args.kind, str(model_dir)), model_name=meta["name"],
-                              model_version=meta["version"], run_id=args.run_id, dt=args.date).persist()
-        n_in, n_out = rows.count(), scored.count()
-        replace_partitions(spark, scored, TARGETS[args.kind], {"dt": args.date})
-        scored.unpersist()
-        return Counts(n_in, n_out, 0)
+        paths = Paths.from_env()
+        started, model, counts = time.time(), {}, Counts(0, 0, 0)
+        source = None
+        try:
+            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size))
+            model_dir = resolve_model_dir(paths, args.kind, args.model_version)
+            model = json.loads((model_dir / "model.json").read_text())
+            if args.dataset:
+                source = dataset_input(spark, paths, args.kind, args.dataset, args.split)
+            elif args.corpus:
+                source = corpus_input(spark, args.kind, args.corpus, model_image_shape(model))
+            else:
+                source = clean_input(spark, args.kind, args.date)
+            scored = with_lineage(
+                transform(source.rows, args.kind, str(model_dir), top_k=args.top_k, encoding=source.encoding,
+                          shape=source.shape),
+                model_name=model["name"], model_version=model["version"],
+                dataset_version=source.dataset_version, run_id=args.run_id, dt=args.date).persist()
+            n_bad = 0
+            if source.rejected is not None:
+                n_bad = source.rejected.count()
+                write_quarantine(spark, source.rejected, f"score_{args.kind}", args.date)
+            counts = Counts(source.rows.count() + n_bad, scored.count(), n_bad)
+            replace_partitions(spark, scored, TARGETS[args.kind], {"dt": args.date})
+            scored.unpersist()
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            append_rows(spark, scoring_run_row(
+                spark, run_id=args.run_id, kind=args.kind, dt=args.date,
+                input_=source.description if source else "", model=model,
+                dataset_version=source.dataset_version if source else "", counts=counts, started=started,
+                status="failed", error=first[:500]), SCORING_RUNS)
+            raise
+        append_rows(spark, scoring_run_row(
+            spark, run_id=args.run_id, kind=args.kind, dt=args.date, input_=source.description, model=model,
+            dataset_version=source.dataset_version, counts=counts, started=started, status="success"),
+            SCORING_RUNS)
+        return counts
 
     return run_job(f"batch_inference_{args.kind}", args, body, validate)
 

@@ -5,6 +5,7 @@
     shardline sample-data [--out DIR]
     shardline datasets list | show VERSION | validate --kind image|text
     shardline models list | show [VERSION] | promote VERSION | rollback   (--kind image|text)
+    shardline warehouse start [--port N] [--detach] | stop | status
     spark-sql $(shardline spark-conf) -e "SELECT ..."
 """
 from __future__ import annotations
@@ -111,20 +112,20 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
 
 
 def run_query(sql: str, fmt: str) -> str:
+    """Run one read-only statement. The quick check below spares a Spark start for obvious writes;
+    the read-only guard inside the session (``spark_jobs.common.readonly``) is what enforces it."""
     if not READ_ONLY.match(sql):
         raise ShardlineError("shardline query is read-only: only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN "
                              "statements are allowed")
     from spark_jobs.common.session import build_spark
-    from spark_jobs.common.warehouse import ensure_tables
 
     os.environ.setdefault("SHARDLINE_SPARK_LOG_LEVEL", "ERROR")
-    spark = build_spark("shardline-query", master=os.environ.get("SHARDLINE_QUERY_MASTER", "local[2]"))
+    spark = build_spark("shardline-query", master=os.environ.get("SHARDLINE_QUERY_MASTER", "local[2]"),
+                        read_only=True)
     try:
-        ensure_tables(spark)
         pdf = spark.sql(sql).toPandas()
-    except Exception as exc:  # Spark's AnalysisException etc.: one line for the user
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ShardlineError(f"query failed: {first}") from None
+    except Exception as exc:  # Spark's AnalysisException, the guard's refusal etc.: one line for the user
+        raise ShardlineError(f"query failed: {spark_error_line(exc)}") from None
     finally:
         spark.stop()
     if fmt == "csv":
@@ -132,6 +133,14 @@ def run_query(sql: str, fmt: str) -> str:
     if fmt == "json":
         return pdf.to_json(orient="records", date_format="iso")
     return pdf.to_string(index=False) if len(pdf) else "(no rows)"
+
+
+def spark_error_line(exc: Exception) -> str:
+    """The meaningful first line of a Spark/Py4J error (not "An error occurred while calling o42.sql")."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.getMessage()) if java is not None else str(exc)
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -214,19 +223,74 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_spark_conf(args: argparse.Namespace) -> int:
-    """Print spark-sql/spark-submit flags that open this project's warehouse: ``$(shardline spark-conf)``.
+    """Print spark-sql flags that open this project's warehouse: ``spark-sql $(shardline spark-conf)``.
 
-    Flags hold no spaces, so plain word splitting keeps each one whole."""
+    spark-sql gets a private in-memory catalog and an init file (``-i``) that registers the tables, the
+    partitions live right now, and the views. Flags hold no spaces, so plain word splitting keeps each
+    one whole."""
     from spark_jobs.common.session import LOG4J_CONFIG, spark_conf
+    from spark_jobs.common.warehouse import catalog_sql
 
-    keep = ("spark.sql.warehouse.dir", "spark.hadoop.javax.jdo.option.ConnectionURL",
+    paths = Paths.from_env()
+    init = paths.home / "catalog.sql"
+    init.parent.mkdir(parents=True, exist_ok=True)
+    init.write_text(";\n".join(" ".join(stmt.split()) for stmt in catalog_sql(paths)) + ";\n")
+    keep = ("spark.sql.catalogImplementation", "spark.sql.warehouse.dir", "spark.hadoop.javax.jdo.option.ConnectionURL",
             "spark.hadoop.datanucleus.schema.autoCreateAll", "spark.hadoop.hive.metastore.schema.verification",
             "spark.sql.session.timeZone", "spark.ui.enabled", "spark.driver.bindAddress", "spark.driver.host")
-    conf = spark_conf(Paths.from_env())
+    conf = spark_conf(paths, hive=True)
     flags = [f"--conf {k}={conf[k]}" for k in keep]
     flags.append(f"--driver-java-options=-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}")
+    flags.append(f"-i {init}")
     print(" ".join(flags))
     return 0
+
+
+def cmd_warehouse(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from spark_jobs import thrift_server
+
+    paths = Paths.from_env()
+    state = thrift_server.read_state(paths)
+    if args.action == "status":
+        print(f"running: {state['url']} (pid {state['pid']})" if state else "not running")
+        return 0 if state else 1
+    if args.action == "stop":
+        if not state:
+            print("not running")
+            return 0
+        os.kill(state["pid"], signal.SIGTERM)
+        for _ in range(300):
+            if thrift_server.read_state(paths) is None:
+                break
+            time.sleep(0.1)
+        print(f"stopped (pid {state['pid']})")
+        return 0
+    if state:
+        raise ShardlineError(f"already running: {state['url']} (pid {state['pid']}); `shardline warehouse stop` first")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: binding {args.host}: the endpoint has no authentication", file=sys.stderr)
+    cmd = [sys.executable, "-m", "spark_jobs.thrift_server", "--host", args.host, "--port", str(args.port),
+           "--refresh", str(args.refresh)]
+    if not args.detach:
+        return subprocess.call(cmd, cwd=REPO_ROOT)
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    log_path = paths.logs / "warehouse-server.log"
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        state = thrift_server.read_state(paths)
+        if state and state["pid"] == proc.pid:
+            print(state["url"])
+            return 0
+        if proc.poll() is not None:
+            raise ShardlineError(f"the warehouse server exited with {proc.returncode}; see {log_path}")
+        time.sleep(0.3)
+    proc.terminate()
+    raise ShardlineError(f"the warehouse server did not come up in 180 s; see {log_path}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,6 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("version", nargs="?", help="model version (show: default champion; promote: required)")
     models.add_argument("--kind", choices=["image", "text"])
     models.set_defaults(func=cmd_models)
+
+    wh = sub.add_parser("warehouse", help="start, stop or check the Thrift/JDBC SQL endpoint (read-only)")
+    wh.add_argument("action", choices=["start", "stop", "status"])
+    wh.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    wh.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    wh.add_argument("--refresh", type=float, default=5.0, help="seconds between partition refreshes")
+    wh.add_argument("--detach", action="store_true", help="run in the background; print the JDBC URL")
+    wh.set_defaults(func=cmd_warehouse)
 
     sconf = sub.add_parser("spark-conf", help="print --conf flags for spark-sql/spark-submit on this warehouse")
     sconf.set_defaults(func=cmd_spark_conf)

@@ -90,6 +90,18 @@ def test_nightly_dag_end_to_end_and_rerun(pipeline):
     manifest = json.loads((home / "datasets" / "image" / dataset / "manifest.json").read_text())
     assert metrics["n_test"] == manifest["rows"]["test"] > 0
 
+    # scoring recorded its runs and lineage; the monitoring view joins predictions to known labels
+    scoring = pipeline["query"](f"SELECT kind, status, rows_in, rows_out, model_version FROM ml.scoring_runs "
+                                f"WHERE dt='{DT}' ORDER BY kind")
+    assert [(r["kind"], r["status"], r["rows_in"], r["rows_out"]) for r in scoring] == [
+        ("image", "success", n_images, n_images), ("text", "success", n_texts, n_texts)]
+    assert scoring[0]["model_version"] == version
+    lineage = pipeline["query"](f"SELECT min(size(top_k)) k, count(DISTINCT model_version) m, "
+                                f"min(dataset_version) d FROM ml.image_predictions WHERE dt='{DT}'")[0]
+    assert lineage == {"k": 3, "m": 1, "d": f"ml.clean_images@{DT}"}
+    accuracy = pipeline["query"](f"SELECT kind, n_labeled FROM ml.prediction_accuracy WHERE dt='{DT}' ORDER BY kind")
+    assert accuracy == [{"kind": "image", "n_labeled": n_images}, {"kind": "text", "n_labeled": n_texts}]
+
     # rerunning the date replaces it: same rows, no duplicates; ml.job_runs is a log and grows
     pipeline["run"]()
     assert snapshot(pipeline["query"]) == first

@@ -1,11 +1,15 @@
 """inference_step for batch inference: load a saved model once per process, score raw inputs.
 
 ``load_predictor`` caches by model folder, so a Spark Python worker (reused across tasks by default)
-loads each model once however many Arrow batches it scores. ``LOAD_COUNT`` records real loads.
+loads each model once however many Arrow batches it scores. ``LOAD_COUNT`` records real loads in this
+process; with ``SHARDLINE_MODEL_LOAD_LOG`` set, each load also appends "<pid> <model dir>" to that file,
+so loads in Spark's worker processes can be counted from outside. ``SHARDLINE_TF_THREADS`` caps
+TensorFlow's thread pools in a worker (Spark already runs one worker per core).
 """
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,18 +33,27 @@ class Predictor:
     labels: list[str]
     model: object
 
-    def predict(self, raw: list) -> tuple[list[str], np.ndarray]:
-        """Raw PNG bytes or strings -> (predicted labels, their probabilities)."""
+    def probabilities(self, raw: list, encoding: str = "png", shape: list[int] | None = None) -> np.ndarray:
+        """Raw image bytes (PNG, or raw pixels of ``shape``) or strings -> class probabilities."""
         import tensorflow as tf
 
         from training.inputs import preprocess
 
         if not raw:
-            return [], np.zeros(0)
-        x = preprocess(self.kind, tf.constant(raw, dtype=tf.string))
-        probs = np.asarray(self.model(x, training=False))
-        best = probs.argmax(axis=1)
-        return [self.labels[i] for i in best], probs[np.arange(len(best)), best].astype("float64")
+            return np.zeros((0, len(self.labels)), dtype="float32")
+        x = preprocess(self.kind, tf.constant(raw, dtype=tf.string), encoding, shape)
+        return np.asarray(self.model(x, training=False))
+
+    def predict(self, raw: list, encoding: str = "png", shape: list[int] | None = None,
+                top_k: int = 1) -> tuple[list[str], np.ndarray, list[list[dict]]]:
+        """-> (predicted labels, their probabilities, the ``top_k`` labels with probabilities, best first)."""
+        probs = self.probabilities(raw, encoding, shape)
+        k = max(1, min(top_k, len(self.labels)))
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        best = order[:, 0] if len(probs) else np.zeros(0, dtype=int)
+        tops = [[{"label": self.labels[j], "probability": float(row[j])} for j in idx]
+                for row, idx in zip(probs, order)]
+        return [self.labels[i] for i in best], probs[np.arange(len(best)), best].astype("float64"), tops
 
 
 def resolve_model_dir(paths: Paths, kind: str, version: str | None = None) -> Path:
@@ -57,6 +70,15 @@ def load_predictor(model_dir: str) -> Predictor:
     global LOAD_COUNT
     with _LOCK:
         if model_dir not in _CACHE:
+            threads = os.environ.get("SHARDLINE_TF_THREADS")
+            if threads:
+                import tensorflow as tf
+
+                try:
+                    tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+                    tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+                except RuntimeError:  # TensorFlow already started in this process: keep its pools
+                    pass
             import tf_keras as keras
 
             meta = json.loads((Path(model_dir) / "model.json").read_text())
@@ -64,4 +86,7 @@ def load_predictor(model_dir: str) -> Predictor:
             model = keras.models.load_model(str(Path(model_dir) / "model.keras"), compile=False)
             _CACHE[model_dir] = Predictor(meta["kind"], meta["name"], meta["version"], labels, model)
             LOAD_COUNT += 1
+            if os.environ.get("SHARDLINE_MODEL_LOAD_LOG"):
+                with open(os.environ["SHARDLINE_MODEL_LOAD_LOG"], "a") as f:
+                    f.write(f"{os.getpid()} {model_dir}\n")
         return _CACHE[model_dir]

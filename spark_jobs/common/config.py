@@ -29,10 +29,6 @@ class Paths:
         return self.home / "warehouse"
 
     @property
-    def metastore(self) -> Path:
-        return self.home / "metastore_db"
-
-    @property
     def datasets(self) -> Path:
         return self.home / "datasets"
 

@@ -1,8 +1,9 @@
 """The one SparkSession builder: every job, the CLI and the tests get the same warehouse configuration.
 
-Embedded default: Hive catalog in an embedded Derby metastore under the data directory, warehouse folder
-beside it, driver bound to loopback, UI off. Under spark-submit the master comes from the command line;
-run as plain Python it defaults to ``local[*]``.
+Each process keeps its own in-memory catalog and registers the warehouse's tables in it at start
+(``spark_jobs.common.warehouse``), so any number of processes can read while a job writes: there is
+no metastore to share or lock. Driver bound to loopback, UI off. Under spark-submit the master comes
+from the command line; run as plain Python it defaults to ``local[*]``.
 """
 from __future__ import annotations
 
@@ -15,16 +16,14 @@ from pyspark.sql import SparkSession
 from spark_jobs.common.config import Paths
 
 
-def spark_conf(paths: Paths) -> dict[str, str]:
-    """Spark settings that make a process see the project's warehouse (also used for spark-sql/Thrift)."""
-    return {
-        "spark.sql.catalogImplementation": "hive",
+def spark_conf(paths: Paths, hive: bool = False) -> dict[str, str]:
+    """Spark settings that make a process see the project's warehouse.
+
+    ``hive=True`` is for ``spark-sql``, whose CLI needs a Hive catalog: it gets a private in-memory
+    Derby database per process, never a shared one on disk."""
+    conf = {
+        "spark.sql.catalogImplementation": "in-memory",
         "spark.sql.warehouse.dir": str(paths.warehouse),
-        "spark.hadoop.javax.jdo.option.ConnectionURL":
-            f"jdbc:derby:;databaseName={paths.metastore};create=true",
-        "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
-        "spark.hadoop.hive.metastore.schema.verification": "false",
-        "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": os.environ.get("SHARDLINE_SHUFFLE_PARTITIONS", "8"),
         "spark.driver.bindAddress": "127.0.0.1",
@@ -32,9 +31,22 @@ def spark_conf(paths: Paths) -> dict[str, str]:
         "spark.ui.enabled": os.environ.get("SHARDLINE_SPARK_UI", "false"),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
     }
+    if hive:
+        conf.update({
+            "spark.sql.catalogImplementation": "hive",
+            "spark.hadoop.javax.jdo.option.ConnectionURL": "jdbc:derby:memory:shardline;create=true",
+            "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
+            "spark.hadoop.hive.metastore.schema.verification": "false",
+        })
+    return conf
 
 
-def build_spark(app: str, master: str | None = None, paths: Paths | None = None) -> SparkSession:
+def build_spark(app: str, master: str | None = None, paths: Paths | None = None,
+                read_only: bool = False, extra: dict[str, str] | None = None) -> SparkSession:
+    """A session with the warehouse registered. ``read_only`` loads the guard that refuses writes."""
+    from spark_jobs.common.readonly import EXTENSION, guard_jar, writer_thread
+    from spark_jobs.common.warehouse import register_warehouse
+
     paths = paths or Paths.from_env()
     paths.home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -42,17 +54,20 @@ def build_spark(app: str, master: str | None = None, paths: Paths | None = None)
     builder = SparkSession.builder.appName(app)
     if master:
         builder = builder.master(master)
-    for key, value in spark_conf(paths).items():
+    conf = spark_conf(paths)
+    if read_only:
+        jar = str(guard_jar(paths))
+        conf.update({"spark.jars": jar, "spark.driver.extraClassPath": jar, "spark.sql.extensions": EXTENSION})
+    conf.update(extra or {})
+    for key, value in conf.items():
         builder = builder.config(key, value)
-    # Only honoured when this process starts the JVM itself (not under spark-submit): keeps derby.log
-    # and Spark's INFO chatter out of the user's working directory and terminal.
+    # Only honoured when this process starts the JVM itself (not under spark-submit): keeps Spark's
+    # INFO chatter out of the user's terminal.
     builder = builder.config("spark.driver.extraJavaOptions", java_options(paths))
-    spark = builder.enableHiveSupport().getOrCreate()
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("SHARDLINE_SPARK_LOG_LEVEL", "WARN"))
-    # Derby reads this when the metastore first boots, which is lazy: set it now so derby.log lands in
-    # the data directory whichever way the JVM was started.
-    spark.sparkContext._jvm.java.lang.System.setProperty(  # noqa: SLF001
-        "derby.stream.error.file", str(paths.home / "derby.log"))
+    with writer_thread(spark):
+        register_warehouse(spark, paths)
     return spark
 
 

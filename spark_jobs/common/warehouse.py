@@ -1,48 +1,194 @@
-"""Warehouse writes: create tables from ``schemas.warehouse`` and replace exactly one run's partitions.
+"""The warehouse: Parquet tables under ``<data>/warehouse/ml.db`` that many processes read at once.
 
-Every write is a dynamic-partition overwrite (``spark.sql.sources.partitionOverwriteMode=dynamic``):
-Spark stages the new files and swaps in only the partitions present in the DataFrame, so rerunning a
-date replaces that date and leaves others alone. An empty result drops the partition explicitly, since
-an overwrite with no rows would otherwise leave a stale partition behind.
+There is no shared metastore. Each process (job, ``shardline query``, ``spark-sql``, the Thrift server)
+keeps its own throw-away catalog and registers the project's tables in it at start from the table
+definitions in ``schemas.warehouse`` (``register_warehouse``). The files are the source of truth:
+
+- A partition (``dt=...``, or ``stage=.../dt=...``) is a folder holding immutable *versions*
+  (``v-<utc time>-<id>``) and a ``_CURRENT`` pointer naming the live one. A write stages a complete new
+  version, then moves the pointer with one atomic rename (``commit_partition``). A reader resolves the
+  pointer once per query plan, so it sees the old version or the new one, never a mix, and never a
+  partly written one. The version before the current one is kept, so a query that resolved it just
+  before a commit can still finish; older ones are deleted.
+- Rerunning a date writes a new version of that date's partition only: other dates are untouched and
+  rows are never duplicated (the effect of a dynamic-partition overwrite, with an atomic swap).
+- Unpartitioned log tables (``ml.job_runs``, ``ml.scoring_runs``) only ever get whole files appended,
+  staged under ``_staging`` and renamed in.
+
+Long-lived readers (the Thrift server) call ``sync_partitions`` to pick up commits made by others.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from schemas.warehouse import ALL_TABLES, DATABASE, JOB_RUNS, QUARANTINE, Table
+from schemas.warehouse import ALL_TABLES, DATABASE, JOB_RUNS, QUARANTINE, VIEWS, Table
+from spark_jobs.common.config import Paths
+from spark_jobs.common.publish import read_pointer, write_pointer
 
 log = logging.getLogger(__name__)
 
+CURRENT = "_CURRENT"
 
-def ddl(table: Table) -> str:
+# What this process registered in its catalog: table root -> {partition spec: version location}.
+_REGISTERED: dict[str, dict[tuple[tuple[str, str], ...], str]] = {}
+_LOCK = threading.RLock()
+
+
+def database_root(paths: Paths) -> Path:
+    return paths.warehouse / f"{DATABASE}.db"
+
+
+def table_root(paths: Paths, table: Table) -> Path:
+    return database_root(paths) / table.name
+
+
+def ddl(table: Table, location: Path) -> str:
     cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in table.schema.fields)
     parts = f" PARTITIONED BY ({', '.join(table.partition_by)})" if table.partition_by else ""
-    return f"CREATE TABLE IF NOT EXISTS {table.qualified} ({cols}) USING parquet{parts}"
+    return f"CREATE TABLE IF NOT EXISTS {table.qualified} ({cols}) USING parquet{parts} LOCATION '{location}'"
 
 
-def ensure_tables(spark: SparkSession, tables: tuple[Table, ...] = ALL_TABLES) -> None:
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
-    for table in tables:
-        spark.sql(ddl(table))
+def catalog_sql(paths: Paths) -> list[str]:
+    """The statements that register the whole warehouse in a fresh catalog (also ``spark-sql -i``)."""
+    db = database_root(paths)
+    stmts = [f"CREATE DATABASE IF NOT EXISTS {DATABASE} LOCATION '{db}'"]
+    for table in ALL_TABLES:
+        stmts.append(ddl(table, table_root(paths, table)))
+        specs = current_partitions(paths, table)
+        if specs:
+            adds = " ".join(f"PARTITION ({_spec_sql(spec)}) LOCATION '{loc}'" for spec, loc in sorted(specs.items()))
+            stmts.append(f"ALTER TABLE {table.qualified} ADD IF NOT EXISTS {adds}")
+    stmts.extend(f"CREATE OR REPLACE VIEW {DATABASE}.{name} AS {sql}" for name, sql in VIEWS.items())
+    return stmts
+
+
+def register_warehouse(spark: SparkSession, paths: Paths) -> None:
+    """Register every table (with its live partitions) and view in this process's catalog."""
+    with _LOCK:
+        database_root(paths).mkdir(parents=True, exist_ok=True)
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE} LOCATION '{database_root(paths)}'")
+        for table in ALL_TABLES:
+            root = table_root(paths, table)
+            root.mkdir(parents=True, exist_ok=True)
+            spark.sql(ddl(table, root))
+            _REGISTERED.setdefault(str(root), {})
+        for name, sql in VIEWS.items():
+            spark.sql(f"CREATE OR REPLACE VIEW {DATABASE}.{name} AS {sql}")
+        sync_partitions(spark, paths)
+
+
+def current_partitions(paths: Paths, table: Table) -> dict[tuple[tuple[str, str], ...], str]:
+    """Partition spec -> live version folder, read from the ``_CURRENT`` pointers on disk."""
+    root = table_root(paths, table)
+    if not table.partition_by or not root.exists():
+        return {}
+    pattern = "/".join("*=*" for _ in table.partition_by) + f"/{CURRENT}"
+    found = {}
+    for pointer in root.glob(pattern):
+        version = read_pointer(pointer)
+        if not version:
+            continue
+        parts = pointer.parent.relative_to(root).parts
+        spec = tuple((p.split("=", 1)[0], p.split("=", 1)[1]) for p in parts)
+        if [k for k, _ in spec] == list(table.partition_by):
+            found[spec] = str(pointer.parent / version)
+    return found
+
+
+def sync_partitions(spark: SparkSession, paths: Paths, tables: tuple[Table, ...] = ALL_TABLES) -> int:
+    """Bring this catalog's partitions in line with the pointers on disk; returns how many changed.
+    Unpartitioned tables are refreshed so their file listing includes appended files."""
+    changed = 0
+    with _LOCK:
+        for table in tables:
+            if not table.partition_by:
+                spark.catalog.refreshTable(table.qualified)
+                continue
+            known = _REGISTERED.setdefault(str(table_root(paths, table)), {})
+            live = current_partitions(paths, table)
+            added = {s: loc for s, loc in live.items() if s not in known}
+            if added:
+                adds = " ".join(f"PARTITION ({_spec_sql(s)}) LOCATION '{loc}'" for s, loc in sorted(added.items()))
+                spark.sql(f"ALTER TABLE {table.qualified} ADD IF NOT EXISTS {adds}")
+            for spec, loc in live.items():
+                if spec in known and known[spec] != loc:
+                    spark.sql(f"ALTER TABLE {table.qualified} PARTITION ({_spec_sql(spec)}) SET LOCATION '{loc}'")
+                    changed += 1
+            gone = [s for s in known if s not in live]
+            if gone:
+                drops = ", ".join(f"PARTITION ({_spec_sql(s)})" for s in gone)
+                spark.sql(f"ALTER TABLE {table.qualified} DROP IF EXISTS {drops}")
+            changed += len(added) + len(gone)
+            _REGISTERED[str(table_root(paths, table))] = dict(live)
+    return changed
+
+
+def _spec_sql(spec: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f"{k}='{v}'" for k, v in spec)
 
 
 def conform(df: DataFrame, table: Table) -> DataFrame:
-    """Select and cast columns into the table's order (insertInto is positional)."""
+    """Select and cast columns into the table's order and types."""
     return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in table.schema.fields])
 
 
-def replace_partitions(spark: SparkSession, df: DataFrame, table: Table, partition: dict[str, str]) -> None:
-    """Replace the partition ``partition`` of ``table`` with ``df`` (whose rows must all belong to it)."""
-    ensure_tables(spark, (table,))
-    spec = ", ".join(f"{k}='{v}'" for k, v in partition.items())
+def replace_partitions(spark: SparkSession, df: DataFrame, table: Table, partition: dict[str, str],
+                       paths: Paths | None = None) -> str | None:
+    """Make ``df`` (whose rows all belong to ``partition``) the content of that partition of ``table``.
+
+    Stages a new version, then moves the partition's pointer atomically; an empty ``df`` removes the
+    partition. Returns the new version's folder (None when the partition was removed)."""
+    paths = paths or Paths.from_env()
+    if list(partition) != list(table.partition_by):
+        raise ValueError(f"{table.qualified} is partitioned by {table.partition_by}, got {list(partition)}")
+    part_dir = table_root(paths, table).joinpath(*(f"{k}={v}" for k, v in partition.items()))
+    pointer = part_dir / CURRENT
+    previous = read_pointer(pointer)
     if df.isEmpty():
-        spark.sql(f"ALTER TABLE {table.qualified} DROP IF EXISTS PARTITION ({spec})")
+        pointer.unlink(missing_ok=True)
+        location = None
+    else:
+        version = f"v-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+        stage = part_dir / f"_staging-{version}"
+        conform(df, table).drop(*table.partition_by).write.parquet(str(stage))
+        os.replace(stage, part_dir / version)  # the version is complete before anything can point at it
+        write_pointer(pointer, version)
+        location = str(part_dir / version)
+    _prune_versions(part_dir, keep={v for v in (read_pointer(pointer), previous) if v})
+    sync_partitions(spark, paths, (table,))
+    log.info("%s %s -> %s", table.qualified, partition, location or "(removed: no rows)")
+    return location
+
+
+def _prune_versions(part_dir: Path, keep: set[str]) -> None:
+    """Delete versions other than ``keep`` and leftovers of writes that died before their commit."""
+    if not part_dir.exists():
         return
-    conform(df, table).write.insertInto(table.qualified, overwrite=True)
+    for child in part_dir.iterdir():
+        if child.is_dir() and child.name.startswith(("v-", "_staging-v-")) and child.name not in keep:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def append_rows(spark: SparkSession, df: DataFrame, table: Table, paths: Paths | None = None) -> None:
+    """Append ``df`` to an unpartitioned log table as whole files: staged, then renamed in."""
+    paths = paths or Paths.from_env()
+    root = table_root(paths, table)
+    tag = uuid.uuid4().hex[:12]
+    stage = root / "_staging" / tag
+    conform(df, table).coalesce(1).write.parquet(str(stage))
+    for part in sorted(stage.glob("part-*.parquet")):
+        os.replace(part, root / f"{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}-{tag}-{part.name}")
+    shutil.rmtree(stage, ignore_errors=True)
+    spark.catalog.refreshTable(table.qualified)
 
 
 def write_quarantine(spark: SparkSession, rejected: DataFrame, stage: str, dt: str) -> None:
@@ -56,10 +202,9 @@ def append_job_run(spark: SparkSession, *, dt: str, job: str, run_id: str, recor
                    records_out: int, records_quarantined: int, started_at: _dt.datetime,
                    status: str) -> None:
     """``ml.job_runs`` is a log: one appended row per job run, whatever its outcome."""
-    ensure_tables(spark, (JOB_RUNS,))
     finished_at = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
     row = [(dt, job, run_id, records_in, records_out, records_quarantined,
             started_at.replace(tzinfo=None), finished_at, status)]
-    spark.createDataFrame(row, JOB_RUNS.schema).coalesce(1).write.insertInto(JOB_RUNS.qualified)
+    append_rows(spark, spark.createDataFrame(row, JOB_RUNS.schema), JOB_RUNS)
     log.info("job_runs: %s %s in=%d out=%d quarantined=%d status=%s",
              job, dt, records_in, records_out, records_quarantined, status)

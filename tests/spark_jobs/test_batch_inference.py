@@ -1,40 +1,27 @@
 """batch_inference.transform on inline rows, checked against the same model run directly in this process."""
-import io
-import json
-
 import numpy as np
-from PIL import Image
 
 from spark_jobs.batch_inference import transform
+from tests.helpers import random_pngs, save_image_model
 
 
-def test_scores_match_the_model_run_directly(spark, tmp_path):
-    from training.config import ImageModelConfig
-    from training.models import build_image_model, keras  # via training: TF_USE_LEGACY_KERAS set first
+def test_scores_and_top_k_match_the_model_run_directly(spark, tmp_path):
+    from training.models import keras
 
     labels = ["cat", "dog", "owl"]
-    model = build_image_model(ImageModelConfig(conv_filters=(4,), dense_units=8), (28, 28, 1), len(labels))
-    folder = tmp_path / "model"
-    folder.mkdir()
-    model.save(folder / "model.keras")
-    (folder / "labels.json").write_text(json.dumps(labels))
-    (folder / "model.json").write_text(json.dumps({"kind": "image", "name": "image_classifier", "version": "t1"}))
-
-    rng = np.random.default_rng(3)
-    arrays = [rng.integers(0, 255, (28, 28), dtype=np.uint8) for _ in range(40)]
-    pngs = []
-    for a in arrays:
-        buf = io.BytesIO()
-        Image.fromarray(a).save(buf, format="PNG")
-        pngs.append(buf.getvalue())
+    folder = save_image_model(tmp_path / "model", labels)
+    arrays, pngs = random_pngs(40)
     df = spark.createDataFrame([(f"id{i}", f"src{i}", b) for i, b in enumerate(pngs)],
                                "id string, source string, image binary").repartition(3)
-    got = {r["id"]: (r["predicted_label"], r["score"], r["source"]) for r in transform(df, "image", str(folder)).collect()}
+    got = {r["id"]: r for r in transform(df, "image", str(folder), top_k=2).collect()}
 
     direct = keras.models.load_model(str(folder / "model.keras")).predict(
         np.stack(arrays)[..., None].astype("float32") / 255.0, verbose=0)
     assert len(got) == 40
     for i, probs in enumerate(direct):
-        label, score, source = got[f"id{i}"]
-        assert label == labels[int(probs.argmax())] and source == f"src{i}"
-        assert abs(score - float(probs.max())) < 1e-5
+        row = got[f"id{i}"]
+        order = np.argsort(-probs)
+        assert row["predicted_label"] == labels[order[0]] and row["source"] == f"src{i}"
+        assert abs(row["score"] - float(probs.max())) < 1e-5
+        assert [t["label"] for t in row["top_k"]] == [labels[j] for j in order[:2]]
+        assert abs(row["top_k"][1]["probability"] - float(probs[order[1]])) < 1e-5

@@ -1,13 +1,22 @@
+"""Warehouse storage: per-date partition replacement, atomic versions, logs, and the live schemas."""
 from pyspark.sql import functions as F
 
-from schemas.warehouse import ALL_TABLES, TEXT_PREDICTIONS
-from spark_jobs.common.warehouse import ensure_tables, replace_partitions, write_quarantine
+from schemas.warehouse import ALL_TABLES, SCORING_RUNS, TEXT_PREDICTIONS, VIEWS
+from spark_jobs.common.warehouse import (
+    CURRENT,
+    append_rows,
+    catalog_sql,
+    replace_partitions,
+    table_root,
+    write_quarantine,
+)
 
 
-def preds(spark, n, dt):
+def preds(spark, n, dt, run_id="r"):
     return (spark.range(n).selectExpr("concat('id', id) AS id", "'src' AS source", "'a' AS predicted_label",
-                                      "0.5 AS score", "'m' AS model_name", "'v1' AS model_version",
-                                      "'r' AS run_id", "current_timestamp() AS scored_at")
+                                      "0.5 AS score", "array(named_struct('label', 'a', 'probability', 0.5D)) AS top_k",
+                                      "'m' AS model_name", "'v1' AS model_version", "'d1' AS dataset_version",
+                                      f"'{run_id}' AS run_id", "current_timestamp() AS scored_at")
             .withColumn("dt", F.lit(dt)))
 
 
@@ -15,7 +24,7 @@ def count(spark, table, dt):
     return spark.table(table).filter(F.col("dt") == dt).count()
 
 
-def test_rerun_replaces_only_its_date(spark):
+def test_rerun_replaces_only_its_date(spark, paths):
     t = TEXT_PREDICTIONS.qualified
     replace_partitions(spark, preds(spark, 5, "2031-01-01"), TEXT_PREDICTIONS, {"dt": "2031-01-01"})
     replace_partitions(spark, preds(spark, 5, "2031-01-01"), TEXT_PREDICTIONS, {"dt": "2031-01-01"})
@@ -23,6 +32,12 @@ def test_rerun_replaces_only_its_date(spark):
     assert (count(spark, t, "2031-01-01"), count(spark, t, "2031-01-02")) == (5, 3)
     replace_partitions(spark, preds(spark, 0, "2031-01-02"), TEXT_PREDICTIONS, {"dt": "2031-01-02"})
     assert (count(spark, t, "2031-01-01"), count(spark, t, "2031-01-02")) == (5, 0)
+    # a partition keeps its live version and the one before it, nothing older
+    part = table_root(paths, TEXT_PREDICTIONS) / "dt=2031-01-01"
+    replace_partitions(spark, preds(spark, 7, "2031-01-01"), TEXT_PREDICTIONS, {"dt": "2031-01-01"})
+    versions = sorted(p.name for p in part.iterdir() if p.name.startswith("v-"))
+    assert len(versions) == 2 and (part / CURRENT).read_text().strip() == versions[-1]
+    assert count(spark, t, "2031-01-01") == 7
 
 
 def test_quarantine_is_replaced_per_stage_and_date(spark):
@@ -34,8 +49,38 @@ def test_quarantine_is_replaced_per_stage_and_date(spark):
     assert {r["stage"]: r["n"] for r in rows} == {"stage_a": 1, "stage_b": 2}
 
 
-def test_live_tables_match_schemas(spark):
-    ensure_tables(spark)
+def test_log_tables_append_whole_files(spark, paths):
+    before = spark.table(SCORING_RUNS.qualified).count()
+    row = spark.createDataFrame([tuple([None] * len(SCORING_RUNS.schema))], SCORING_RUNS.schema)
+    append_rows(spark, row.withColumn("run_id", F.lit("x")), SCORING_RUNS)
+    append_rows(spark, row.withColumn("run_id", F.lit("y")), SCORING_RUNS)
+    assert spark.table(SCORING_RUNS.qualified).count() == before + 2
+    assert not list((table_root(paths, SCORING_RUNS) / "_staging").iterdir())
+
+
+def test_live_tables_and_views_match_schemas(spark, paths):
     for table in ALL_TABLES:
         live = spark.table(table.qualified).schema
         assert [(f.name, f.dataType) for f in live] == [(f.name, f.dataType) for f in table.schema], table.name
+    names = {r["tableName"] for r in spark.sql("SHOW TABLES IN ml").collect()}
+    assert names == {t.name for t in ALL_TABLES} | set(VIEWS)
+    for view in VIEWS:
+        spark.table(f"ml.{view}").count()  # every view resolves against the live tables
+    # the init file spark-sql gets registers the same tables
+    assert sum(s.startswith("CREATE TABLE") for s in catalog_sql(paths)) == len(ALL_TABLES)
+
+
+def test_monitoring_views(spark):
+    from schemas.warehouse import CLEAN_TEXT
+
+    clean = spark.createDataFrame([(f"id{i}", "s", "a" if i < 3 else "b", "t", "h", "2031-03-01") for i in range(4)],
+                                  CLEAN_TEXT.schema)
+    replace_partitions(spark, clean, CLEAN_TEXT, {"dt": "2031-03-01"})
+    replace_partitions(spark, preds(spark, 4, "2031-03-01"), TEXT_PREDICTIONS, {"dt": "2031-03-01"})  # all 'a'
+    acc = spark.sql("SELECT * FROM ml.prediction_accuracy WHERE dt = '2031-03-01'").collect()
+    assert [(r["kind"], r["n_labeled"], r["n_correct"]) for r in acc] == [("text", 4, 3)]
+    b = preds(spark, 4, "2031-03-02").withColumn("predicted_label", F.when(F.col("id") < "id2", "a").otherwise("b"))
+    replace_partitions(spark, b, TEXT_PREDICTIONS, {"dt": "2031-03-02"})
+    drift = spark.sql("SELECT * FROM ml.prediction_drift WHERE kind = 'text' AND dt = '2031-03-02'").collect()
+    assert drift[0]["prev_dt"] == "2031-03-01" and abs(drift[0]["max_share_change"] - 0.5) < 1e-9
+    assert drift[0]["psi"] > 0.2

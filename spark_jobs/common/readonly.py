@@ -1,0 +1,68 @@
+"""The read-only guard: a tiny Spark SQL extension (``java/shardline/ReadOnlyGuard.java``) that refuses
+any statement that would change data or the catalog, for ``shardline query`` and the Thrift server.
+
+It is compiled on first use with the JDK's ``javac`` against the pyspark wheel's jars and cached under
+``<data>/lib`` by a hash of its source, so an edit rebuilds it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from spark_jobs.common.config import Paths, ShardlineError
+
+SOURCE = Path(__file__).with_name("java") / "shardline" / "ReadOnlyGuard.java"
+EXTENSION = "shardline.ReadOnlyGuard"
+WRITER_PROPERTY = "shardline.warehouse.writer"
+_LOCK = threading.Lock()
+
+
+def _javac() -> str:
+    home = os.environ.get("JAVA_HOME")
+    candidate = Path(home) / "bin" / "javac" if home else None
+    found = str(candidate) if candidate and candidate.exists() else shutil.which("javac")
+    if not found:
+        raise ShardlineError("javac not found: the read-only guard needs a JDK 17 (apt-get install openjdk-17-jdk-headless)")
+    return found
+
+
+def guard_jar(paths: Paths) -> Path:
+    """The compiled guard, built once per source version."""
+    import pyspark
+
+    digest = hashlib.sha1(SOURCE.read_bytes()).hexdigest()[:12]
+    jar = paths.home / "lib" / f"shardline-readonly-{digest}.jar"
+    with _LOCK:
+        if jar.exists():
+            return jar
+        jars = Path(pyspark.__file__).parent / "jars"
+        jar.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=jar.parent) as tmp:
+            classes = Path(tmp) / "classes"
+            javac = _javac()
+            result = subprocess.run([javac, "-nowarn", "-d", str(classes), "-cp", f"{jars}/*", str(SOURCE)],
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                raise ShardlineError(f"could not compile the read-only guard: {result.stderr.strip().splitlines()[0]}")
+            built = Path(tmp) / jar.name
+            subprocess.run([str(Path(javac).with_name("jar")), "cf", str(built), "-C", str(classes), "."], check=True)
+            os.replace(built, jar)
+    return jar
+
+
+@contextmanager
+def writer_thread(spark):
+    """Let this thread's statements through the guard (catalog upkeep only, never client SQL)."""
+    sc = spark.sparkContext
+    previous = sc.getLocalProperty(WRITER_PROPERTY)
+    sc.setLocalProperty(WRITER_PROPERTY, "true")
+    try:
+        yield
+    finally:
+        sc.setLocalProperty(WRITER_PROPERTY, previous)

@@ -1,0 +1,120 @@
+"""The warehouse's SQL endpoint: a Spark Thrift (HiveServer2) server on loopback, for beeline and JDBC/BI tools.
+
+``shardline warehouse start`` runs it. It registers the warehouse like any other process, loads the
+read-only guard (every data-changing statement is refused), and re-reads the partition pointers every
+``--refresh`` seconds, so it serves new partitions as jobs commit them. All JDBC connections share one
+session, so that refresh reaches them all. Its address goes to ``<data>/warehouse-server.json``;
+``shardline warehouse stop`` ends it (SIGTERM).
+
+    beeline -u jdbc:hive2://127.0.0.1:<port>/ml -e "SELECT count(*) FROM ml.image_predictions"
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from spark_jobs.common.config import Paths
+from spark_jobs.common.publish import write_json_atomic
+
+log = logging.getLogger("shardline.warehouse")
+
+
+def state_file(paths: Paths) -> Path:
+    return paths.home / "warehouse-server.json"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def read_state(paths: Paths) -> dict | None:
+    """The running server's address, or None (no state file, or its process is gone)."""
+    path = state_file(paths)
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    try:
+        os.kill(state["pid"], 0)
+    except (ProcessLookupError, PermissionError):
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def serve(paths: Paths, host: str, port: int, refresh_s: float, master: str) -> None:
+    from spark_jobs.common.readonly import writer_thread
+    from spark_jobs.common.session import build_spark
+    from spark_jobs.common.warehouse import sync_partitions
+
+    port = port or free_port(host)
+    spark = build_spark("shardline-warehouse", master=master, paths=paths, read_only=True, extra={
+        "spark.sql.hive.thriftServer.singleSession": "true",
+        "spark.hadoop.hive.server2.thrift.bind.host": host,
+        "spark.hadoop.hive.server2.thrift.port": str(port),
+    })
+    jvm = spark.sparkContext._jvm  # noqa: SLF001
+    jvm.java.lang.System.setProperty("hive.server2.thrift.bind.host", host)
+    jvm.java.lang.System.setProperty("hive.server2.thrift.port", str(port))
+    server = jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
+        spark._jsparkSession.sqlContext())  # noqa: SLF001
+    _wait_listening(host, port)
+    url = f"jdbc:hive2://{host}:{port}/ml"
+    write_json_atomic(state_file(paths), {"pid": os.getpid(), "host": host, "port": port, "url": url})
+    print(f"warehouse SQL endpoint: {url}  (beeline -u {url}; read-only; Ctrl-C or `shardline warehouse stop`)",
+          flush=True)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.wait(refresh_s):
+            try:
+                with writer_thread(spark):
+                    changed = sync_partitions(spark, paths)
+                if changed:
+                    log.info("picked up %d partition change(s)", changed)
+            except Exception:  # a bad refresh must not take the endpoint down
+                log.exception("partition refresh failed; serving the previous view")
+    finally:
+        state_file(paths).unlink(missing_ok=True)
+        server.stop()
+        spark.stop()
+        print("warehouse SQL endpoint stopped", flush=True)
+
+
+def _wait_listening(host: str, port: int, timeout_s: float = 60.0) -> None:
+    import time
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the Thrift server did not listen on {host}:{port} within {timeout_s:.0f}s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 = pick a free port")
+    p.add_argument("--refresh", type=float, default=5.0, help="seconds between partition refreshes")
+    p.add_argument("--master", default=os.environ.get("SHARDLINE_WAREHOUSE_MASTER", "local[2]"))
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("SHARDLINE_SPARK_LOG_LEVEL", "ERROR")
+    serve(Paths.from_env(), args.host, args.port, args.refresh, args.master)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

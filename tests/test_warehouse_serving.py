@@ -1,0 +1,157 @@
+"""Serving the warehouse while the pipeline writes: real spark-submit scoring runs, a second process
+querying during them, and the Thrift/JDBC endpoint queried with beeline on loopback."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyspark
+import pytest
+
+from schemas.warehouse import CLEAN_IMAGES, IMAGE_PREDICTIONS
+from spark_jobs.common.publish import write_pointer
+from spark_jobs.common.warehouse import replace_partitions, sync_partitions
+from tests.conftest import BIN, REPO
+from tests.helpers import random_pngs, save_image_model
+
+DT, DT2 = "2032-01-01", "2032-01-02"
+N = 300
+BEELINE = Path(pyspark.__file__).parent / "bin" / "beeline"
+
+READER = r"""
+import json, os, sys, time
+from spark_jobs.common.readonly import writer_thread
+from spark_jobs.common.session import build_spark
+from spark_jobs.common.warehouse import sync_partitions
+from spark_jobs.common.config import Paths
+out, stop = sys.argv[1], sys.argv[2]
+spark = build_spark("reader", master="local[1]", read_only=True)
+sql = "SELECT run_id, count(*) n, count(DISTINCT id) d FROM ml.image_predictions WHERE dt = '%s' GROUP BY run_id"
+done = False
+while not done:
+    done = os.path.exists(stop)  # one last query after the writer has finished
+    with writer_thread(spark):
+        sync_partitions(spark, Paths.from_env())
+    rows = sorted(tuple(r) for r in spark.sql(sql % sys.argv[3]).collect())
+    with open(out, "a") as f:
+        f.write(json.dumps(rows) + "\n")
+spark.stop()
+"""
+
+
+@pytest.fixture(scope="module")
+def scored_home(spark, paths, tmp_path_factory):
+    """Clean images for two dates and a champion model, in the tests' data directory."""
+    version = "20320101-test-model"
+    save_image_model(paths.models / "image" / version, [str(i) for i in range(10)], version=version)
+    write_pointer(paths.models / "image" / "champion", version)
+    _, pngs = random_pngs(N)
+    for dt in (DT, DT2):
+        rows = [(f"img-{i:04d}", f"src/{i}.png", str(i % 10), b, 28, 28, 28, 28, "PNG", f"h{i}", dt)
+                for i, b in enumerate(pngs)]
+        replace_partitions(spark, spark.createDataFrame(rows, CLEAN_IMAGES.schema).repartition(4), CLEAN_IMAGES,
+                           {"dt": dt})
+    return paths
+
+
+def score(dt, run_id, load_log):
+    cmd = [str(BIN / "spark-submit"), "--master", "local[2]", str(REPO / "spark_jobs" / "batch_inference.py"),
+           "--kind", "image", "--date", dt, "--run-id", run_id, "--batch-size", "16"]
+    env = {**os.environ, "SHARDLINE_MODEL_LOAD_LOG": str(load_log), "PYTHONPATH": str(REPO)}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def test_readers_see_old_or_new_partition_while_scoring_runs_write(spark, scored_home, tmp_path):
+    out, stop, load_log = tmp_path / "seen.jsonl", tmp_path / "stop", tmp_path / "loads.txt"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(out), str(stop), DT], cwd=REPO,
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
+    try:
+        while not out.exists():  # the reader is up and querying before the first commit
+            assert reader.poll() is None, reader.stderr.read()[-3000:]
+            time.sleep(0.5)
+        score(DT, "run-1", load_log)
+        score(DT, "run-2", load_log)  # rerun of the same date
+        stop.touch()
+        assert reader.wait(timeout=300) == 0, reader.stderr.read()[-3000:]
+    finally:
+        reader.kill()
+
+    seen = [tuple(map(tuple, json.loads(line))) for line in out.read_text().splitlines()]
+    allowed = {(), (("run-1", N, N),), (("run-2", N, N),)}
+    assert len(seen) >= 3
+    assert set(seen) <= allowed, set(seen) - allowed  # never a mix, never a partial partition
+    assert seen[-1] == (("run-2", N, N),)
+
+    # the rerun replaced the date; another date is added alongside and leaves it alone
+    score(DT2, "run-3", load_log)
+    sync_partitions(spark, scored_home)
+    rows = spark.sql("SELECT dt, run_id, count(*) n, count(DISTINCT id) d FROM ml.image_predictions "
+                     f"WHERE dt IN ('{DT}', '{DT2}') GROUP BY dt, run_id ORDER BY dt").collect()
+    assert [tuple(r) for r in rows] == [(DT, "run-2", N, N), (DT2, "run-3", N, N)]
+    runs = spark.sql("SELECT run_id, status, rows_in, rows_out, model_version FROM ml.scoring_runs "
+                     "WHERE run_id LIKE 'run-%' ORDER BY run_id").collect()
+    assert [tuple(r) for r in runs] == [(f"run-{i}", "success", N, N, "20320101-test-model") for i in (1, 2, 3)]
+
+    # each Python worker loaded the model once, however many 16-row batches it scored
+    pids = [line.split()[0] for line in load_log.read_text().splitlines()]
+    assert pids and len(pids) == len(set(pids)), pids
+    assert len(pids) <= 3 * 2  # at most one per worker per run (local[2])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def beeline(url, sql):
+    return subprocess.run([str(BEELINE), "-u", url, "--silent=true", "--outputformat=csv2", "-e", sql],
+                          capture_output=True, text=True, timeout=300)
+
+
+def predictions(spark, n, dt):
+    return spark.range(n).selectExpr(
+        "concat('id', id) AS id", "'src' AS source", "'3' AS predicted_label", "0.9D AS score",
+        "array(named_struct('label', '3', 'probability', 0.9D)) AS top_k", "'m' AS model_name", "'v' AS model_version",
+        "'d' AS dataset_version", "'r' AS run_id", "current_timestamp() AS scored_at", f"'{dt}' AS dt")
+
+
+def test_thrift_endpoint_serves_beeline_read_only_and_picks_up_commits(spark, paths):
+    replace_partitions(spark, predictions(spark, 11, "2032-02-01"), IMAGE_PREDICTIONS, {"dt": "2032-02-01"})
+    shardline = str(BIN / "shardline")
+    started = subprocess.run([shardline, "warehouse", "start", "--detach", "--refresh", "1"], capture_output=True,
+                             text=True, timeout=300, cwd=REPO)
+    assert started.returncode == 0, started.stderr[-3000:]
+    url = started.stdout.strip().splitlines()[-1]
+    state = json.loads((paths.home / "warehouse-server.json").read_text())
+    try:
+        assert url == f"jdbc:hive2://127.0.0.1:{state['port']}/ml"
+        with socket.socket() as s:  # bound to loopback only
+            assert s.connect_ex(("127.0.0.1", state["port"])) == 0
+
+        done = beeline(url, "SELECT count(*) AS n FROM ml.image_predictions WHERE dt = '2032-02-01'")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.strip().splitlines()[-1] == "11"
+
+        for statement in ("DROP TABLE ml.image_predictions",
+                          "INSERT INTO ml.scoring_runs SELECT * FROM ml.scoring_runs"):
+            refused = beeline(url, statement)
+            assert refused.returncode != 0
+            assert "the Shardline warehouse is read-only here" in refused.stdout + refused.stderr
+
+        # commits by another process show up without restarting the server: a new date, and a rerun
+        replace_partitions(spark, predictions(spark, 7, "2032-02-02"), IMAGE_PREDICTIONS, {"dt": "2032-02-02"})
+        replace_partitions(spark, predictions(spark, 5, "2032-02-01"), IMAGE_PREDICTIONS, {"dt": "2032-02-01"})
+        time.sleep(3)
+        done = beeline(url, "SELECT dt, count(*) FROM ml.image_predictions WHERE dt LIKE '2032-02-%' GROUP BY dt ORDER BY dt")
+        assert done.stdout.strip().splitlines()[-2:] == ["2032-02-01,5", "2032-02-02,7"], done.stdout + done.stderr[-2000:]
+    finally:
+        stopped = subprocess.run([shardline, "warehouse", "stop"], capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 0
+    assert not (paths.home / "warehouse-server.json").exists()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", state["port"])) != 0
