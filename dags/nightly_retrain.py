@@ -4,6 +4,10 @@ Spark jobs run through SparkSubmitOperator on the ``spark_default`` connection (
 embedded default; a cluster master works unchanged). Training runs as a subprocess so TensorFlow never
 loads in the scheduler or DAG processor. The validation gate fails without retries and leaves the
 previous dataset version as ``latest``, so a bad night never reaches training or the prediction tables. Every task reads and writes by ``{{ ds }}``, never now().
+The schedule is ``SHARDLINE_SCHEDULE`` (cron, default 02:00 UTC); ``SHARDLINE_CATCHUP=true`` turns
+catch-up on. A task that fails for good raises an alert (``spark_jobs.common.alerts``). The gate's
+dataset, the model registry and the prediction tables are Airflow Assets; ``prediction_report`` runs
+when both prediction tables have been updated.
 No heavy imports here: this file is parsed often.
 """
 from __future__ import annotations
@@ -15,9 +19,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, Param, dag, task
+
+from spark_jobs.common import assets
+from spark_jobs.common.alerts import notify_failure
 
 REPO = Path(__file__).resolve().parents[1]
 JOBS = REPO / "spark_jobs"
@@ -25,7 +32,11 @@ DATA = Path(os.environ.get("SHARDLINE_HOME") or REPO / "data")
 SPARK_CONF = {
     "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={(JOBS / 'common' / 'log4j2.properties').as_uri()}",
 }
-PREDICTIONS = {kind: Asset(f"shardline://warehouse/ml/{kind}_predictions") for kind in ("image", "text")}
+SCHEDULE = os.environ.get("SHARDLINE_SCHEDULE", "0 2 * * *")
+CATCHUP = os.environ.get("SHARDLINE_CATCHUP", "false").lower() in ("1", "true", "yes")
+DATASETS = {kind: Asset(uri) for kind, uri in assets.DATASET.items()}
+MODELS = {kind: Asset(uri) for kind, uri in assets.MODEL.items()}
+PREDICTIONS = {kind: Asset(uri) for kind, uri in assets.PREDICTIONS.items()}
 
 
 def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None) -> SparkSubmitOperator:
@@ -42,9 +53,9 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
 
 @dag(
     dag_id="nightly_retrain",
-    schedule="0 2 * * *",
+    schedule=SCHEDULE,
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
-    catchup=False,
+    catchup=CATCHUP,
     max_active_runs=1,
     tags=["shardline", "nightly", "training"],
     default_args={
@@ -53,6 +64,7 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "execution_timeout": timedelta(hours=2),
+        "on_failure_callback": notify_failure,
     },
     params={
         "image_corpus": Param(str(DATA / "samples" / "images"), type="string",
@@ -79,7 +91,7 @@ def nightly_retrain():
         return resolved
 
     def validate(kind: str):
-        @task(task_id=f"validate_{kind}", retries=0)
+        @task(task_id=f"validate_{kind}", retries=0, outlets=[DATASETS[kind]])
         def _validate() -> str:
             """The quality gate: moves the dataset's `latest` only when every check passes."""
             from spark_jobs.common.config import Paths, ShardlineError
@@ -94,7 +106,7 @@ def nightly_retrain():
         return _validate()
 
     def train(kind: str):
-        @task(task_id=f"train_{kind}")
+        @task(task_id=f"train_{kind}", outlets=[MODELS[kind]])
         def _train(ds=None, params=None) -> str:
             cmd = [sys.executable, "-m", "training.launch", "--workers", str(params.get("train_workers") or 1),
                    "--", "--kind", kind, "--date", ds, "--tolerance", str(params.get("promotion_tolerance", 0.01))]

@@ -42,7 +42,8 @@ def pipeline(tmp_path_factory):
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout)
 
-    return {"run": run, "query": query, "home": home, "images": images, "text": text}
+    return {"run": run, "query": query, "home": home, "images": images, "text": text, "env": env,
+            "corpora": corpora}
 
 
 def snapshot(query):
@@ -106,6 +107,39 @@ def test_nightly_dag_end_to_end_and_rerun(pipeline):
     pipeline["run"]()
     assert snapshot(pipeline["query"]) == first
     assert len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'")) == 2 * len(runs)
+
+
+def test_failed_gate_alerts_and_keeps_dataset_model_and_predictions(pipeline):
+    """A night whose data fails validation: both gates fail with one line, an alert goes out through
+    the ``shardline_alerts`` connection, and yesterday's dataset, champion and predictions stay."""
+    home, corpora = pipeline["home"], pipeline["corpora"]
+    if not (home / "datasets" / "image" / "latest").exists():
+        pipeline["run"]()
+    pointers = ["datasets/image/latest", "datasets/text/latest", "models/image/champion", "models/text/champion"]
+    before = {p: (home / p).read_text() for p in pointers}
+    everything = "SELECT dt, run_id, count(*) n FROM ml.{}_predictions GROUP BY dt, run_id ORDER BY dt"
+    predictions = {k: pipeline["query"](everything.format(k)) for k in ("image", "text")}
+
+    images = make_image_corpus(corpora / "tiny-images", per_class=2)  # too few per label for the gate
+    text = make_text_corpus(corpora / "tiny.jsonl", per_class=2)
+    alerts = corpora / "alerts.jsonl"
+    env = {**pipeline["env"],
+           "AIRFLOW_CONN_SHARDLINE_ALERTS": json.dumps({"conn_type": "fs", "extra": {"path": str(alerts)}})}
+    done = subprocess.run([str(BIN / "shardline"), "run", "--date", "2026-11-21", "--image-corpus", str(images),
+                           "--text-corpus", str(text), "--epochs", "1"], env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 2, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: DAG run 2026-11-21 ended failed; failed tasks:"), last
+    assert "validate_image" in last and "validate_text" in last
+
+    assert {p: (home / p).read_text() for p in pointers} == before
+    assert {k: pipeline["query"](everything.format(k)) for k in ("image", "text")} == predictions
+    sent = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert {a["task_id"] for a in sent} == {"validate_image", "validate_text"}
+    for a in sent:
+        assert a["dag_id"] == "nightly_retrain" and "AirflowFailException" in a["error"]
+        assert "train" in a["error"] and a["text"].startswith("Shardline: task nightly_retrain.validate_")
 
 
 def test_query_is_read_only(pipeline):

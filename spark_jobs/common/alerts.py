@@ -1,0 +1,74 @@
+"""Failure alerts for the DAGs: a clear log line, plus a notifier chosen by an Airflow connection.
+
+``on_failure_callback=notify_failure`` (set in the DAGs' default_args) runs when a task has failed for
+good (after its retries). It always logs one ``SHARDLINE ALERT`` line. If the connection
+``shardline_alerts`` exists, the alert is also sent through it:
+
+- ``conn_type`` ``http``/``https``: POSTed as JSON to the connection's URL (``{"text": ..., **fields}``,
+  which Slack-style incoming webhooks accept);
+- ``conn_type`` ``fs`` (or ``file``): appended as one JSON line to the file named by ``extra.path``.
+
+Example: ``AIRFLOW_CONN_SHARDLINE_ALERTS='{"conn_type": "fs", "extra": {"path": "/var/log/shardline-alerts.jsonl"}}'``.
+A notifier that fails is logged, never raised: the alert must not hide the task's own error.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger("shardline.alerts")
+CONN_ID = "shardline_alerts"
+
+
+def alert_fields(context: dict) -> dict:
+    ti = context.get("task_instance") or context.get("ti")
+    exc = context.get("exception")
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0] if exc is not None else "unknown error"
+    fields = {
+        "dag_id": getattr(ti, "dag_id", None), "task_id": getattr(ti, "task_id", None),
+        "run_id": getattr(ti, "run_id", None), "try_number": getattr(ti, "try_number", None),
+        "logical_date": str(context.get("logical_date")) if context.get("logical_date") else None,
+        "error": f"{type(exc).__name__}: {first}" if exc is not None else first,
+    }
+    fields["text"] = (f"Shardline: task {fields['dag_id']}.{fields['task_id']} failed for run {fields['run_id']} "
+                      f"(try {fields['try_number']}): {fields['error']}")
+    return fields
+
+
+def send(conn, fields: dict) -> str:
+    """Deliver ``fields`` through the connection; returns where it went."""
+    kind = (conn.conn_type or "").lower()
+    if kind in ("http", "https"):
+        url = conn.get_uri()
+        req = urllib.request.Request(url, data=json.dumps(fields).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+        return url
+    if kind in ("fs", "file"):
+        path = Path((conn.extra_dejson or {}).get("path") or conn.host or "")
+        if not str(path):
+            raise ValueError(f"connection {CONN_ID} (fs) needs extra.path")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(json.dumps(fields) + "\n")
+        return str(path)
+    raise ValueError(f"connection {CONN_ID} has unsupported conn_type {conn.conn_type!r} (use http, https or fs)")
+
+
+def notify_failure(context: dict) -> None:
+    fields = alert_fields(context)
+    log.error("SHARDLINE ALERT %s", fields["text"])
+    try:
+        from airflow.sdk import Connection
+
+        conn = Connection.get(CONN_ID)
+    except Exception:  # no such connection: the log line is the alert
+        return
+    try:
+        where = send(conn, fields)
+        log.info("alert sent to %s", where)
+    except Exception:
+        log.exception("could not send the alert through connection %s", CONN_ID)
