@@ -6,6 +6,7 @@
     shardline datasets list | show VERSION | validate --kind image|text
     shardline models list | show [VERSION] | promote VERSION | rollback   (--kind image|text)
     shardline warehouse start [--port N] [--detach] | stop | status
+    shardline spark-cluster start [--workers N --cores C --memory 2g] | stop | status
     spark-sql $(shardline spark-conf) -e "SELECT ..."
 """
 from __future__ import annotations
@@ -293,6 +294,26 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     raise ShardlineError(f"the warehouse server did not come up in 180 s; see {log_path}")
 
 
+def cmd_spark_cluster(args: argparse.Namespace) -> int:
+    from spark_jobs import spark_cluster
+
+    paths = Paths.from_env()
+    if args.action == "status":
+        state = spark_cluster.read_state(paths)
+        print(f"running: {state['master']} (UI {state['webui']}, {state['workers']} worker(s))" if state
+              else "not running")
+        return 0 if state else 1
+    if args.action == "stop":
+        state = spark_cluster.stop(paths)
+        print(f"stopped {state['master']}" if state else "not running")
+        return 0
+    state = spark_cluster.start(paths, workers=args.workers, cores=args.cores, memory=args.memory)
+    print(f"shardline: Spark standalone master {state['master']} with {state['workers']} worker(s) x "
+          f"{state['cores_per_worker']} cores; UI {state['webui']}", file=sys.stderr)
+    print(state["master"])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shardline", description="Shardline: corpora -> shards -> models -> SQL")
     sub = p.add_subparsers(dest="command", required=True)
@@ -328,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     wh.add_argument("--refresh", type=float, default=5.0, help="seconds between partition refreshes")
     wh.add_argument("--detach", action="store_true", help="run in the background; print the JDBC URL")
     wh.set_defaults(func=cmd_warehouse)
+
+    cluster = sub.add_parser("spark-cluster", help="start or stop a Spark standalone cluster on 127.0.0.1")
+    cluster.add_argument("action", choices=["start", "stop", "status"])
+    cluster.add_argument("--workers", type=int, default=1)
+    cluster.add_argument("--cores", type=int, default=None, help="cores per worker (default: all / workers)")
+    cluster.add_argument("--memory", default="2g", help="memory per worker (default 2g)")
+    cluster.set_defaults(func=cmd_spark_cluster)
 
     sconf = sub.add_parser("spark-conf", help="print --conf flags for spark-sql/spark-submit on this warehouse")
     sconf.set_defaults(func=cmd_spark_conf)

@@ -1,0 +1,155 @@
+"""A real Spark standalone cluster on this machine: one Master and N Workers, bound to 127.0.0.1.
+
+``shardline spark-cluster start`` runs ``spark-class org.apache.spark.deploy.master.Master`` and
+``...deploy.worker.Worker`` from the pyspark wheel as background processes, waits until every worker
+has registered, and prints the master URL. Point jobs at it with ``spark-submit --master URL`` or the
+``spark_default`` Airflow connection. State (URLs, pids) is kept in ``<data>/spark-cluster.json``; logs
+go to ``<data>/logs/spark-cluster/``. ``shardline spark-cluster stop`` ends every process it started.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from spark_jobs.common.config import Paths, ShardlineError
+from spark_jobs.common.publish import write_json_atomic
+
+HOST = "127.0.0.1"
+
+
+def state_file(paths: Paths) -> Path:
+    return paths.home / "spark-cluster.json"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def read_state(paths: Paths) -> dict | None:
+    path = state_file(paths)
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if not any(_alive(pid) for pid in state["pids"]):
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def _spark_class() -> str:
+    import pyspark
+
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
+
+
+def _status(webui: int) -> dict:
+    with urllib.request.urlopen(f"http://{HOST}:{webui}/json/", timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def start(paths: Paths, workers: int = 1, cores: int | None = None, memory: str = "2g",
+          timeout_s: float = 120.0) -> dict:
+    if read_state(paths):
+        raise ShardlineError(f"a cluster is already running: {read_state(paths)['master']} (`shardline spark-cluster stop`)")
+    if workers < 1:
+        raise ShardlineError(f"--workers must be >= 1, got {workers}")
+    cores = cores or max(1, (os.cpu_count() or 2) // workers)
+    logs = paths.logs / "spark-cluster"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "SPARK_LOCAL_IP": HOST, "SPARK_MASTER_HOST": HOST, "PYSPARK_PYTHON": sys.executable,
+           "SPARK_NO_DAEMONIZE": "1"}
+    port, webui = _free_port(), _free_port()
+    procs = []
+
+    def launch(name: str, args: list[str]) -> None:
+        with open(logs / f"{name}.log", "ab") as out:
+            procs.append(subprocess.Popen([_spark_class(), *args], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True))
+
+    launch("master", ["org.apache.spark.deploy.master.Master", "--host", HOST, "--port", str(port),
+                      "--webui-port", str(webui)])
+    master = f"spark://{HOST}:{port}"
+    for i in range(workers):
+        work = paths.home / "spark-cluster" / f"worker-{i}"
+        work.mkdir(parents=True, exist_ok=True)
+        launch(f"worker-{i}", ["org.apache.spark.deploy.worker.Worker", master, "--host", HOST,
+                               "--cores", str(cores), "--memory", memory, "--webui-port", str(_free_port()),
+                               "--work-dir", str(work)])
+    state = {"master": master, "webui": f"http://{HOST}:{webui}", "pids": [p.pid for p in procs],
+             "workers": workers, "cores_per_worker": cores, "memory_per_worker": memory}
+    write_json_atomic(state_file(paths), state)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if any(p.poll() is not None for p in procs):
+            stop(paths)
+            raise ShardlineError(f"a cluster process exited at start; see {logs}")
+        try:
+            if _status(webui).get("aliveworkers", 0) >= workers:
+                return state
+        except OSError:
+            pass
+        time.sleep(0.5)
+    stop(paths)
+    raise ShardlineError(f"the cluster did not come up in {timeout_s:.0f}s; see {logs}")
+
+
+def stop(paths: Paths, timeout_s: float = 30.0) -> dict | None:
+    path = state_file(paths)
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    for pid in reversed(state["pids"]):  # workers first, then the master
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and any(_alive(pid) for pid in state["pids"]):
+        time.sleep(0.2)
+    for pid in state["pids"]:
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    return state
+
+
+def code_zip(paths: Paths) -> Path:
+    """The project's Python packages as one zip for ``--py-files``/``addPyFile`` (executors on other
+    machines import the jobs' functions from it). Rebuilt when any source file changes."""
+    import hashlib
+    import zipfile
+
+    from spark_jobs.common.config import REPO_ROOT
+
+    files = sorted(p for pkg in ("spark_jobs", "schemas", "training") for p in (REPO_ROOT / pkg).rglob("*")
+                   if p.suffix in (".py", ".properties") and "__pycache__" not in p.parts)
+    digest = hashlib.sha1()
+    for f in files:
+        digest.update(str(f.relative_to(REPO_ROOT)).encode())
+        digest.update(f.read_bytes())
+    out = paths.home / "lib" / f"shardline-code-{digest.hexdigest()[:12]}.zip"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in files:
+                z.write(f, f.relative_to(REPO_ROOT))
+        os.replace(tmp, out)
+    return out

@@ -1,0 +1,80 @@
+"""The cleaning and publishing jobs on a real standalone cluster (Master + Worker processes on
+127.0.0.1) give the same outputs as on local[*]."""
+import hashlib
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from spark_jobs.sample_corpora import make_image_corpus, make_text_corpus
+from tests.conftest import BIN, REPO
+
+DT = "2033-01-01"
+
+
+def submit(master, home, script, *args):
+    cmd = [str(BIN / "spark-submit"), "--master", master, str(REPO / "spark_jobs" / script), "--date", DT, *args]
+    done = subprocess.run(cmd, env={**os.environ, "SHARDLINE_HOME": str(home)}, capture_output=True, text=True,
+                          timeout=600, cwd=REPO)
+    assert done.returncode == 0, f"{script} on {master}: {done.stderr[-3000:]}"
+
+
+def outputs(home):
+    """Everything the jobs wrote for DT, read back from files (clean rows, quarantine, the dataset)."""
+    import pyarrow.parquet as pq
+
+    def rows(table, part, cols):
+        folder = home / "warehouse" / "ml.db" / table / part
+        version = (folder / "_CURRENT").read_text().strip()
+        return sorted(tuple(r.values()) for r in pq.read_table(folder / version, columns=cols).to_pylist())
+
+    latest = json.loads((home / "datasets" / "image" / (home / "datasets" / "image" / "candidate").read_text().strip()
+                         / "manifest.json").read_text())
+    shards = {p.relative_to(home / "datasets" / "image" / latest["version"]).as_posix():
+              hashlib.sha1(p.read_bytes()).hexdigest()
+              for p in (home / "datasets" / "image" / latest["version"]).rglob("*.parquet")}
+    return {
+        "clean_images": rows("clean_images", f"dt={DT}", ["id", "label", "content_hash", "image"]),
+        "clean_text": rows("clean_text", f"dt={DT}", ["id", "label", "text"]),
+        "quarantine": rows("quarantine", f"stage=clean_images/dt={DT}", ["id", "reason"])
+        + rows("quarantine", f"stage=clean_text/dt={DT}", ["id", "reason"]),
+        "dataset": (latest["version"], latest["counts"], latest["rows"]),
+        "shards": shards,
+    }
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    home = tmp_path / "cluster-state"
+    env = {**os.environ, "SHARDLINE_HOME": str(home)}
+    started = subprocess.run([str(BIN / "shardline"), "spark-cluster", "start", "--cores", "2", "--memory", "2g"],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert started.returncode == 0, started.stderr[-3000:]
+    state = json.loads((home / "spark-cluster.json").read_text())
+    yield started.stdout.strip().splitlines()[-1], state
+    stopped = subprocess.run([str(BIN / "shardline"), "spark-cluster", "stop"], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert stopped.returncode == 0
+    port = int(state["master"].rsplit(":", 1)[1])
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0  # the master is gone
+
+
+def test_jobs_on_a_standalone_cluster_match_local(cluster, tmp_path):
+    master, state = cluster
+    assert master.startswith("spark://127.0.0.1:") and state["workers"] == 1
+    images = make_image_corpus(tmp_path / "images", per_class=6)
+    text = make_text_corpus(tmp_path / "corpus.jsonl", per_class=10)
+    results = {}
+    for name, url in (("cluster", master), ("local", "local[*]")):
+        home = tmp_path / f"home-{name}"
+        submit(url, home, "clean_images.py", "--input", str(images))
+        submit(url, home, "clean_text.py", "--input", str(text))
+        submit(url, home, "publish_dataset.py", "--kind", "image")
+        results[name] = outputs(home)
+    assert results["cluster"]["clean_images"] and results["cluster"]["quarantine"]
+    assert results["cluster"] == results["local"]
+    # the cluster really ran executors: the worker's work dir holds the application's folder
+    assert any((tmp_path / "cluster-state" / "spark-cluster" / "worker-0").iterdir())
