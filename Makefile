@@ -15,7 +15,7 @@ export JAVA_HOME := $(firstword $(JAVA17))
 endif
 endif
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench lint clean airflow airflow-stop
 
 install: $(STAMP)
 
@@ -40,6 +40,13 @@ BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchm
 
 bench: install
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Airflow standalone (UI, scheduler, DAG processor) for the project's DAGs on 127.0.0.1; prints URL and login.
+airflow: install
+	$(BIN)/shardline airflow start
+
+airflow-stop: install
+	$(BIN)/shardline airflow stop
 
 lint: install
 	$(BIN)/ruff check spark_jobs training schemas dags tests benchmarks

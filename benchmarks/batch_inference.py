@@ -5,9 +5,12 @@ bag-of-embeddings over ~30-word documents), with random weights (speed does not 
 - the real job, ``spark-submit spark_jobs/batch_inference.py`` on ``local[2]``, reading
   ``ml.clean_<kind>`` and committing the predictions partition: rows/s over the job's own duration
   (``ml.scoring_runs.duration_s``: read, score, write, commit; the JVM start is reported apart);
+- the same job on a tiny input (1,000 rows), whose duration is the job's fixed cost (worker start,
+  TensorFlow import, model load, Spark stages); the steady-state rate is the large run's extra rows
+  over its extra time;
 - the floor: one Python process scoring the same rows, already in memory, with the same predictor
-  in batches of the same size, once with TensorFlow pinned to 1 thread (the per-core floor) and once
-  with its default thread pools (the whole machine);
+  in batches of the same size, with TensorFlow pinned to 1 thread (the per-core floor) and with its
+  default thread pools (the whole machine);
 - model loads, counted in the workers (``SHARDLINE_MODEL_LOAD_LOG``), not assumed.
 Writes the table into docs/BENCHMARKS.md.
 
@@ -26,9 +29,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+import training  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
 from benchmarks.report import update_section  # noqa: E402
 
-DT = "2030-01-01"
+DT, DT_SMALL = "2030-01-01", "2030-01-02"
+SMALL = 1_000
 WORDS = ("data model train shard spark table query night image text label score batch cluster worker "
          "parquet arrow column row group reader writer metric loss epoch layer dense token vector").split()
 
@@ -52,7 +57,6 @@ print(json.dumps({"rows": len(values), "seconds": time.perf_counter() - t0, "loa
 
 
 def build_models(home: Path, texts: list[str]) -> dict[str, Path]:
-    import training  # noqa: F401
     import tensorflow as tf
 
     from spark_jobs.common.publish import write_pointer
@@ -78,15 +82,30 @@ def build_models(home: Path, texts: list[str]) -> dict[str, Path]:
     return models
 
 
-def texts(n: int) -> list[str]:
+def text_frame(spark, n: int):
+    """n documents of 20-40 words from a small vocabulary, generated in Spark."""
+    def make(batches):
+        import numpy as np
+        import pandas as pd
+
+        words = np.array(WORDS, dtype=object)
+        for pdf in batches:
+            rng = np.random.default_rng(int(pdf["id"].iloc[0]) if len(pdf) else 0)
+            docs = [" ".join(words[rng.integers(0, len(words), rng.integers(20, 41))]) for _ in range(len(pdf))]
+            yield pd.DataFrame({"id": [f"txt-{i:08d}" for i in pdf["id"]], "text": docs})
+
+    return spark.range(n, numPartitions=8).mapInPandas(make, "id string, text string")
+
+
+def vocabulary_sample(n: int = 20_000) -> list[str]:
     import random
 
     rng = random.Random(7)
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 40))) for _ in range(n)]
 
 
-def write_inputs(home: Path, n_images: int, docs: list[str]) -> dict[str, Path]:
-    """The clean tables' partitions for DT, written the way the cleaning jobs write them."""
+def write_inputs(home: Path, n_images: int, n_texts: int) -> dict[str, dict[str, Path]]:
+    """The clean tables' partitions (a large date and a tiny one), written the way the cleaning jobs do."""
     from pyspark.sql import functions as F
 
     from benchmarks.input_pipeline import digits_frame
@@ -95,25 +114,26 @@ def write_inputs(home: Path, n_images: int, docs: list[str]) -> dict[str, Path]:
     from spark_jobs.common.warehouse import replace_partitions
 
     spark = build_spark("bench-batch-inference-setup", master="local[2]")
-    images = digits_frame(spark, n_images).withColumns({
-        "source": F.col("id"), "width": F.lit(28), "height": F.lit(28), "orig_width": F.lit(28),
-        "orig_height": F.lit(28), "orig_format": F.lit("PNG"), "content_hash": F.col("id"), "dt": F.lit(DT)})
-    text = spark.createDataFrame([(f"txt-{i:08d}", f"s{i}", "a", t, f"h{i}", DT) for i, t in enumerate(docs)],
-                                 CLEAN_TEXT.schema)
-    out = {"image": replace_partitions(spark, images, CLEAN_IMAGES, {"dt": DT}),
-           "text": replace_partitions(spark, text.repartition(8), CLEAN_TEXT, {"dt": DT})}
+    out: dict[str, dict[str, Path]] = {"image": {}, "text": {}}
+    for dt, n_img, n_txt in ((DT, n_images, n_texts), (DT_SMALL, SMALL, SMALL)):
+        images = digits_frame(spark, n_img).withColumns({
+            "source": F.col("id"), "width": F.lit(28), "height": F.lit(28), "orig_width": F.lit(28),
+            "orig_height": F.lit(28), "orig_format": F.lit("PNG"), "content_hash": F.col("id"), "dt": F.lit(dt)})
+        text = text_frame(spark, n_txt).withColumns({"source": F.col("id"), "label": F.lit("a"),
+                                                     "content_hash": F.col("id"), "dt": F.lit(dt)})
+        out["image"][dt] = Path(replace_partitions(spark, images, CLEAN_IMAGES, {"dt": dt}))
+        out["text"][dt] = Path(replace_partitions(spark, text, CLEAN_TEXT, {"dt": dt}))
     spark.stop()
-    return {k: Path(v) for k, v in out.items()}
+    return out
 
 
-def run_job(home: Path, kind: str, batch: int, tf_threads: str, load_log: Path) -> dict:
+def run_job(home: Path, kind: str, dt: str, batch: int, load_log: Path) -> dict:
     env = {**os.environ, "SHARDLINE_HOME": str(home), "SHARDLINE_MODEL_LOAD_LOG": str(load_log),
            "PYTHONPATH": str(REPO)}
-    if tf_threads:
-        env["SHARDLINE_TF_THREADS"] = tf_threads
+    env.pop("SHARDLINE_TF_THREADS", None)  # the job's own default (1 per worker)
     cmd = [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[2]",
-           str(REPO / "spark_jobs" / "batch_inference.py"), "--kind", kind, "--date", DT,
-           "--batch-size", str(batch), "--run-id", f"bench-{kind}-{tf_threads or 'default'}"]
+           str(REPO / "spark_jobs" / "batch_inference.py"), "--kind", kind, "--date", dt,
+           "--batch-size", str(batch), "--run-id", f"bench-{kind}-{dt}"]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
     wall = time.perf_counter() - t0
@@ -136,8 +156,8 @@ def floor(kind: str, model_dir: Path, data: Path, batch: int, threads: str | Non
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=int, default=40_000)
-    p.add_argument("--texts", type=int, default=200_000)
+    p.add_argument("--images", type=int, default=200_000)
+    p.add_argument("--texts", type=int, default=1_000_000)
     p.add_argument("--batch-size", type=int, default=512)
     args = p.parse_args()
 
@@ -145,19 +165,18 @@ def main() -> None:
         home = Path(tmp) / "home"
         os.environ["SHARDLINE_HOME"] = str(home)
         os.environ.setdefault("SHARDLINE_SPARK_LOG_LEVEL", "ERROR")
-        docs = texts(args.texts)
-        models = build_models(home, docs)
-        data = write_inputs(home, args.images, docs)
+        models = build_models(home, vocabulary_sample())
+        data = write_inputs(home, args.images, args.texts)
         rows, results = {"image": args.images, "text": args.texts}, {}
         for kind in ("image", "text"):
             r = {"rows": rows[kind]}
-            for label, threads in (("1", "1"), ("default", "")):
-                load_log = Path(tmp) / f"loads-{kind}-{label}.txt"
-                r[f"job_{label}"] = run_job(home, kind, args.batch_size, threads, load_log)
+            for dt in (DT_SMALL, DT):
+                load_log = Path(tmp) / f"loads-{kind}-{dt}.txt"
+                r[f"job_{dt}"] = run_job(home, kind, dt, args.batch_size, load_log)
                 pids = [line.split()[0] for line in load_log.read_text().splitlines()] if load_log.exists() else []
-                r[f"loads_{label}"] = (len(pids), len(set(pids)))
-            r["floor_1"] = floor(kind, models[kind], data[kind], args.batch_size, "1")
-            r["floor_default"] = floor(kind, models[kind], data[kind], args.batch_size, None)
+                r[f"loads_{dt}"] = (len(pids), len(set(pids)))
+            r["floor_1"] = floor(kind, models[kind], data[kind][DT], args.batch_size, "1")
+            r["floor_default"] = floor(kind, models[kind], data[kind][DT], args.batch_size, None)
             results[kind] = r
             print(kind, json.dumps(r), flush=True)
         durations = scoring_durations(home)
@@ -174,31 +193,36 @@ def scoring_durations(home: Path) -> dict[str, float]:
 
 
 def report(results: dict, durations: dict[str, float], batch: int) -> None:
-    lines = ["| model | rows | Spark job, TF 1 thread/worker (rows/s) | Spark job, TF default threads (rows/s) "
-             "| floor, 1 thread (rows/s) | floor, default threads (rows/s) "
-             "| best job / (floor 1 thread x 2 cores) | best job / floor default | model loads (workers) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | rows | Spark job (rows/s) | fixed cost: 1,000-row job (s) | Spark steady state (rows/s) "
+             "| floor, 1 thread (rows/s) | floor, default threads (rows/s) | job / (floor 1 thread x 2 cores) "
+             "| steady state / (floor 1 thread x 2 cores) | model loads (workers) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for kind, r in results.items():
-        job = {t: r["rows"] / durations[f"bench-{kind}-{'1' if t == '1' else 'default'}"] for t in ("1", "default")}
+        big, small = durations[f"bench-{kind}-{DT}"], durations[f"bench-{kind}-{DT_SMALL}"]
+        job = r["rows"] / big
+        steady = (r["rows"] - SMALL) / max(big - small, 1e-9)
         f1 = r["floor_1"]["rows"] / r["floor_1"]["seconds"]
         fd = r["floor_default"]["rows"] / r["floor_default"]["seconds"]
-        best = max(job.values())
-        loads = ", ".join(f"{n} in {p}" for n, p in (r["loads_1"], r["loads_default"]))
-        lines.append(f"| {kind} | {r['rows']:,} | {job['1']:,.0f} | {job['default']:,.0f} | {f1:,.0f} | {fd:,.0f} "
-                     f"| {best / (2 * f1):.2f} | {best / fd:.2f} | {loads} |")
-        print(f"{kind}: job {job['1']:,.0f} / {job['default']:,.0f} rows/s; floor {f1:,.0f} (1 thread) / {fd:,.0f} "
-              f"(default); per-core ratio {best / (2 * f1):.2f}; vs default floor {best / fd:.2f}; loads {loads}")
-    walls = ", ".join(f"{k} {r['job_1']['wall_s']:.0f} s" for k, r in results.items())
+        loads = ", ".join(f"{n} in {p}" for n, p in (r[f"loads_{DT_SMALL}"], r[f"loads_{DT}"]))
+        lines.append(f"| {kind} | {r['rows']:,} | {job:,.0f} | {small:.1f} | {steady:,.0f} | {f1:,.0f} | {fd:,.0f} "
+                     f"| {job / (2 * f1):.2f} | {steady / (2 * f1):.2f} | {loads} |")
+        print(f"{kind}: job {job:,.0f} rows/s over {big:.1f} s (fixed {small:.1f} s, steady {steady:,.0f} rows/s); "
+              f"floor {f1:,.0f} (1 thread) / {fd:,.0f} (default); per-core ratio {job / (2 * f1):.2f}, "
+              f"steady {steady / (2 * f1):.2f}; loads {loads}")
+    walls = ", ".join(f"{k} {r[f'job_{DT}']['wall_s']:.0f} s" for k, r in results.items())
+    loads_s = ", ".join(f"{k} {r['floor_1']['load_s']:.1f} s" for k, r in results.items())
     body = "\n".join(lines) + f"""
 
 `benchmarks/batch_inference.py`: rows/s of the real scoring job (`spark-submit spark_jobs/batch_inference.py`
-on `local[2]`, Arrow batches of {batch} rows) over its own duration from `ml.scoring_runs` (read the clean
-partition, score, write and commit the predictions partition), against one Python process scoring the same
-rows from memory with the same predictor and batch size. "TF 1 thread" sets `SHARDLINE_TF_THREADS=1` in the
-workers (and in the per-core floor); "default" leaves TensorFlow's thread pools alone. The aim is a per-core
-ratio of at least 0.8. Model loads are counted from the workers' load log as "loads in distinct processes":
-equal numbers mean each worker process loaded the model once. Whole spark-submit wall time, JVM start
-included (TF 1 thread): {walls}.
+on `local[2]`, Arrow batches of {batch} rows, one TensorFlow thread per Python worker) over its own duration
+from `ml.scoring_runs` (read the clean partition, score, write and commit the predictions partition),
+against one Python process scoring the same rows from memory with the same predictor and batch size (the
+floor; its model load, {loads_s}, is not counted). The fixed cost is the duration of the same job on 1,000
+rows (Python worker start, TensorFlow import, model load and trace in each worker, Spark stages, the commit);
+the steady state is the large run's extra rows over its extra time. The aim is a per-core ratio of at least
+0.8. Model loads are counted from the workers' load log, for the small and the large run, as "loads in
+distinct processes": equal numbers mean each worker process loaded the model once. Whole spark-submit wall
+time of the large run, JVM start included: {walls}.
 """
     update_section("Batch inference", body)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
 
 from schemas.warehouse import (
     CLEAN_IMAGES,
@@ -47,6 +47,13 @@ SCORED = StructType([
     StructField("score", DoubleType()),
     StructField("top_k", TOP_K),
 ])
+# What the Python workers return: top-k as two flat arrays (cheap to move through Arrow); Spark zips
+# them into TOP_K structs on the JVM side.
+_WORKER_OUT = StructType([
+    *SCORED.fields[:4],
+    StructField("top_labels", ArrayType(StringType())),
+    StructField("top_probs", ArrayType(DoubleType())),
+])
 
 
 @dataclass(frozen=True)
@@ -67,16 +74,31 @@ def transform(df: DataFrame, kind: str, model_dir: str, *, top_k: int = 3, encod
     column = SOURCES[kind][1]
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import os
+
         from training.inference import load_predictor
 
+        # Spark already runs one Python worker per core: one TensorFlow thread each avoids
+        # oversubscription (SHARDLINE_TF_THREADS overrides; measured in docs/BENCHMARKS.md).
+        os.environ.setdefault("SHARDLINE_TF_THREADS", "1")
         predictor = load_predictor(model_dir)
         for pdf in batches:
             raw = [bytes(v) for v in pdf[column]] if kind == "image" else list(pdf[column])
-            labels, scores, tops = predictor.predict(raw, encoding, shape, top_k)
+            labels, scores, top_labels, top_probs = predictor.predict(raw, encoding, shape, top_k)
             yield pd.DataFrame({"id": pdf["id"], "source": pdf["source"], "predicted_label": labels,
-                                "score": scores, "top_k": tops})
+                                "score": scores, "top_labels": list(top_labels), "top_probs": list(top_probs)})
 
-    return df.select("id", "source", column).mapInPandas(score, SCORED)
+    zipped = F.transform(F.arrays_zip("top_labels", "top_probs"),
+                         lambda s: F.struct(s["top_labels"].alias("label"), s["top_probs"].alias("probability")))
+    return (df.select("id", "source", column).mapInPandas(score, _WORKER_OUT)
+            .select("id", "source", "predicted_label", "score", zipped.alias("top_k")))
+
+
+def spread(rows: DataFrame, spark: SparkSession) -> DataFrame:
+    """At least two tasks per core: scoring is CPU-heavy per row, and a small input read as one or two
+    files would otherwise leave cores idle. Larger inputs keep their own partitioning."""
+    want = 2 * spark.sparkContext.defaultParallelism
+    return rows if rows.rdd.getNumPartitions() >= want else rows.repartition(want)
 
 
 def with_lineage(scored: DataFrame, *, model_name: str, model_version: str, dataset_version: str,
@@ -191,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 source = clean_input(spark, args.kind, args.date)
             scored = with_lineage(
-                transform(source.rows, args.kind, str(model_dir), top_k=args.top_k, encoding=source.encoding,
+                transform(spread(source.rows, spark), args.kind, str(model_dir), top_k=args.top_k, encoding=source.encoding,
                           shape=source.shape),
                 model_name=model["name"], model_version=model["version"],
                 dataset_version=source.dataset_version, run_id=args.run_id, dt=args.date).persist()

@@ -6,6 +6,7 @@
     shardline datasets list | show VERSION | validate --kind image|text
     shardline models list | show [VERSION] | promote VERSION | rollback   (--kind image|text)
     shardline warehouse start [--port N] [--detach] | stop | status
+    shardline airflow [start | stop | status] [--port N]      (Airflow UI + scheduler on 127.0.0.1)
     shardline spark-cluster start [--workers N --cores C --memory 2g] | stop | status
     spark-sql $(shardline spark-conf) -e "SELECT ..."
 """
@@ -294,6 +295,28 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     raise ShardlineError(f"the warehouse server did not come up in 180 s; see {log_path}")
 
 
+def cmd_airflow(args: argparse.Namespace) -> int:
+    from spark_jobs import airflow_server
+
+    paths = Paths.from_env()
+    if args.action == "status":
+        state = airflow_server.read_state(paths)
+        print(f"running: {state['url']} (pid {state['pid']})" if state else "not running")
+        return 0 if state else 1
+    if args.action == "stop":
+        state = airflow_server.stop(paths)
+        print(f"stopped Airflow at {state['url']}" if state else "not running")
+        return 0
+    ensure_samples(paths)  # the DAG's default params point at the sample corpora
+    print("shardline: starting Airflow standalone (first start takes a minute)...", file=sys.stderr)
+    state = airflow_server.start(paths, airflow_env(paths), port=args.port)
+    password = airflow_server.admin_password(paths)
+    print(f"Airflow UI: {state['url']}  (user admin, password {password or 'in ' + state['password_file']})")
+    print(f"DAGs are paused at first: unpause nightly_retrain in the UI, or trigger it. Logs: {state['log']}. "
+          f"Stop with `shardline airflow stop`.")
+    return 0
+
+
 def cmd_spark_cluster(args: argparse.Namespace) -> int:
     from spark_jobs import spark_cluster
 
@@ -349,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     wh.add_argument("--refresh", type=float, default=5.0, help="seconds between partition refreshes")
     wh.add_argument("--detach", action="store_true", help="run in the background; print the JDBC URL")
     wh.set_defaults(func=cmd_warehouse)
+
+    af = sub.add_parser("airflow", help="start, stop or check Airflow standalone (UI on 127.0.0.1)")
+    af.add_argument("action", nargs="?", default="start", choices=["start", "stop", "status"])
+    af.add_argument("--port", type=int, default=0, help="API server/UI port (default: a free one)")
+    af.set_defaults(func=cmd_airflow)
 
     cluster = sub.add_parser("spark-cluster", help="start or stop a Spark standalone cluster on 127.0.0.1")
     cluster.add_argument("action", choices=["start", "stop", "status"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,28 +32,40 @@ class Predictor:
     version: str
     labels: list[str]
     model: object
+    _graphs: dict = field(default_factory=dict, repr=False)
+
+    def _graph(self, encoding: str, shape: list[int] | None):
+        """Preprocessing + model as one traced ``tf.function`` per input encoding: decoding a batch
+        eagerly costs ~10x more than the model itself (measured in docs/BENCHMARKS.md)."""
+        key = (encoding, tuple(shape or ()))
+        if key not in self._graphs:
+            import tensorflow as tf
+
+            from training.inputs import preprocess
+
+            model, kind = self.model, self.kind
+            self._graphs[key] = tf.function(lambda x: model(preprocess(kind, x, encoding, shape), training=False),
+                                            input_signature=[tf.TensorSpec([None], tf.string)])
+        return self._graphs[key]
 
     def probabilities(self, raw: list, encoding: str = "png", shape: list[int] | None = None) -> np.ndarray:
         """Raw image bytes (PNG, or raw pixels of ``shape``) or strings -> class probabilities."""
         import tensorflow as tf
 
-        from training.inputs import preprocess
-
         if not raw:
             return np.zeros((0, len(self.labels)), dtype="float32")
-        x = preprocess(self.kind, tf.constant(raw, dtype=tf.string), encoding, shape)
-        return np.asarray(self.model(x, training=False))
+        return np.asarray(self._graph(encoding, shape)(tf.constant(raw, dtype=tf.string)))
 
     def predict(self, raw: list, encoding: str = "png", shape: list[int] | None = None,
-                top_k: int = 1) -> tuple[list[str], np.ndarray, list[list[dict]]]:
-        """-> (predicted labels, their probabilities, the ``top_k`` labels with probabilities, best first)."""
+                top_k: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """-> (predicted labels, their probabilities, the ``top_k`` labels and their probabilities per
+        row, best first), all NumPy arrays."""
         probs = self.probabilities(raw, encoding, shape)
         k = max(1, min(top_k, len(self.labels)))
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        best = order[:, 0] if len(probs) else np.zeros(0, dtype=int)
-        tops = [[{"label": self.labels[j], "probability": float(row[j])} for j in idx]
-                for row, idx in zip(probs, order)]
-        return [self.labels[i] for i in best], probs[np.arange(len(best)), best].astype("float64"), tops
+        top_p = np.take_along_axis(probs, order, axis=1).astype("float64")
+        names = np.asarray(self.labels, dtype=object)
+        return names[order[:, 0]] if len(probs) else names[:0], top_p[:, 0].copy(), names[order], top_p
 
 
 def resolve_model_dir(paths: Paths, kind: str, version: str | None = None) -> Path:

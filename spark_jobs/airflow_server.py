@@ -1,0 +1,136 @@
+"""Airflow standalone (API server + UI, scheduler, DAG processor, triggerer) for the project's DAGs, on loopback.
+
+``shardline airflow start`` runs ``airflow standalone`` with the same environment ``shardline run``
+uses (data directory, ``spark_default`` connection, DAG folder), the API server bound to 127.0.0.1 on
+a free port (or ``--port``), and the LocalExecutor. The UI is at the printed URL; the user is
+``admin`` with the password Airflow generated into ``<airflow home>/simple_auth_manager_passwords.json.generated``.
+State goes to ``<data>/airflow-standalone.json``; ``shardline airflow stop`` ends every component.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from spark_jobs.common.config import REPO_ROOT, Paths, ShardlineError
+from spark_jobs.common.publish import write_json_atomic
+
+HOST = "127.0.0.1"
+
+
+def state_file(paths: Paths) -> Path:
+    return paths.home / "airflow-standalone.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def standalone_env(paths: Paths, port: int, base_env: dict[str, str]) -> dict[str, str]:
+    url = f"http://{HOST}:{port}"
+    return {
+        **os.environ, **base_env,
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "2"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": os.environ.get("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
+                                                                     "True"),
+        "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+    }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def read_state(paths: Paths) -> dict | None:
+    path = state_file(paths)
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if not _alive(state["pid"]):
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def password_file(paths: Paths) -> Path:
+    return paths.airflow_home / "simple_auth_manager_passwords.json.generated"
+
+
+def api_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5) as resp:
+            health = json.loads(resp.read())
+    except OSError:
+        return False
+    return all((health.get(c) or {}).get("status") == "healthy" for c in ("metadatabase", "scheduler", "dag_processor"))
+
+
+def start(paths: Paths, base_env: dict[str, str], port: int = 0, timeout_s: float = 240.0) -> dict:
+    if read_state(paths):
+        raise ShardlineError(f"Airflow is already running at {read_state(paths)['url']} (`shardline airflow stop`)")
+    port = port or free_port()
+    url = f"http://{HOST}:{port}"
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    log_path = paths.logs / "airflow-standalone.log"
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], cwd=REPO_ROOT,
+                                env=standalone_env(paths, port, base_env), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    state = {"pid": proc.pid, "url": url, "port": port, "log": str(log_path),
+             "password_file": str(password_file(paths))}
+    write_json_atomic(state_file(paths), state)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            state_file(paths).unlink(missing_ok=True)
+            raise ShardlineError(f"airflow standalone exited with {proc.returncode}; see {log_path}")
+        if api_ready(url):
+            return state
+        time.sleep(1)
+    stop(paths)
+    raise ShardlineError(f"Airflow did not become healthy in {timeout_s:.0f}s; see {log_path}")
+
+
+def stop(paths: Paths, timeout_s: float = 60.0) -> dict | None:
+    path = state_file(paths)
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    pid = state["pid"]
+    try:
+        os.kill(pid, signal.SIGINT)  # standalone stops its components on Ctrl-C
+    except ProcessLookupError:
+        pass
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and _alive(pid):
+        time.sleep(0.3)
+    try:  # whatever is left of the group (task runners, uvicorn)
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    path.unlink(missing_ok=True)
+    return state
+
+
+def admin_password(paths: Paths) -> str | None:
+    path = password_file(paths)
+    return json.loads(path.read_text()).get("admin") if path.exists() else None
