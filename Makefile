@@ -36,7 +36,7 @@ test: install
 	$(BIN)/python -m pytest -q tests
 
 # Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.
-BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py
+BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py
 
 bench: install
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

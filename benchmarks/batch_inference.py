@@ -121,8 +121,8 @@ def write_inputs(home: Path, n_images: int, n_texts: int) -> dict[str, dict[str,
             "orig_height": F.lit(28), "orig_format": F.lit("PNG"), "content_hash": F.col("id"), "dt": F.lit(dt)})
         text = text_frame(spark, n_txt).withColumns({"source": F.col("id"), "label": F.lit("a"),
                                                      "content_hash": F.col("id"), "dt": F.lit(dt)})
-        out["image"][dt] = Path(replace_partitions(spark, images, CLEAN_IMAGES, {"dt": dt}))
-        out["text"][dt] = Path(replace_partitions(spark, text, CLEAN_TEXT, {"dt": dt}))
+        out["image"][dt] = Path(replace_partitions(spark, images, CLEAN_IMAGES, {"dt": dt})[0])
+        out["text"][dt] = Path(replace_partitions(spark, text, CLEAN_TEXT, {"dt": dt})[0])
     spark.stop()
     return out
 

@@ -96,7 +96,8 @@ def transform(df: DataFrame, kind: str, model_dir: str, *, top_k: int = 3, encod
 
 def spread(rows: DataFrame, spark: SparkSession) -> DataFrame:
     """At least two tasks per core: scoring is CPU-heavy per row, and a small input read as one or two
-    files would otherwise leave cores idle. Larger inputs keep their own partitioning."""
+    splits would otherwise leave cores idle. File splits are made smaller first (no shuffle; see
+    ``main``); only an input that still has too few partitions is repartitioned."""
     want = 2 * spark.sparkContext.defaultParallelism
     return rows if rows.rdd.getNumPartitions() >= want else rows.repartition(want)
 
@@ -204,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = None
         try:
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size))
+            # ask the file scan for two splits per core, so spread() rarely needs a shuffle
+            spark.conf.set("spark.sql.files.minPartitionNum", str(2 * spark.sparkContext.defaultParallelism))
             model_dir = resolve_model_dir(paths, args.kind, args.model_version)
             model = json.loads((model_dir / "model.json").read_text())
             if args.dataset:
@@ -213,17 +216,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 source = clean_input(spark, args.kind, args.date)
             scored = with_lineage(
-                transform(spread(source.rows, spark), args.kind, str(model_dir), top_k=args.top_k, encoding=source.encoding,
-                          shape=source.shape),
+                transform(spread(source.rows, spark), args.kind, str(model_dir), top_k=args.top_k,
+                          encoding=source.encoding, shape=source.shape),
                 model_name=model["name"], model_version=model["version"],
-                dataset_version=source.dataset_version, run_id=args.run_id, dt=args.date).persist()
+                dataset_version=source.dataset_version, run_id=args.run_id, dt=args.date)
             n_bad = 0
             if source.rejected is not None:
                 n_bad = source.rejected.count()
                 write_quarantine(spark, source.rejected, f"score_{args.kind}", args.date)
-            counts = Counts(source.rows.count() + n_bad, scored.count(), n_bad)
-            replace_partitions(spark, scored, TARGETS[args.kind], {"dt": args.date})
-            scored.unpersist()
+            n_in = source.rows.count() + n_bad
+            # one pass: score while writing; rows out are counted from the written files
+            _, n_out = replace_partitions(spark, scored, TARGETS[args.kind], {"dt": args.date})
+            counts = Counts(n_in, n_out, n_bad)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             append_rows(spark, scoring_run_row(

@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import subprocess
+import time
+import urllib.request
 
 import pytest
 
@@ -140,6 +142,83 @@ def test_failed_gate_alerts_and_keeps_dataset_model_and_predictions(pipeline):
     for a in sent:
         assert a["dag_id"] == "nightly_retrain" and "AirflowFailException" in a["error"]
         assert "train" in a["error"] and a["text"].startswith("Shardline: task nightly_retrain.validate_")
+
+
+class Api:
+    """The Airflow REST API (v2) with a JWT from the simple auth manager."""
+
+    def __init__(self, url, password):
+        self.url = url
+        self.token = self.call("POST", "/auth/token", {"username": "admin", "password": password},
+                               auth=False)["access_token"]
+
+    def call(self, method, path, body=None, auth=True):
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode() if body is not None else None,
+                                     method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read() or b"null")
+
+
+def wait_for(fn, timeout_s, what):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        result = fn()
+        if result:
+            return result
+        time.sleep(5)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def test_airflow_standalone_rest_trigger_and_backfill(pipeline):
+    """Airflow standalone on loopback: a run triggered through the REST API, then an Airflow 3 backfill
+    over three dates (one new), leaving exactly one partition per date in each prediction table."""
+    if not (pipeline["home"] / "datasets" / "image" / "latest").exists():
+        pipeline["run"]()
+    shardline = str(BIN / "shardline")
+    # a schedule that cannot fire during the test, so only the runs made here happen
+    env = {**pipeline["env"], "SHARDLINE_SCHEDULE": "0 0 1 1 *"}
+    conf = {"image_corpus": str(pipeline["images"]), "text_corpus": str(pipeline["text"]), "epochs": 1}
+    started = subprocess.run([shardline, "airflow", "start"], env=env, capture_output=True, text=True, timeout=400)
+    assert started.returncode == 0, started.stderr[-3000:]
+    state = json.loads((pipeline["home"] / "airflow-standalone.json").read_text())
+    try:
+        assert state["url"].startswith("http://127.0.0.1:")
+        password = json.loads((pipeline["home"] / "airflow" / "simple_auth_manager_passwords.json.generated")
+                              .read_text())["admin"]
+        api = Api(state["url"], password)
+        assert {d["dag_id"] for d in api.call("GET", "/api/v2/dags")["dags"]} >= {"nightly_retrain", "prediction_report"}
+        api.call("PATCH", "/api/v2/dags/nightly_retrain", {"is_paused": False})
+
+        run = api.call("POST", "/api/v2/dags/nightly_retrain/dagRuns",
+                       {"logical_date": "2026-11-19T00:00:00Z", "conf": conf})
+
+        def run_state():
+            st = api.call("GET", f"/api/v2/dags/nightly_retrain/dagRuns/{run['dag_run_id']}")["state"]
+            return st if st in ("success", "failed") else None
+
+        assert wait_for(run_state, 900, "the REST-triggered run") == "success"
+
+        backfill = api.call("POST", "/api/v2/backfills", {
+            "dag_id": "nightly_retrain", "from_date": "2026-11-18T00:00:00Z", "to_date": "2026-11-20T00:00:00Z",
+            "reprocess_behavior": "none", "dag_run_conf": conf, "max_active_runs": 1})
+        wait_for(lambda: api.call("GET", f"/api/v2/backfills/{backfill['id']}")["completed_at"], 900, "the backfill")
+        runs = api.call("GET", "/api/v2/dags/nightly_retrain/dagRuns?logical_date_gte=2026-11-18T00:00:00Z"
+                               "&logical_date_lte=2026-11-20T00:00:00Z")["dag_runs"]
+        assert sorted((r["logical_date"][:10], r["state"]) for r in runs) == [
+            ("2026-11-18", "success"), ("2026-11-19", "success"), ("2026-11-20", "success")]
+        assert [r["run_type"] for r in runs if r["logical_date"].startswith("2026-11-18")] == ["backfill"]
+    finally:
+        stopped = subprocess.run([shardline, "airflow", "stop"], env=env, capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 0 and not (pipeline["home"] / "airflow-standalone.json").exists()
+
+    n = {"image": IMAGES_PER_CLASS * 10, "text": TEXTS_PER_CLASS * 4}
+    for kind in ("image", "text"):
+        parts = pipeline["query"](f"SELECT dt, count(*) n FROM ml.{kind}_predictions WHERE dt BETWEEN '2026-11-18' "
+                                  f"AND '2026-11-20' GROUP BY dt ORDER BY dt")
+        assert parts == [{"dt": d, "n": n[kind]} for d in ("2026-11-18", "2026-11-19", "2026-11-20")]
 
 
 def test_query_is_read_only(pipeline):

@@ -142,31 +142,41 @@ def conform(df: DataFrame, table: Table) -> DataFrame:
 
 
 def replace_partitions(spark: SparkSession, df: DataFrame, table: Table, partition: dict[str, str],
-                       paths: Paths | None = None) -> str | None:
+                       paths: Paths | None = None) -> tuple[str | None, int]:
     """Make ``df`` (whose rows all belong to ``partition``) the content of that partition of ``table``.
 
-    Stages a new version, then moves the partition's pointer atomically; an empty ``df`` removes the
-    partition. Returns the new version's folder (None when the partition was removed)."""
+    Writes a new version in one pass over ``df``, counts its rows from the Parquet footers, then moves
+    the partition's pointer atomically; no rows removes the partition. Returns (the new version's
+    folder or None, rows written)."""
     paths = paths or Paths.from_env()
     if list(partition) != list(table.partition_by):
         raise ValueError(f"{table.qualified} is partitioned by {table.partition_by}, got {list(partition)}")
     part_dir = table_root(paths, table).joinpath(*(f"{k}={v}" for k, v in partition.items()))
     pointer = part_dir / CURRENT
     previous = read_pointer(pointer)
-    if df.isEmpty():
+    version = f"v-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+    stage = part_dir / f"_staging-{version}"
+    conform(df, table).drop(*table.partition_by).write.parquet(str(stage))
+    written = parquet_rows(stage)
+    if written == 0:
+        shutil.rmtree(stage, ignore_errors=True)
         pointer.unlink(missing_ok=True)
         location = None
     else:
-        version = f"v-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-        stage = part_dir / f"_staging-{version}"
-        conform(df, table).drop(*table.partition_by).write.parquet(str(stage))
         os.replace(stage, part_dir / version)  # the version is complete before anything can point at it
         write_pointer(pointer, version)
         location = str(part_dir / version)
     _prune_versions(part_dir, keep={v for v in (read_pointer(pointer), previous) if v})
     sync_partitions(spark, paths, (table,))
-    log.info("%s %s -> %s", table.qualified, partition, location or "(removed: no rows)")
-    return location
+    log.info("%s %s -> %s (%d rows)", table.qualified, partition, location or "(removed: no rows)", written)
+    return location, written
+
+
+def parquet_rows(folder: Path) -> int:
+    """Rows in a folder of Parquet files, from their footers (no data read)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
 
 
 def _prune_versions(part_dir: Path, keep: set[str]) -> None:
