@@ -32,7 +32,8 @@ def spark():
     from spark_jobs.common.config import Paths
     from spark_jobs.common.session import build_spark
 
-    session = build_spark("shardline-tests", master="local[2]", paths=Paths(Path(os.environ["SHARDLINE_HOME"])))
+    session = build_spark("shardline-tests", master="local[2]", paths=Paths(Path(os.environ["SHARDLINE_HOME"])),
+                          views=True)
     yield session
     session.stop()
 

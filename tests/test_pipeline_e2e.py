@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -57,7 +58,7 @@ def snapshot(query):
     }
 
 
-def test_nightly_dag_end_to_end_and_rerun(pipeline):
+def test_nightly_dag_end_to_end(pipeline):
     pipeline["run"]()
     first = snapshot(pipeline["query"])
 
@@ -105,10 +106,7 @@ def test_nightly_dag_end_to_end_and_rerun(pipeline):
     accuracy = pipeline["query"](f"SELECT kind, n_labeled FROM ml.prediction_accuracy WHERE dt='{DT}' ORDER BY kind")
     assert accuracy == [{"kind": "image", "n_labeled": n_images}, {"kind": "text", "n_labeled": n_texts}]
 
-    # rerunning the date replaces it: same rows, no duplicates; ml.job_runs is a log and grows
-    pipeline["run"]()
-    assert snapshot(pipeline["query"]) == first
-    assert len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'")) == 2 * len(runs)
+    # a rerun of the date (through Airflow's REST API) is checked in test_airflow_standalone_rest_trigger_and_backfill
 
 
 def test_failed_gate_alerts_and_keeps_dataset_model_and_predictions(pipeline):
@@ -158,8 +156,11 @@ class Api:
             headers["Authorization"] = f"Bearer {self.token}"
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode() if body is not None else None,
                                      method=method, headers=headers)
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read() or b"null")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path} -> {exc.code}: {exc.read()[:2000]!r}") from None
 
 
 def wait_for(fn, timeout_s, what):
@@ -173,13 +174,17 @@ def wait_for(fn, timeout_s, what):
 
 
 def test_airflow_standalone_rest_trigger_and_backfill(pipeline):
-    """Airflow standalone on loopback: a run triggered through the REST API, then an Airflow 3 backfill
-    over three dates (one new), leaving exactly one partition per date in each prediction table."""
+    """Airflow standalone on loopback. A run triggered through the REST API reruns the date the
+    dag.test() run wrote (at the schedule's 02:00, so the same `ds`): same rows, no duplicates. Then an
+    Airflow 3 backfill over the two days before creates their runs: one partition per date in each
+    prediction table."""
     if not (pipeline["home"] / "datasets" / "image" / "latest").exists():
         pipeline["run"]()
+    first = snapshot(pipeline["query"])
+    n_job_runs = len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'"))
     shardline = str(BIN / "shardline")
-    # a schedule that cannot fire during the test, so only the runs made here happen
-    env = {**pipeline["env"], "SHARDLINE_SCHEDULE": "0 0 1 1 *"}
+    # the default daily schedule: with catch-up off, unpausing schedules nothing before tomorrow 02:00
+    env = {**pipeline["env"]}
     conf = {"image_corpus": str(pipeline["images"]), "text_corpus": str(pipeline["text"]), "epochs": 1}
     started = subprocess.run([shardline, "airflow", "start"], env=env, capture_output=True, text=True, timeout=400)
     assert started.returncode == 0, started.stderr[-3000:]
@@ -193,23 +198,26 @@ def test_airflow_standalone_rest_trigger_and_backfill(pipeline):
         api.call("PATCH", "/api/v2/dags/nightly_retrain", {"is_paused": False})
 
         run = api.call("POST", "/api/v2/dags/nightly_retrain/dagRuns",
-                       {"logical_date": "2026-11-19T00:00:00Z", "conf": conf})
+                       {"logical_date": f"{DT}T02:00:00Z", "conf": conf})
 
         def run_state():
             st = api.call("GET", f"/api/v2/dags/nightly_retrain/dagRuns/{run['dag_run_id']}")["state"]
             return st if st in ("success", "failed") else None
 
         assert wait_for(run_state, 900, "the REST-triggered run") == "success"
+        # rerunning the date replaced it: same rows, no duplicates; ml.job_runs is a log and grows
+        assert snapshot(pipeline["query"]) == first
+        assert len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'")) == 2 * n_job_runs
 
         backfill = api.call("POST", "/api/v2/backfills", {
-            "dag_id": "nightly_retrain", "from_date": "2026-11-18T00:00:00Z", "to_date": "2026-11-20T00:00:00Z",
+            "dag_id": "nightly_retrain", "from_date": "2026-11-18T00:00:00Z", "to_date": "2026-11-19T23:59:59Z",
             "reprocess_behavior": "none", "dag_run_conf": conf, "max_active_runs": 1})
-        wait_for(lambda: api.call("GET", f"/api/v2/backfills/{backfill['id']}")["completed_at"], 900, "the backfill")
+        wait_for(lambda: api.call("GET", f"/api/v2/backfills/{backfill['id']}")["completed_at"], 1200, "the backfill")
         runs = api.call("GET", "/api/v2/dags/nightly_retrain/dagRuns?logical_date_gte=2026-11-18T00:00:00Z"
-                               "&logical_date_lte=2026-11-20T00:00:00Z")["dag_runs"]
-        assert sorted((r["logical_date"][:10], r["state"]) for r in runs) == [
-            ("2026-11-18", "success"), ("2026-11-19", "success"), ("2026-11-20", "success")]
-        assert [r["run_type"] for r in runs if r["logical_date"].startswith("2026-11-18")] == ["backfill"]
+                               f"&logical_date_lte={DT}T23:59:59Z")["dag_runs"]
+        assert sorted((r["logical_date"][:10], r["run_type"], r["state"]) for r in runs) == [
+            ("2026-11-18", "backfill", "success"), ("2026-11-19", "backfill", "success"),
+            (DT, "manual", "success"), (DT, "manual", "success")]
     finally:
         stopped = subprocess.run([shardline, "airflow", "stop"], env=env, capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 0 and not (pipeline["home"] / "airflow-standalone.json").exists()
@@ -217,8 +225,8 @@ def test_airflow_standalone_rest_trigger_and_backfill(pipeline):
     n = {"image": IMAGES_PER_CLASS * 10, "text": TEXTS_PER_CLASS * 4}
     for kind in ("image", "text"):
         parts = pipeline["query"](f"SELECT dt, count(*) n FROM ml.{kind}_predictions WHERE dt BETWEEN '2026-11-18' "
-                                  f"AND '2026-11-20' GROUP BY dt ORDER BY dt")
-        assert parts == [{"dt": d, "n": n[kind]} for d in ("2026-11-18", "2026-11-19", "2026-11-20")]
+                                  f"AND '{DT}' GROUP BY dt ORDER BY dt")
+        assert parts == [{"dt": d, "n": n[kind]} for d in ("2026-11-18", "2026-11-19", DT)]
 
 
 def test_query_is_read_only(pipeline):

@@ -42,8 +42,10 @@ def spark_conf(paths: Paths, hive: bool = False) -> dict[str, str]:
 
 
 def build_spark(app: str, master: str | None = None, paths: Paths | None = None,
-                read_only: bool = False, extra: dict[str, str] | None = None) -> SparkSession:
-    """A session with the warehouse registered. ``read_only`` loads the guard that refuses writes."""
+                read_only: bool = False, extra: dict[str, str] | None = None,
+                views: bool | None = None) -> SparkSession:
+    """A session with the warehouse registered. ``read_only`` loads the guard that refuses writes;
+    the monitoring views are registered for read-only sessions unless ``views`` says otherwise."""
     from spark_jobs.common.readonly import EXTENSION, guard_jar, writer_thread
     from spark_jobs.common.warehouse import register_warehouse
 
@@ -67,7 +69,7 @@ def build_spark(app: str, master: str | None = None, paths: Paths | None = None,
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("SHARDLINE_SPARK_LOG_LEVEL", "WARN"))
     with writer_thread(spark):
-        register_warehouse(spark, paths)
+        register_warehouse(spark, paths, views=read_only if views is None else views)
     return spark
 
 

@@ -71,8 +71,9 @@ def catalog_sql(paths: Paths) -> list[str]:
     return stmts
 
 
-def register_warehouse(spark: SparkSession, paths: Paths) -> None:
-    """Register every table (with its live partitions) and view in this process's catalog."""
+def register_warehouse(spark: SparkSession, paths: Paths, views: bool = True) -> None:
+    """Register every table (with its live partitions), and the views unless ``views=False`` (jobs skip
+    them: ~1 s per process), in this process's catalog."""
     with _LOCK:
         database_root(paths).mkdir(parents=True, exist_ok=True)
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE} LOCATION '{database_root(paths)}'")
@@ -81,7 +82,7 @@ def register_warehouse(spark: SparkSession, paths: Paths) -> None:
             root.mkdir(parents=True, exist_ok=True)
             spark.sql(ddl(table, root))
             _REGISTERED.setdefault(str(root), {})
-        for name, sql in VIEWS.items():
+        for name, sql in (VIEWS.items() if views else ()):
             spark.sql(f"CREATE OR REPLACE VIEW {DATABASE}.{name} AS {sql}")
         sync_partitions(spark, paths)
 
