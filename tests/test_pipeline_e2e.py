@@ -173,15 +173,14 @@ def wait_for(fn, timeout_s, what):
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
-def test_airflow_standalone_rest_trigger_and_backfill(pipeline):
-    """Airflow standalone on loopback. A run triggered through the REST API reruns the date the
-    dag.test() run wrote (at the schedule's 02:00, so the same `ds`): same rows, no duplicates. Then an
-    Airflow 3 backfill over the two days before creates their runs: one partition per date in each
-    prediction table."""
+def test_airflow_standalone_rest_trigger_backfill_and_rerun(pipeline):
+    """Airflow standalone on loopback, driven through its REST API: a triggered run for a new date, a
+    backfill over 2026-11-18..20 that creates the one missing run (one partition per date in each
+    prediction table), and a rerun of the dag.test() date by clearing its text branch from
+    clean_text on (same rows, no duplicates). Runs sit at the schedule's 02:00, as scheduled ones do."""
     if not (pipeline["home"] / "datasets" / "image" / "latest").exists():
         pipeline["run"]()
     first = snapshot(pipeline["query"])
-    n_job_runs = len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'"))
     shardline = str(BIN / "shardline")
     # the default daily schedule: with catch-up off, unpausing schedules nothing before tomorrow 02:00
     env = {**pipeline["env"]}
@@ -197,31 +196,40 @@ def test_airflow_standalone_rest_trigger_and_backfill(pipeline):
         assert {d["dag_id"] for d in api.call("GET", "/api/v2/dags")["dags"]} >= {"nightly_retrain", "prediction_report"}
         api.call("PATCH", "/api/v2/dags/nightly_retrain", {"is_paused": False})
 
-        run = api.call("POST", "/api/v2/dags/nightly_retrain/dagRuns",
-                       {"logical_date": f"{DT}T02:00:00Z", "conf": conf})
-
-        def run_state():
-            st = api.call("GET", f"/api/v2/dags/nightly_retrain/dagRuns/{run['dag_run_id']}")["state"]
+        def finished(run_id):
+            st = api.call("GET", f"/api/v2/dags/nightly_retrain/dagRuns/{run_id}")["state"]
             return st if st in ("success", "failed") else None
 
-        assert wait_for(run_state, 900, "the REST-triggered run") == "success"
-        # rerunning the date replaced it: same rows, no duplicates; ml.job_runs is a log and grows
-        assert snapshot(pipeline["query"]) == first
-        assert len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'")) == 2 * n_job_runs
+        run = api.call("POST", "/api/v2/dags/nightly_retrain/dagRuns",
+                       {"logical_date": "2026-11-19T02:00:00Z", "conf": conf})
+        assert wait_for(lambda: finished(run["dag_run_id"]), 900, "the REST-triggered run") == "success"
 
         backfill = api.call("POST", "/api/v2/backfills", {
-            "dag_id": "nightly_retrain", "from_date": "2026-11-18T00:00:00Z", "to_date": "2026-11-19T23:59:59Z",
+            "dag_id": "nightly_retrain", "from_date": "2026-11-18T00:00:00Z", "to_date": f"{DT}T00:00:00Z",
             "reprocess_behavior": "none", "dag_run_conf": conf, "max_active_runs": 1})
-        wait_for(lambda: api.call("GET", f"/api/v2/backfills/{backfill['id']}")["completed_at"], 1200, "the backfill")
+        wait_for(lambda: api.call("GET", f"/api/v2/backfills/{backfill['id']}")["completed_at"], 900, "the backfill")
         runs = api.call("GET", "/api/v2/dags/nightly_retrain/dagRuns?logical_date_gte=2026-11-18T00:00:00Z"
                                f"&logical_date_lte={DT}T23:59:59Z")["dag_runs"]
         assert sorted((r["logical_date"][:10], r["run_type"], r["state"]) for r in runs) == [
-            ("2026-11-18", "backfill", "success"), ("2026-11-19", "backfill", "success"),
-            (DT, "manual", "success"), (DT, "manual", "success")]
+            ("2026-11-18", "backfill", "success"), ("2026-11-19", "manual", "success"), (DT, "manual", "success")]
+
+        # rerun the dag.test() date from clean_text on, as on-call would after a bad night
+        job_runs = len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'"))
+        rerun = next(r for r in runs if r["logical_date"].startswith(DT))
+        cleared = api.call("POST", "/api/v2/dags/nightly_retrain/clearTaskInstances", {
+            "dag_run_id": rerun["dag_run_id"], "task_ids": ["clean_text"], "include_downstream": True,
+            "only_failed": False, "dry_run": False, "reset_dag_runs": True})
+        assert {t["task_id"] for t in cleared["task_instances"]} == {
+            "clean_text", "publish_text", "validate_text", "train_text", "score_text"}
+        time.sleep(5)
+        assert wait_for(lambda: finished(rerun["dag_run_id"]), 900, "the cleared run") == "success"
     finally:
         stopped = subprocess.run([shardline, "airflow", "stop"], env=env, capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 0 and not (pipeline["home"] / "airflow-standalone.json").exists()
 
+    # the rerun replaced the date: same rows, no duplicates; ml.job_runs is a log and grows
+    assert snapshot(pipeline["query"]) == first
+    assert len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'")) > job_runs
     n = {"image": IMAGES_PER_CLASS * 10, "text": TEXTS_PER_CLASS * 4}
     for kind in ("image", "text"):
         parts = pipeline["query"](f"SELECT dt, count(*) n FROM ml.{kind}_predictions WHERE dt BETWEEN '2026-11-18' "
