@@ -15,7 +15,7 @@ export JAVA_HOME := $(firstword $(JAVA17))
 endif
 endif
 
-.PHONY: install demo test bench lint clean airflow airflow-stop
+.PHONY: install demo test test-airflow bench lint clean airflow airflow-stop
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q tests
+
+# The scheduler-driven suite: Airflow standalone on loopback, a run triggered through the REST API, a
+# backfill, a rerun by clearing tasks (about 12 minutes on 2 cores, so not part of `make test`).
+test-airflow: install
+	SHARDLINE_AIRFLOW_TESTS=1 $(BIN)/python -m pytest -q tests/test_pipeline_e2e.py -k "standalone"
 
 # Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.
 BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py
