@@ -19,9 +19,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk.exceptions import AirflowFailException
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from spark_jobs.common import assets
 from spark_jobs.common.alerts import notify_failure
