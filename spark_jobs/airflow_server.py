@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from spark_jobs.common import processes
 from spark_jobs.common.config import REPO_ROOT, Paths, ShardlineError
 from spark_jobs.common.publish import write_json_atomic
 
@@ -26,12 +26,6 @@ HOST = "127.0.0.1"
 
 def state_file(paths: Paths) -> Path:
     return paths.home / "airflow-standalone.json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def standalone_env(paths: Paths, port: int, base_env: dict[str, str]) -> dict[str, str]:
@@ -52,23 +46,8 @@ def standalone_env(paths: Paths, port: int, base_env: dict[str, str]) -> dict[st
     }
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
 def read_state(paths: Paths) -> dict | None:
-    path = state_file(paths)
-    if not path.exists():
-        return None
-    state = json.loads(path.read_text())
-    if not _alive(state["pid"]):
-        path.unlink(missing_ok=True)
-        return None
-    return state
+    return processes.read_state(state_file(paths))
 
 
 def password_file(paths: Paths) -> Path:
@@ -85,9 +64,10 @@ def api_ready(url: str) -> bool:
 
 
 def start(paths: Paths, base_env: dict[str, str], port: int = 0, timeout_s: float = 240.0) -> dict:
-    if read_state(paths):
-        raise ShardlineError(f"Airflow is already running at {read_state(paths)['url']} (`shardline airflow stop`)")
-    port = port or free_port()
+    running = read_state(paths)
+    if running:
+        raise ShardlineError(f"Airflow is already running at {running['url']} (`shardline airflow stop`)")
+    port = port or processes.free_port(HOST)
     url = f"http://{HOST}:{port}"
     paths.logs.mkdir(parents=True, exist_ok=True)
     log_path = paths.logs / "airflow-standalone.log"
@@ -111,24 +91,9 @@ def start(paths: Paths, base_env: dict[str, str], port: int = 0, timeout_s: floa
 
 
 def stop(paths: Paths, timeout_s: float = 60.0) -> dict | None:
-    path = state_file(paths)
-    if not path.exists():
-        return None
-    state = json.loads(path.read_text())
-    pid = state["pid"]
-    try:
-        os.kill(pid, signal.SIGINT)  # standalone stops its components on Ctrl-C
-    except ProcessLookupError:
-        pass
-    deadline = time.time() + timeout_s
-    while time.time() < deadline and _alive(pid):
-        time.sleep(0.3)
-    try:  # whatever is left of the group (task runners, uvicorn)
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    path.unlink(missing_ok=True)
-    return state
+    """Ctrl-C to standalone (it stops its components), then whatever is left of its process group
+    (task runners, uvicorn) is killed."""
+    return processes.stop_processes(state_file(paths), signal.SIGINT, group=False, timeout_s=timeout_s)
 
 
 def admin_password(paths: Paths) -> str | None:

@@ -249,7 +249,6 @@ def cmd_spark_conf(args: argparse.Namespace) -> int:
 
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
-    import signal
     import time
 
     from spark_jobs import thrift_server
@@ -263,11 +262,7 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
         if not state:
             print("not running")
             return 0
-        os.kill(state["pid"], signal.SIGTERM)
-        for _ in range(300):
-            if thrift_server.read_state(paths) is None:
-                break
-            time.sleep(0.1)
+        thrift_server.stop(paths)
         print(f"stopped (pid {state['pid']})")
         return 0
     if state:

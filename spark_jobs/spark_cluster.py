@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from spark_jobs.common import processes
 from spark_jobs.common.config import Paths, ShardlineError
 from spark_jobs.common.publish import write_json_atomic
 
@@ -28,29 +28,8 @@ def state_file(paths: Paths) -> Path:
     return paths.home / "spark-cluster.json"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
 def read_state(paths: Paths) -> dict | None:
-    path = state_file(paths)
-    if not path.exists():
-        return None
-    state = json.loads(path.read_text())
-    if not any(_alive(pid) for pid in state["pids"]):
-        path.unlink(missing_ok=True)
-        return None
-    return state
+    return processes.read_state(state_file(paths))
 
 
 def _spark_class() -> str:
@@ -66,8 +45,9 @@ def _status(webui: int) -> dict:
 
 def start(paths: Paths, workers: int = 1, cores: int | None = None, memory: str = "2g",
           timeout_s: float = 120.0) -> dict:
-    if read_state(paths):
-        raise ShardlineError(f"a cluster is already running: {read_state(paths)['master']} (`shardline spark-cluster stop`)")
+    running = read_state(paths)
+    if running:
+        raise ShardlineError(f"a cluster is already running: {running['master']} (`shardline spark-cluster stop`)")
     if workers < 1:
         raise ShardlineError(f"--workers must be >= 1, got {workers}")
     cores = cores or max(1, (os.cpu_count() or 2) // workers)
@@ -75,7 +55,7 @@ def start(paths: Paths, workers: int = 1, cores: int | None = None, memory: str 
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SPARK_LOCAL_IP": HOST, "SPARK_MASTER_HOST": HOST, "PYSPARK_PYTHON": sys.executable,
            "SPARK_NO_DAEMONIZE": "1"}
-    port, webui = _free_port(), _free_port()
+    port, webui = processes.free_port(HOST), processes.free_port(HOST)
     procs = []
 
     def launch(name: str, args: list[str]) -> None:
@@ -90,7 +70,7 @@ def start(paths: Paths, workers: int = 1, cores: int | None = None, memory: str 
         work = paths.home / "spark-cluster" / f"worker-{i}"
         work.mkdir(parents=True, exist_ok=True)
         launch(f"worker-{i}", ["org.apache.spark.deploy.worker.Worker", master, "--host", HOST,
-                               "--cores", str(cores), "--memory", memory, "--webui-port", str(_free_port()),
+                               "--cores", str(cores), "--memory", memory, "--webui-port", str(processes.free_port(HOST)),
                                "--work-dir", str(work)])
     state = {"master": master, "webui": f"http://{HOST}:{webui}", "pids": [p.pid for p in procs],
              "workers": workers, "cores_per_worker": cores, "memory_per_worker": memory}
@@ -111,23 +91,8 @@ def start(paths: Paths, workers: int = 1, cores: int | None = None, memory: str 
 
 
 def stop(paths: Paths, timeout_s: float = 30.0) -> dict | None:
-    path = state_file(paths)
-    if not path.exists():
-        return None
-    state = json.loads(path.read_text())
-    for pid in reversed(state["pids"]):  # workers first, then the master
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-    deadline = time.time() + timeout_s
-    while time.time() < deadline and any(_alive(pid) for pid in state["pids"]):
-        time.sleep(0.2)
-    for pid in state["pids"]:
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-    path.unlink(missing_ok=True)
-    return state
+    """SIGTERM to every process group, workers first, then the master; SIGKILL what is left."""
+    return processes.stop_processes(state_file(paths), signal.SIGTERM, group=True, timeout_s=timeout_s)
 
 
 def code_zip(paths: Paths) -> Path:

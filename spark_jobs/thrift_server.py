@@ -11,7 +11,6 @@ session, so that refresh reaches them all. Its address goes to ``<data>/warehous
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from spark_jobs.common import processes
 from spark_jobs.common.config import Paths
 from spark_jobs.common.publish import write_json_atomic
 
@@ -30,24 +30,14 @@ def state_file(paths: Paths) -> Path:
     return paths.home / "warehouse-server.json"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def read_state(paths: Paths) -> dict | None:
     """The running server's address, or None (no state file, or its process is gone)."""
-    path = state_file(paths)
-    if not path.exists():
-        return None
-    state = json.loads(path.read_text())
-    try:
-        os.kill(state["pid"], 0)
-    except (ProcessLookupError, PermissionError):
-        path.unlink(missing_ok=True)
-        return None
-    return state
+    return processes.read_state(state_file(paths))
+
+
+def stop(paths: Paths, timeout_s: float = 30.0) -> dict | None:
+    """SIGTERM: the server stops HiveServer2 and Spark and removes its state file; leftovers are killed."""
+    return processes.stop_processes(state_file(paths), signal.SIGTERM, group=False, timeout_s=timeout_s)
 
 
 def serve(paths: Paths, host: str, port: int, refresh_s: float, master: str) -> None:
@@ -55,13 +45,11 @@ def serve(paths: Paths, host: str, port: int, refresh_s: float, master: str) -> 
     from spark_jobs.common.session import build_spark
     from spark_jobs.common.warehouse import sync_partitions
 
-    port = port or free_port(host)
-    spark = build_spark("shardline-warehouse", master=master, paths=paths, read_only=True, extra={
-        "spark.sql.hive.thriftServer.singleSession": "true",
-        "spark.hadoop.hive.server2.thrift.bind.host": host,
-        "spark.hadoop.hive.server2.thrift.port": str(port),
-    })
+    port = port or processes.free_port(host)
+    spark = build_spark("shardline-warehouse", master=master, paths=paths, read_only=True,
+                        extra={"spark.sql.hive.thriftServer.singleSession": "true"})
     jvm = spark.sparkContext._jvm  # noqa: SLF001
+    # HiveServer2 reads its address from HiveConf, which takes these JVM system properties
     jvm.java.lang.System.setProperty("hive.server2.thrift.bind.host", host)
     jvm.java.lang.System.setProperty("hive.server2.thrift.port", str(port))
     server = jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(

@@ -101,12 +101,6 @@ def test_readers_see_old_or_new_partition_while_scoring_runs_write(spark, scored
     assert len(pids) <= 2 * 2  # at most one per worker per run (local[2])
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def beeline(url, sql):
     return subprocess.run([str(BEELINE), "-u", url, "--silent=true", "--outputformat=csv2", "-e", sql],
                           capture_output=True, text=True, timeout=300)

@@ -65,7 +65,7 @@ class Predictor:
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         top_p = np.take_along_axis(probs, order, axis=1).astype("float64")
         names = np.asarray(self.labels, dtype=object)
-        return names[order[:, 0]] if len(probs) else names[:0], top_p[:, 0].copy(), names[order], top_p
+        return names[order[:, 0]], top_p[:, 0].copy(), names[order], top_p
 
 
 def resolve_model_dir(paths: Paths, kind: str, version: str | None = None) -> Path:

@@ -57,33 +57,36 @@ def ddl(table: Table, location: Path) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table.qualified} ({cols}) USING parquet{parts} LOCATION '{location}'"
 
 
-def catalog_sql(paths: Paths) -> list[str]:
-    """The statements that register the whole warehouse in a fresh catalog (also ``spark-sql -i``)."""
-    db = database_root(paths)
-    stmts = [f"CREATE DATABASE IF NOT EXISTS {DATABASE} LOCATION '{db}'"]
-    for table in ALL_TABLES:
-        stmts.append(ddl(table, table_root(paths, table)))
-        specs = current_partitions(paths, table)
-        if specs:
-            adds = " ".join(f"PARTITION ({_spec_sql(spec)}) LOCATION '{loc}'" for spec, loc in sorted(specs.items()))
-            stmts.append(f"ALTER TABLE {table.qualified} ADD IF NOT EXISTS {adds}")
-    stmts.extend(f"CREATE OR REPLACE VIEW {DATABASE}.{name} AS {sql}" for name, sql in VIEWS.items())
+def definitions_sql(paths: Paths, views: bool = True) -> list[str]:
+    """The database, every table from ``schemas.warehouse`` at its folder, and (optionally) the views."""
+    stmts = [f"CREATE DATABASE IF NOT EXISTS {DATABASE} LOCATION '{database_root(paths)}'"]
+    stmts += [ddl(table, table_root(paths, table)) for table in ALL_TABLES]
+    if views:
+        stmts += [f"CREATE OR REPLACE VIEW {DATABASE}.{name} AS {sql}" for name, sql in VIEWS.items()]
     return stmts
+
+
+def add_partitions_sql(table: Table, specs: dict[tuple[tuple[str, str], ...], str]) -> str:
+    adds = " ".join(f"PARTITION ({_spec_sql(spec)}) LOCATION '{loc}'" for spec, loc in sorted(specs.items()))
+    return f"ALTER TABLE {table.qualified} ADD IF NOT EXISTS {adds}"
+
+
+def catalog_sql(paths: Paths) -> list[str]:
+    """The statements that register the whole warehouse, with the partitions live right now, in a
+    fresh catalog (``spark-sql -i``)."""
+    specs = {table: current_partitions(paths, table) for table in ALL_TABLES}
+    return definitions_sql(paths) + [add_partitions_sql(t, s) for t, s in specs.items() if s]
 
 
 def register_warehouse(spark: SparkSession, paths: Paths, views: bool = True) -> None:
     """Register every table (with its live partitions), and the views unless ``views=False`` (jobs skip
     them: ~1 s per process), in this process's catalog."""
     with _LOCK:
-        database_root(paths).mkdir(parents=True, exist_ok=True)
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE} LOCATION '{database_root(paths)}'")
         for table in ALL_TABLES:
-            root = table_root(paths, table)
-            root.mkdir(parents=True, exist_ok=True)
-            spark.sql(ddl(table, root))
-            _REGISTERED.setdefault(str(root), {})
-        for name, sql in (VIEWS.items() if views else ()):
-            spark.sql(f"CREATE OR REPLACE VIEW {DATABASE}.{name} AS {sql}")
+            table_root(paths, table).mkdir(parents=True, exist_ok=True)
+            _REGISTERED.setdefault(str(table_root(paths, table)), {})
+        for stmt in definitions_sql(paths, views):
+            spark.sql(stmt)
         sync_partitions(spark, paths)
 
 
@@ -118,8 +121,7 @@ def sync_partitions(spark: SparkSession, paths: Paths, tables: tuple[Table, ...]
             live = current_partitions(paths, table)
             added = {s: loc for s, loc in live.items() if s not in known}
             if added:
-                adds = " ".join(f"PARTITION ({_spec_sql(s)}) LOCATION '{loc}'" for s, loc in sorted(added.items()))
-                spark.sql(f"ALTER TABLE {table.qualified} ADD IF NOT EXISTS {adds}")
+                spark.sql(add_partitions_sql(table, added))
             for spec, loc in live.items():
                 if spec in known and known[spec] != loc:
                     spark.sql(f"ALTER TABLE {table.qualified} PARTITION ({_spec_sql(spec)}) SET LOCATION '{loc}'")
