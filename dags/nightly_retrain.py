@@ -71,6 +71,10 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
                               description="image folder ROOT/<label>/<file>"),
         "text_corpus": Param(str(DATA / "samples" / "text" / "corpus.jsonl"), type="string",
                              description="JSONL file or folder of JSONL files"),
+        "image_near_dup_threshold": Param(
+            3, type="integer", minimum=-1, maximum=63,
+            description="pHash Hamming distance for near-duplicate images (-1 off). 3 suits the 8x8-digit "
+                        "sample, where distinct digits sit 4-10 bits apart; 10 (the job's default) suits photos"),
         "epochs": Param(None, type=["null", "integer"], description="training epochs (default per model)"),
         "train_workers": Param(1, type="integer", minimum=1, description="local training workers (MultiWorkerMirroredStrategy)"),
         "promotion_tolerance": Param(0.01, type="number", minimum=0, maximum=1,
@@ -123,7 +127,8 @@ def nightly_retrain():
         return _train()
 
     checked = check_inputs()
-    clean_images = spark_job("clean_images", "clean_images.py", "--input", "{{ params.image_corpus }}")
+    clean_images = spark_job("clean_images", "clean_images.py", "--input", "{{ params.image_corpus }}",
+                             "--near-dup-threshold", "{{ params.image_near_dup_threshold }}")
     clean_text = spark_job("clean_text", "clean_text.py", "--input", "{{ params.text_corpus }}")
     for kind, clean in (("image", clean_images), ("text", clean_text)):
         publish = spark_job(f"publish_{kind}", "publish_dataset.py", "--kind", kind)

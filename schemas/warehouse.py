@@ -73,7 +73,8 @@ CLEAN_IMAGES = Table(
         StructField("orig_width", IntegerType()),
         StructField("orig_height", IntegerType()),
         StructField("orig_format", StringType()),
-        StructField("content_hash", StringType()),
+        StructField("content_hash", StringType()),      # sha1 of the decoded pixels (exact duplicates)
+        StructField("perceptual_hash", LongType()),     # 64-bit pHash/dHash (near duplicates)
         StructField("dt", StringType()),
     ]),
     ("dt",),

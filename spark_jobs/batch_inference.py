@@ -152,9 +152,10 @@ def corpus_input(spark: SparkSession, kind: str, path: str, shape: list[int] | N
     if kind == "image":
         from spark_jobs import clean_images as c
 
-        size, mode = (shape[0], "L" if shape[2] == 1 else "RGB") if shape else (28, "L")
-        cfg = c.ImageCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"), target_size=size, mode=mode)
-        flagged = c.transform(c.read_images(spark, str(root)), cfg)
+        (h, w, mode) = (shape[0], shape[1], "L" if shape[2] == 1 else "RGB") if shape else (28, 28, "L")
+        cfg = c.ImageCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"), target_width=w,
+                                 target_height=h, mode=mode)
+        flagged = c.transform(c.read_images(spark, str(root)), cfg, near=None)  # score near duplicates too
     else:
         from spark_jobs import clean_text as c
 

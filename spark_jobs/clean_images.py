@@ -1,74 +1,57 @@
 """Clean an image folder corpus (ROOT/<label>/<file>) into ``ml.clean_images`` for one run date.
 
-Each file is decoded with Pillow inside ``mapInPandas`` (Arrow batches), verified, converted to the
-target mode and size, and re-encoded as PNG. Rejects keep their id and source and go to
-``ml.quarantine`` with a reason: empty_file, not_an_image, truncated, decompression_bomb, too_small,
-duplicate. Ids are derived from the path relative to the corpus root, so reruns give the same ids.
+Files are read with Spark's ``binaryFile`` source (recursive, optional glob), decoded, verified, repaired
+and resized with Pillow inside ``mapInPandas`` (Arrow batches; see ``spark_jobs/imaging/decode.py`` for
+the rules), then deduplicated twice: exact (a hash of the decoded pixels, so one picture saved as two
+files is caught) and near (perceptual hash within a Hamming distance, matched with LSH in Spark, see
+``spark_jobs/imaging/dedup.py``). Rejects keep their id and source and go to ``ml.quarantine`` with a
+reason: empty_file, not_an_image, decompression_bomb, too_small, unsupported_mode, truncated, duplicate,
+near_duplicate. A per-run report (JSON, HTML, contact sheet PNG) goes to ``<data>/reports/clean_images/``.
 
     spark-submit spark_jobs/clean_images.py --date 2026-11-23 --input data/samples/images
 """
 from __future__ import annotations
 
-import hashlib
-import io
-import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
+from pyspark.sql.types import BinaryType, IntegerType, LongType, StringType, StructField, StructType
 
 from schemas.warehouse import CLEAN_IMAGES
-from spark_jobs.common.config import require_path
+from spark_jobs.common import neardup, report
+from spark_jobs.common.config import Paths, ShardlineError, require_path
 from spark_jobs.common.flagged import flag_duplicates, write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
+from spark_jobs.imaging.decode import FIELDS, RESIZE_POLICIES, ImageCleanConfig, decode_one, relative_path
+from spark_jobs.imaging.dedup import NearDupConfig, near_duplicates
+
+__all__ = ["ImageCleanConfig", "NearDupConfig", "read_images", "transform", "relative_path", "main"]
 
 JOB = "clean_images"
-IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff")
-
-
-@dataclass(frozen=True)
-class ImageCleanConfig:
-    root_uri: str                 # corpus root as Spark sees it (file:/abs/path), to derive ids and labels
-    target_size: int = 28
-    mode: str = "L"               # "L" (grayscale) or "RGB"
-    min_size: int = 8             # smaller originals are quarantined as too_small
-    max_pixels: int = 50_000_000  # decompression-bomb guard
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("L", "RGB"):
-            raise ValueError(f"mode must be 'L' or 'RGB', got {self.mode!r}")
-        if not 1 <= self.target_size <= 4096:
-            raise ValueError(f"target_size must be in 1..4096, got {self.target_size}")
-
+SAMPLES_PER_SECTION = 8
 
 DECODED = StructType([
-    StructField("id", StringType()),
-    StructField("source", StringType()),
-    StructField("label", StringType()),
-    StructField("image", BinaryType()),
-    StructField("width", IntegerType()),
-    StructField("height", IntegerType()),
-    StructField("orig_width", IntegerType()),
-    StructField("orig_height", IntegerType()),
-    StructField("orig_format", StringType()),
-    StructField("content_hash", StringType()),
-    StructField("reason", StringType()),
-    StructField("detail", StringType()),
+    StructField(name, {"image": BinaryType(), "perceptual_hash": LongType()}.get(
+        name, IntegerType() if name in ("width", "height", "orig_width", "orig_height") else StringType()))
+    for name in FIELDS
 ])
 
 
-def read_images(spark: SparkSession, root: str) -> DataFrame:
-    """Every file under ``root`` as (path, content), zero-byte files included.
+def read_images(spark: SparkSession, root: str, glob: str | None = None) -> DataFrame:
+    """Every file under ``root`` (matching ``glob``, if given) as (path, content), zero-byte files included.
 
     Spark plans no split for a zero-length file, so ``binaryFile`` alone silently skips empty files;
     they are recovered from the listing (``inputFiles``) and passed on with empty content, to be
     quarantined like any other bad file.
     """
-    files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
-             .select("path", "content"))
+    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+    if glob:
+        reader = reader.option("pathGlobFilter", glob)
+    files = reader.load(root).select("path", "content")
     listed = spark.createDataFrame([(_as_path_column(p),) for p in files.inputFiles()], "path string")
     empty = (listed.join(files.select("path"), "path", "left_anti")
              .withColumn("content", F.lit(b"").cast(BinaryType())))
@@ -80,86 +63,139 @@ def _as_path_column(uri: str) -> str:
     return "file:/" + uri[len("file:///"):] if uri.startswith("file:///") else uri
 
 
-def relative_path(path: str, root_uri: str) -> str:
-    prefix = root_uri.rstrip("/") + "/"
-    return path[len(prefix):] if path.startswith(prefix) else path
+def decode(df: DataFrame, cfg: ImageCleanConfig) -> DataFrame:
+    """(path, content) -> DECODED rows, one per input file, in Arrow batches."""
 
-
-def decode_one(path: str, content: bytes, cfg: ImageCleanConfig) -> dict:
-    """Decode, verify and normalise one file; returns a DECODED row (reason set when rejected)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    rel = relative_path(path, cfg.root_uri)
-    parts = rel.split("/")
-    row = {f.name: None for f in DECODED.fields}
-    row.update(id="img-" + hashlib.sha1(rel.encode()).hexdigest()[:16], source=rel,
-               label=parts[-2] if len(parts) >= 2 else None)
-
-    def reject(reason: str, detail: str) -> dict:
-        row.update(reason=reason, detail=detail[:500])
-        return row
-
-    if not content:
-        return reject("empty_file", "0 bytes")
-    Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, with our own reason
-    try:
-        img = Image.open(io.BytesIO(content))
-    except UnidentifiedImageError:
-        return reject("not_an_image", f"{len(content)} bytes, no known image header")
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is a property of this file
-        return reject("not_an_image", f"{type(exc).__name__}: {exc}")
-    row.update(orig_width=img.width, orig_height=img.height, orig_format=img.format)
-    if img.width * img.height > cfg.max_pixels:
-        return reject("decompression_bomb", f"{img.width}x{img.height} > {cfg.max_pixels} pixels")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img.load()
-    except Exception as exc:  # noqa: BLE001
-        return reject("truncated", f"{type(exc).__name__}: {exc}")
-    if min(img.width, img.height) < cfg.min_size:
-        return reject("too_small", f"{img.width}x{img.height} < {cfg.min_size}px")
-    img = ImageOps.exif_transpose(img)
-    if img.mode != cfg.mode:
-        img = img.convert("RGBA").convert(cfg.mode) if img.mode == "P" else img.convert(cfg.mode)
-    img = img.resize((cfg.target_size, cfg.target_size), Image.BILINEAR)
-    out = io.BytesIO()
-    img.save(out, format="PNG")
-    row.update(image=out.getvalue(), width=img.width, height=img.height,
-               content_hash=hashlib.sha1(img.tobytes()).hexdigest())
-    return row
-
-
-def transform(df: DataFrame, cfg: ImageCleanConfig) -> DataFrame:
-    """(path, content) -> DECODED rows, one per input file, duplicates flagged. No I/O."""
-
-    def decode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
             rows = [decode_one(p, c, cfg) for p, c in zip(pdf["path"], pdf["content"])]
-            yield pd.DataFrame(rows, columns=[f.name for f in DECODED.fields])
+            yield pd.DataFrame(rows, columns=list(FIELDS))
 
-    decoded = df.mapInPandas(decode, DECODED)
-    return flag_duplicates(decoded, ["source"])  # keep the smallest source path
+    return df.mapInPandas(run, DECODED)
+
+
+def transform(df: DataFrame, cfg: ImageCleanConfig, near: NearDupConfig | None = NearDupConfig()) -> DataFrame:
+    """(path, content) -> DECODED rows, one per input file, exact and near duplicates flagged.
+
+    The decoded rows are persisted (small: resized images and hashes), because near-dup matching reads
+    them twice; ``near=None`` skips near-duplicate matching.
+    """
+    flagged = flag_duplicates(decode(df, cfg), ["source"])  # same pixels: keep the smallest source path
+    if near is None:
+        return flagged
+    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"), F.lit(" (hamming "),
+                      F.col("score").cast("string"), F.lit(")"))
+    return neardup.mark(flagged, near_duplicates(flagged, near), "near_duplicate", detail)
+
+
+def build_report(spark: SparkSession, flagged: DataFrame, counts: Counts, *, dt: str, run_id: str,
+                 input_: str, cfg: ImageCleanConfig, near: NearDupConfig | None) -> tuple[dict, bytes]:
+    """The run's report and its contact sheet (sample rejects per reason, sample kept images per label)."""
+    out = report.summarize(flagged)
+    if out["totals"] != {"in": counts.records_in, "kept": counts.records_out, "quarantined": counts.records_quarantined}:
+        raise ShardlineError(f"report totals {out['totals']} disagree with the written counts {counts}")
+    aspect = F.col("orig_width") / F.col("orig_height")
+    out["histograms"] = {
+        "original width (px)": report.histogram(flagged, F.col("orig_width"), [0, 32, 64, 128, 256, 512, 1024, 2048]),
+        "original height (px)": report.histogram(flagged, F.col("orig_height"), [0, 32, 64, 128, 256, 512, 1024, 2048]),
+        "aspect ratio (w/h)": report.histogram(flagged, aspect, [0, 0.5, 0.75, 0.95, 1.05, 1.33, 2.0]),
+    }
+    rejects = report.samples(flagged, "reason", SAMPLES_PER_SECTION, ("source",), ("id", "source", "detail"))
+    kept = report.samples(flagged.filter(F.col("reason").isNull()).fillna({"label": "(none)"}), "label",
+                          SAMPLES_PER_SECTION, ("source",), ("id", "source"))
+    out["samples"] = {"rejected": rejects, "kept": kept}
+    wanted = {cfg.root_uri.rstrip("/") + "/" + s["source"] for group in (rejects, kept) for v in group.values()
+              for s in v}
+    files = {}
+    if wanted:
+        files = {r["path"]: bytes(r["content"]) for r in
+                 spark.read.format("binaryFile").load(sorted(wanted)).select("path", "content").collect()}
+    def tiles(items: list[dict]) -> list[tuple[bytes | None, str]]:
+        return [(files.get(cfg.root_uri.rstrip("/") + "/" + s["source"]), s["source"].rsplit("/", 1)[-1])
+                for s in items]
+
+    sections = [(f"rejected: {reason}", tiles(items)) for reason, items in rejects.items()]
+    sections += [(f"kept: {label}", tiles(items)) for label, items in kept.items()]
+    from spark_jobs.imaging import contact_sheet
+
+    out.update(job=JOB, dt=dt, run_id=run_id, input=input_, contact_sheet="contact_sheet.png",
+               config={"clean": {k: v for k, v in asdict(cfg).items() if k != "root_uri"},
+                       "near_duplicates": asdict(near) if near else None})
+    return out, contact_sheet.render(sections)
+
+
+def _size(value: str) -> tuple[int, int]:
+    w, _, h = value.lower().partition("x")
+    try:
+        return int(w), int(h or w)
+    except ValueError:
+        raise ShardlineError(f"--target-size must look like 28 or 32x24, got {value!r}") from None
+
+
+def _colour(value: str) -> tuple[int, int, int]:
+    from PIL import ImageColor
+
+    try:
+        return ImageColor.getrgb(value)[:3]
+    except ValueError:
+        raise ShardlineError(f"not a colour: {value!r} (try white, black or #rrggbb)") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--input", required=True, help="corpus root: ROOT/<label>/<image> (no label folder = unlabeled)")
-    p.add_argument("--target-size", type=int, default=28, help="output width and height in pixels (default 28)")
+    p.add_argument("--glob", default=None, help="only files whose name matches, e.g. '*.{jpg,png}'")
+    p.add_argument("--target-size", default="28", help="output size: N (square) or WxH (default 28)")
     p.add_argument("--mode", default="L", choices=["L", "RGB"], help="output colour mode (default L)")
+    p.add_argument("--resize", default="pad", choices=RESIZE_POLICIES,
+                   help="pad: keep aspect and pad; crop: centre crop; stretch (default pad)")
+    p.add_argument("--format", default="PNG", choices=["PNG", "JPEG"], help="re-encode as (default PNG)")
+    p.add_argument("--jpeg-quality", type=int, default=90)
+    p.add_argument("--background", default="white", help="colour under transparent pixels (default white)")
+    p.add_argument("--pad-color", default="black", help="colour of the bars added by --resize pad (default black)")
     p.add_argument("--min-size", type=int, default=8, help="quarantine originals smaller than this (default 8)")
+    p.add_argument("--max-pixels", type=int, default=50_000_000, help="decompression-bomb limit (default 50M)")
+    p.add_argument("--hash", default="phash", choices=["phash", "dhash"], help="perceptual hash (default phash)")
+    p.add_argument("--near-dup-threshold", type=int, default=10,
+                   help="Hamming distance for near duplicates, 0..63 (default 10); -1 turns matching off")
+    p.add_argument("--lsh-tables", type=int, default=64)
+    p.add_argument("--lsh-bits", type=int, default=14)
+    p.add_argument("--max-bucket", type=int, default=1000, help="LSH bucket size before the skew guard applies")
     args = p.parse_args(argv)
 
-    def validate() -> None:
-        require_path(args.input, "image corpus folder")
+    def configs() -> tuple[ImageCleanConfig, NearDupConfig | None]:
+        root = require_path(args.input, "image corpus folder")
+        w, h = _size(args.target_size)
+        try:
+            cfg = ImageCleanConfig(
+                root_uri=root.as_uri().replace("file:///", "file:/"), target_width=w, target_height=h,
+                mode=args.mode, resize=args.resize, output_format=args.format, jpeg_quality=args.jpeg_quality,
+                background=_colour(args.background), pad_color=_colour(args.pad_color), min_size=args.min_size,
+                max_pixels=args.max_pixels, hash=args.hash)
+            near = None if args.near_dup_threshold < 0 else NearDupConfig(
+                threshold=args.near_dup_threshold, tables=args.lsh_tables, bits=args.lsh_bits,
+                max_bucket=args.max_bucket)
+        except ValueError as exc:
+            raise ShardlineError(str(exc)) from None
+        return cfg, near
 
     def body(spark: SparkSession) -> Counts:
+        cfg, near = configs()
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "256")  # images are big rows
+        spark.conf.set("spark.sql.files.openCostInBytes", str(256 * 1024))
+        spark.conf.set("spark.sql.files.maxPartitionBytes", str(32 * 1024 * 1024))
         root = require_path(args.input, "image corpus folder")
-        cfg = ImageCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"),
-                               target_size=args.target_size, mode=args.mode, min_size=args.min_size)
-        return write_flagged(spark, transform(read_images(spark, str(root)), cfg), CLEAN_IMAGES, JOB, args.date)
+        flagged = transform(read_images(spark, str(root), args.glob), cfg, near)
 
-    return run_job(JOB, args, body, validate)
+        def write_report(persisted: DataFrame, counts: Counts) -> None:
+            rep, sheet = build_report(spark, persisted, counts, dt=args.date, run_id=args.run_id,
+                                      input_=str(root), cfg=cfg, near=near)
+            report.publish(Paths.from_env(), JOB, args.date, rep, {"contact_sheet.png": sheet})
+
+        return write_flagged(spark, flagged, CLEAN_IMAGES, JOB, args.date, report=write_report)
+
+    return run_job(JOB, args, body, lambda: configs() and None)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ the accounting (in = accepted + rejected) is computed from one persisted DataFra
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -37,12 +39,18 @@ def rejected(flagged: DataFrame) -> DataFrame:
     return flagged.filter(F.col("reason").isNotNull()).select("id", "source", "reason", "detail")
 
 
-def write_flagged(spark: SparkSession, flagged: DataFrame, table: Table, stage: str, dt: str) -> Counts:
-    """Write accepted records to ``table`` and rejects to ``ml.quarantine`` for ``dt``; return the counts."""
+def write_flagged(spark: SparkSession, flagged: DataFrame, table: Table, stage: str, dt: str,
+                  report: Callable[[DataFrame, Counts], None] | None = None) -> Counts:
+    """Write accepted records to ``table`` and rejects to ``ml.quarantine`` for ``dt``; return the counts.
+
+    ``report`` gets the persisted flagged records and the counts after both writes, to summarise the run
+    from the same data that was written."""
     flagged = flagged.persist()
     good, bad = accepted(flagged, dt), rejected(flagged)
-    counts = Counts(flagged.count(), good.count(), bad.count())
+    counts = Counts(flagged.count(), good.count(), bad.count()).check()
     replace_partitions(spark, good, table, {"dt": dt})
     write_quarantine(spark, bad, stage, dt)
+    if report is not None:
+        report(flagged, counts)
     flagged.unpersist()
     return counts

@@ -1,0 +1,1 @@
+"""Image cleaning building blocks: per-file decode/repair (Pillow) and perceptual hashes (numpy)."""

@@ -1,0 +1,170 @@
+"""Decode, verify, repair and resize one image file with Pillow: the per-record work of ``clean_images``.
+
+Pure Python, no Spark: ``clean_images`` runs :func:`decode_one` inside ``mapInPandas`` and the benchmark's
+single-process baseline runs the very same function in a loop.
+
+Rules, in order (the first that fails names the quarantine reason):
+  empty_file          0 bytes
+  not_an_image        Pillow recognises no image format in the bytes (whatever the extension)
+  decompression_bomb  header width x height above ``max_pixels`` (checked before decoding)
+  too_small           header width or height below ``min_size``
+  unsupported_mode    a pixel mode with no defined conversion (LAB, HSV, float, ...)
+  truncated           the decoder fails part way (cut file, corrupt data)
+Repairs (stated, never silent failures): EXIF orientation is applied (a broken EXIF block leaves the image
+as stored); animated images use their first frame; palette/alpha images are composited on ``background``;
+CMYK, YCbCr, 1-bit and 16-bit images are converted (16-bit scaled by 1/257, not clipped) to ``mode``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from spark_jobs.imaging.phash import HASHES
+
+RESIZE_POLICIES = ("pad", "crop", "stretch")
+OUTPUT_FORMATS = ("PNG", "JPEG")
+# Modes with a defined conversion to L/RGB; anything else is quarantined as unsupported_mode.
+SUPPORTED_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr",
+                             "I", "I;16", "I;16L", "I;16B", "I;16N"})
+REASONS = ("empty_file", "not_an_image", "decompression_bomb", "too_small", "unsupported_mode", "truncated")
+
+
+@dataclass(frozen=True)
+class ImageCleanConfig:
+    root_uri: str                         # corpus root as Spark sees it (file:/abs/path): ids and labels
+    target_width: int = 28
+    target_height: int = 28
+    mode: str = "L"                       # output colour mode: L or RGB
+    resize: str = "pad"                   # pad (keep aspect), crop (centre), stretch
+    output_format: str = "PNG"            # PNG or JPEG
+    jpeg_quality: int = 90
+    background: tuple[int, int, int] = (255, 255, 255)  # transparent pixels are composited on this
+    pad_color: tuple[int, int, int] = (0, 0, 0)          # the bars added by resize=pad
+    min_size: int = 8                     # smaller originals are quarantined as too_small
+    max_pixels: int = 50_000_000          # decompression-bomb guard (header width x height)
+    hash: str = "phash"                   # perceptual hash for near duplicates: phash or dhash
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("L", "RGB"):
+            raise ValueError(f"mode must be 'L' or 'RGB', got {self.mode!r}")
+        for name in ("target_width", "target_height"):
+            if not 1 <= getattr(self, name) <= 4096:
+                raise ValueError(f"{name} must be in 1..4096, got {getattr(self, name)}")
+        if self.resize not in RESIZE_POLICIES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZE_POLICIES)}, got {self.resize!r}")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format must be PNG or JPEG, got {self.output_format!r}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        if self.hash not in HASHES:
+            raise ValueError(f"hash must be one of {', '.join(HASHES)}, got {self.hash!r}")
+        if self.min_size < 1 or self.max_pixels < 1:
+            raise ValueError("min_size and max_pixels must be positive")
+
+
+FIELDS = ("id", "source", "label", "image", "width", "height", "orig_width", "orig_height", "orig_format",
+          "content_hash", "perceptual_hash", "reason", "detail")
+
+
+def relative_path(path: str, root_uri: str) -> str:
+    prefix = root_uri.rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else path
+
+
+def record_id(rel: str) -> str:
+    return "img-" + hashlib.sha1(rel.encode()).hexdigest()[:16]
+
+
+def decode_one(path: str, content: bytes, cfg: ImageCleanConfig) -> dict:
+    """One file -> one record (``reason`` set when rejected). Ids derive from the path under the root."""
+    from PIL import Image, UnidentifiedImageError
+
+    rel = relative_path(path, cfg.root_uri)
+    parts = rel.split("/")
+    row = dict.fromkeys(FIELDS)
+    row.update(id=record_id(rel), source=rel, label=parts[-2] if len(parts) >= 2 else None)
+
+    def reject(reason: str, detail: str) -> dict:
+        row.update(reason=reason, detail=detail[:500])
+        return row
+
+    if not content:
+        return reject("empty_file", "0 bytes")
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below, with our own reason
+    try:
+        img = Image.open(io.BytesIO(content))
+    except UnidentifiedImageError:
+        return reject("not_an_image", f"{len(content)} bytes, no known image header")
+    except Exception as exc:  # noqa: BLE001 - any header failure is a property of this file
+        return reject("not_an_image", f"{type(exc).__name__}: {exc}")
+    row.update(orig_width=img.width, orig_height=img.height, orig_format=img.format)
+    if img.width * img.height > cfg.max_pixels:
+        return reject("decompression_bomb", f"{img.width}x{img.height} > {cfg.max_pixels} pixels")
+    if min(img.width, img.height) < cfg.min_size:
+        return reject("too_small", f"{img.width}x{img.height} < {cfg.min_size}px")
+    if img.mode not in SUPPORTED_MODES:
+        return reject("unsupported_mode", f"mode {img.mode} has no conversion to {cfg.mode}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.load()  # the first frame of an animation
+    except Exception as exc:  # noqa: BLE001
+        return reject("truncated", f"{type(exc).__name__}: {exc}")
+    img = to_mode(upright(img), cfg.mode, cfg.background)
+    row["content_hash"] = hashlib.sha1(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
+    gray = img if img.mode == "L" else img.convert("L")
+    row["perceptual_hash"] = HASHES[cfg.hash](gray)
+    out_img = resize(img, cfg)
+    out = io.BytesIO()
+    if cfg.output_format == "JPEG":
+        out_img.save(out, format="JPEG", quality=cfg.jpeg_quality)
+    else:
+        out_img.save(out, format="PNG")
+    row.update(image=out.getvalue(), width=out_img.width, height=out_img.height)
+    return row
+
+
+def upright(img):
+    """Apply the EXIF orientation tag; an unreadable EXIF block leaves the image as stored."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - broken metadata is not a broken picture
+        return img
+
+
+def to_mode(img, mode: str, background: tuple[int, int, int]):
+    """Any supported mode -> ``mode`` (L or RGB), compositing transparency on ``background``."""
+    from PIL import Image
+
+    if img.mode.startswith("I"):  # 16/32-bit integer grayscale: scale to 8 bits, do not clip
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 257.0 if arr.max(initial=0) <= 65535 else 16843009.0
+        img = Image.fromarray(np.clip(np.rint(arr / scale), 0, 255).astype(np.uint8), mode="L")
+    has_alpha = img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        base = Image.new("RGBA", rgba.size, (*background, 255))
+        img = Image.alpha_composite(base, rgba).convert("RGB")
+    elif img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")  # P, 1, CMYK, YCbCr, RGBX
+    return img if img.mode == mode else img.convert(mode)
+
+
+def resize(img, cfg: ImageCleanConfig):
+    from PIL import Image, ImageOps
+
+    size = (cfg.target_width, cfg.target_height)
+    if img.size == size:
+        return img
+    if cfg.resize == "stretch":
+        return img.resize(size, Image.BILINEAR, reducing_gap=3.0)
+    if cfg.resize == "crop":
+        return ImageOps.fit(img, size, Image.BILINEAR)
+    color = cfg.pad_color[0] if img.mode == "L" else cfg.pad_color
+    return ImageOps.pad(img, size, Image.BILINEAR, color=color)
