@@ -75,6 +75,8 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
             3, type="integer", minimum=-1, maximum=63,
             description="pHash Hamming distance for near-duplicate images (-1 off). 3 suits the 8x8-digit "
                         "sample, where distinct digits sit 4-10 bits apart; 10 (the job's default) suits photos"),
+        "text_preset": Param("labeled", enum=["labeled", "web"],
+                             description="text filter preset: labeled (light, short labeled texts) or web (strict)"),
         "epochs": Param(None, type=["null", "integer"], description="training epochs (default per model)"),
         "train_workers": Param(1, type="integer", minimum=1, description="local training workers (MultiWorkerMirroredStrategy)"),
         "promotion_tolerance": Param(0.01, type="number", minimum=0, maximum=1,
@@ -129,7 +131,8 @@ def nightly_retrain():
     checked = check_inputs()
     clean_images = spark_job("clean_images", "clean_images.py", "--input", "{{ params.image_corpus }}",
                              "--near-dup-threshold", "{{ params.image_near_dup_threshold }}")
-    clean_text = spark_job("clean_text", "clean_text.py", "--input", "{{ params.text_corpus }}")
+    clean_text = spark_job("clean_text", "clean_text.py", "--input", "{{ params.text_corpus }}",
+                           "--preset", "{{ params.text_preset }}")
     for kind, clean in (("image", clean_images), ("text", clean_text)):
         publish = spark_job(f"publish_{kind}", "publish_dataset.py", "--kind", kind)
         score = spark_job(f"score_{kind}", "batch_inference.py", "--kind", kind, outlets=[PREDICTIONS[kind]])

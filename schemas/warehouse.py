@@ -87,7 +87,10 @@ CLEAN_TEXT = Table(
         StructField("source", StringType()),
         StructField("label", StringType()),
         StructField("text", StringType()),
-        StructField("content_hash", StringType()),
+        StructField("content_hash", StringType()),      # sha1 of the normalised text (exact duplicates)
+        StructField("language", StringType()),          # CLD2 code when the language filter ran
+        StructField("word_count", IntegerType()),
+        StructField("pii_redacted", IntegerType()),     # e-mails + phones + IPs replaced by placeholders
         StructField("dt", StringType()),
     ]),
     ("dt",),

@@ -159,7 +159,8 @@ def corpus_input(spark: SparkSession, kind: str, path: str, shape: list[int] | N
     else:
         from spark_jobs import clean_text as c
 
-        flagged = c.transform(c.read_lines(spark, str(root)), c.TextCleanConfig())
+        cfg = c.TextCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"))
+        flagged = c.transform(c.read_corpus(spark, str(root), c.detect_format(root), cfg), cfg, minhash=None)
     flagged = flagged.persist()
     good = flagged.filter(F.col("reason").isNull()).select("id", "source", SOURCES[kind][1])
     return ScoringInput(good, f"corpus {root}", f"corpus:{root.name}", rejected=rejected(flagged))

@@ -1,34 +1,50 @@
-"""Clean a JSONL text corpus (one object per line: text, optional label and id) into ``ml.clean_text``.
+"""Clean a text corpus (JSONL, .txt files or Parquet) into ``ml.clean_text`` for one run date.
 
-Lines are read as raw bytes, so nothing is lost to decoding: each line becomes exactly one accepted or
-quarantined record. Reasons: blank_line, invalid_utf8, malformed_json, missing_text, empty_text, duplicate.
-Normalisation: Unicode NFC, control characters removed, whitespace collapsed. Ids come from the record's
-own ``id`` field, else from a hash of its normalised text (malformed lines: of their raw bytes).
+Reading never loses a record: JSONL lines are read as raw bytes (one record per line), ``.txt`` files
+are one document each (label = parent folder), Parquet rows come with a text column. Each record then
+goes, in ``mapInPandas`` (Arrow batches), through parsing, normalisation (``spark_jobs/text/normalize.py``),
+the preset's filters (``spark_jobs/text/quality.py``), PII redaction (``spark_jobs/text/pii.py``) and
+MinHash (``spark_jobs/text/minhash.py``); then exact duplicates (hash of the normalised text) and near
+duplicates (MinHash LSH in Spark, ``spark_jobs/text/dedup.py``) are flagged. Every record ends up kept or
+in ``ml.quarantine`` with a reason:
+  reading: blank_line, invalid_utf8, malformed_json, missing_text, too_large, empty_text
+  filters: too_short, too_long, language, mean_word_length, symbol_ratio, ellipsis_lines, bullet_lines,
+           repeated_lines, repeated_ngrams, no_stop_words, alpha_words, lorem_ipsum
+  dedup:   duplicate, near_duplicate (detail names the id kept)
+Ids: the record's own id field, else ``txt-`` + a hash of the normalised text (.txt files: of the path).
+A per-run report (JSON + HTML) goes to ``<data>/reports/clean_text/dt=<date>/``.
 
-    spark-submit spark_jobs/clean_text.py --date 2026-11-23 --input data/samples/text/corpus.jsonl
+    spark-submit spark_jobs/clean_text.py --date 2026-11-23 --input data/samples/text/corpus.jsonl --preset labeled
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
 
 from schemas.warehouse import CLEAN_TEXT
-from spark_jobs.common.config import require_path
+from spark_jobs.common import neardup, report
+from spark_jobs.common.config import Paths, ShardlineError, require_path
 from spark_jobs.common.flagged import flag_duplicates, write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
+from spark_jobs.text import quality
+from spark_jobs.text.dedup import near_duplicates
+from spark_jobs.text.minhash import MinHashConfig, band_keys, signatures
+from spark_jobs.text.normalize import normalize
+from spark_jobs.text.pii import redact
 
 JOB = "clean_text"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SPACE = re.compile(r"\s+")
+FORMATS = ("jsonl", "txt", "parquet")
 
 
 @dataclass(frozen=True)
@@ -36,11 +52,19 @@ class TextCleanConfig:
     text_field: str = "text"
     label_field: str = "label"
     id_field: str = "id"
-    normal_form: str = "NFC"
+    normal_form: str = "NFC"              # NFC, or NFKC (folds compatibility characters: ﬁ -> fi, ① -> 1)
+    strip_markup: bool = True
+    drop_boilerplate: bool = True
+    redact_pii: bool = True
+    max_doc_bytes: int = 1_000_000        # larger documents are quarantined as too_large
+    root_uri: str = ""                    # for .txt corpora: ids and labels from the path under the root
+    filters: quality.FilterConfig = field(default_factory=lambda: quality.PRESETS["labeled"])
 
     def __post_init__(self) -> None:
         if self.normal_form not in ("NFC", "NFKC"):
             raise ValueError(f"normal_form must be NFC or NFKC, got {self.normal_form!r}")
+        if self.max_doc_bytes < 1:
+            raise ValueError(f"max_doc_bytes must be positive, got {self.max_doc_bytes}")
 
 
 PARSED = StructType([
@@ -49,57 +73,144 @@ PARSED = StructType([
     StructField("label", StringType()),
     StructField("text", StringType()),
     StructField("content_hash", StringType()),
+    StructField("language", StringType()),
+    StructField("word_count", IntegerType()),
+    StructField("pii_redacted", IntegerType()),
+    StructField("pii_email", IntegerType()),
+    StructField("pii_phone", IntegerType()),
+    StructField("pii_ip", IntegerType()),
+    StructField("boilerplate_lines", IntegerType()),
+    StructField("words_in", IntegerType()),
+    StructField("chars_in", LongType()),
     StructField("reason", StringType()),
     StructField("detail", StringType()),
+    StructField("signature", ArrayType(IntegerType())),
+    StructField("band_keys", ArrayType(LongType())),
 ])
+RAW = "source string, raw binary, fmt string, rec_id string, rec_label string, rec_text string"
+
+
+# ---------------------------------------------------------------- reading (Spark, no parsing)
+
+def detect_format(path: Path) -> str:
+    """jsonl / txt / parquet from the file's extension, or from what a folder holds."""
+    names = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    suffixes = {p.suffix.lower() for p in names if not p.name.startswith(("_", "."))}
+    for fmt, exts in (("parquet", {".parquet"}), ("jsonl", {".jsonl", ".json", ".ndjson"}), ("txt", {".txt"})):
+        if suffixes & exts:
+            return fmt
+    raise ShardlineError(f"no .jsonl, .txt or .parquet files in {path}; say which with --format")
 
 
 def read_lines(spark: SparkSession, path: str) -> DataFrame:
-    """(source, raw) per line; ``raw`` keeps the undecoded bytes."""
+    """JSONL: (source, raw, ...) per line; ``raw`` keeps the undecoded bytes."""
     return (spark.read.text(path)
-            .select(F.input_file_name().alias("source"), F.col("value").cast("binary").alias("raw")))
+            .select(F.input_file_name().alias("source"), F.col("value").cast("binary").alias("raw"))
+            .withColumns({"fmt": F.lit("jsonl"), "rec_id": F.lit(None).cast("string"),
+                          "rec_label": F.lit(None).cast("string"), "rec_text": F.lit(None).cast("string")}))
 
 
-def normalize(text: str, normal_form: str = "NFC") -> str:
-    text = unicodedata.normalize(normal_form, text)
-    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
+def read_txt(spark: SparkSession, path: str) -> DataFrame:
+    """.txt files: one document per file, zero-byte files included (``binaryFile`` skips those)."""
+    from spark_jobs.clean_images import read_images  # same reader: recursive binaryFile + empty files
+
+    files = read_images(spark, path, "*.txt")
+    return files.select(F.col("path").alias("source"), F.col("content").alias("raw"), F.lit("txt").alias("fmt"),
+                        *(F.lit(None).cast("string").alias(c) for c in ("rec_id", "rec_label", "rec_text")))
 
 
-def parse_one(source: str, raw: bytes, cfg: TextCleanConfig) -> dict:
-    row = {f.name: None for f in PARSED.fields}
-    row.update(source=source, id="raw-" + hashlib.sha1(raw).hexdigest()[:16])
+def read_parquet(spark: SparkSession, path: str, cfg: TextCleanConfig) -> DataFrame:
+    df = spark.read.parquet(path)
+    if cfg.text_field not in df.columns:
+        raise ShardlineError(f"Parquet input has no column {cfg.text_field!r} (columns: {', '.join(df.columns)}); "
+                             f"pass --text-field")
+    col = lambda name: F.col(name).cast("string") if name in df.columns else F.lit(None).cast("string")  # noqa: E731
+    return df.select(F.input_file_name().alias("source"), F.lit(None).cast("binary").alias("raw"),
+                     F.lit("parquet").alias("fmt"), col(cfg.id_field).alias("rec_id"),
+                     col(cfg.label_field).alias("rec_label"), col(cfg.text_field).alias("rec_text"))
+
+
+def read_corpus(spark: SparkSession, path: str, fmt: str, cfg: TextCleanConfig) -> DataFrame:
+    return {"jsonl": lambda: read_lines(spark, path), "txt": lambda: read_txt(spark, path),
+            "parquet": lambda: read_parquet(spark, path, cfg)}[fmt]()
+
+
+# ---------------------------------------------------------------- per record (pure Python)
+
+def parse_one(source: str, raw: bytes | None, fmt: str, rec_id: str | None, rec_label: str | None,
+              rec_text: str | None, cfg: TextCleanConfig) -> dict:
+    """One raw record -> one PARSED row without signature (``reason`` set when rejected)."""
+    row = dict.fromkeys(PARSED.fieldNames())
+    row.update(source=source, id="raw-" + hashlib.sha1(raw or (rec_text or "").encode()).hexdigest()[:16])
 
     def reject(reason: str, detail: str) -> dict:
         row.update(reason=reason, detail=detail[:500])
         return row
 
-    if not raw.strip():
-        return reject("blank_line", "line holds only whitespace")
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        _recover_id(row, raw.decode("utf-8", errors="replace"), cfg)
-        return reject("invalid_utf8", f"byte {exc.start}: {exc.reason}")
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return reject("malformed_json", f"{exc.msg} at column {exc.colno}")
-    if not isinstance(obj, dict):
-        return reject("malformed_json", f"expected a JSON object, got {type(obj).__name__}")
-    _recover_id(row, obj, cfg)
-    label = obj.get(cfg.label_field)
-    row["label"] = None if label is None else str(label)
-    text = obj.get(cfg.text_field)
-    if not isinstance(text, str):
-        return reject("missing_text", f"field {cfg.text_field!r} is " + ("absent" if text is None else
-                                                                          type(text).__name__))
-    text = normalize(text, cfg.normal_form)
+    if fmt == "parquet":
+        row["id"] = rec_id or row["id"]
+        row["label"] = rec_label
+        text = rec_text
+        if text is None:
+            return reject("missing_text", f"column {cfg.text_field!r} is null")
+        if len(text.encode()) > cfg.max_doc_bytes:
+            return reject("too_large", f"{len(text.encode())} bytes > {cfg.max_doc_bytes}")
+        own_id = rec_id is not None
+    elif fmt == "txt":
+        rel = source[len(cfg.root_uri.rstrip("/")) + 1:] if cfg.root_uri and source.startswith(cfg.root_uri) else source
+        parts = rel.split("/")
+        row.update(id="txt-" + hashlib.sha1(rel.encode()).hexdigest()[:16], source=rel,
+                   label=parts[-2] if len(parts) >= 2 else None)
+        if len(raw) > cfg.max_doc_bytes:
+            return reject("too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            return reject("invalid_utf8", f"byte {exc.start}: {exc.reason}")
+        own_id = True
+    else:
+        if not raw.strip():
+            return reject("blank_line", "line holds only whitespace")
+        if len(raw) > cfg.max_doc_bytes:  # not parsed; the id is looked for in the line's first 4 KB
+            m = re.search(rb'"' + re.escape(cfg.id_field.encode()) + rb'"\s*:\s*"([^"\\]{1,200})"', raw[:4096])
+            if m:
+                row["id"] = m.group(1).decode("utf-8", errors="replace")
+            return reject("too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            _recover_id(row, raw.decode("utf-8", errors="replace"), cfg)
+            return reject("invalid_utf8", f"byte {exc.start}: {exc.reason}")
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return reject("malformed_json", f"{exc.msg} at column {exc.colno}")
+        if not isinstance(obj, dict):
+            return reject("malformed_json", f"expected a JSON object, got {type(obj).__name__}")
+        _recover_id(row, obj, cfg)
+        label = obj.get(cfg.label_field)
+        row["label"] = None if label is None else str(label)
+        text = obj.get(cfg.text_field)
+        if not isinstance(text, str):
+            return reject("missing_text", f"field {cfg.text_field!r} is " + ("absent" if text is None else
+                                                                              type(text).__name__))
+        own_id = obj.get(cfg.id_field) is not None
+    row.update(words_in=len(text.split()), chars_in=len(text))
+    text, row["boilerplate_lines"] = normalize(text, cfg.normal_form, cfg.strip_markup, cfg.drop_boilerplate)
     if not text:
         return reject("empty_text", "no text left after normalisation")
     digest = hashlib.sha1(text.encode()).hexdigest()
-    if obj.get(cfg.id_field) is None:
+    if not own_id:
         row["id"] = "txt-" + digest[:16]
-    row.update(text=text, content_hash=digest)
+    reason, detail, row["language"] = quality.check(text, cfg.filters)
+    if reason:
+        return reject(reason, detail)
+    counts = {"email": 0, "phone": 0, "ip": 0}
+    if cfg.redact_pii:
+        text, counts = redact(text)
+    row.update(text=text, content_hash=hashlib.sha1(text.encode()).hexdigest(), word_count=len(text.split()),
+               pii_email=counts["email"], pii_phone=counts["phone"], pii_ip=counts["ip"],
+               pii_redacted=sum(counts.values()))
     return row
 
 
@@ -114,35 +225,134 @@ def _recover_id(row: dict, obj: dict | str, cfg: TextCleanConfig) -> None:
         row["id"] = str(obj[cfg.id_field])
 
 
-def transform(lines: DataFrame, cfg: TextCleanConfig) -> DataFrame:
-    """(source, raw) -> PARSED rows, one per line, exact duplicates flagged. No I/O."""
+def process_batch(pdf: pd.DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None) -> pd.DataFrame:
+    rows = [parse_one(s, None if r is None else bytes(r), f, i, lab, t, cfg) for s, r, f, i, lab, t in
+            zip(pdf["source"], pdf["raw"], pdf["fmt"], pdf["rec_id"], pdf["rec_label"], pdf["rec_text"])]
+    out = pd.DataFrame(rows, columns=PARSED.fieldNames())
+    if minhash is not None:
+        ok = out["reason"].isna().to_numpy()
+        if ok.any():
+            sigs = signatures(out.loc[ok, "text"].tolist(), minhash)
+            keys = band_keys(sigs, minhash)
+            sig_col: list = [None] * len(out)
+            key_col: list = [None] * len(out)
+            for k, i in enumerate(np.flatnonzero(ok)):
+                sig_col[i], key_col[i] = sigs[k].view(np.int32), keys[k]
+            out["signature"], out["band_keys"] = sig_col, key_col
+    return out
 
-    def parse(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+
+# ---------------------------------------------------------------- Spark transforms
+
+def parse(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None) -> DataFrame:
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
-            rows = [parse_one(s, bytes(r), cfg) for s, r in zip(pdf["source"], pdf["raw"])]
-            yield pd.DataFrame(rows, columns=[f.name for f in PARSED.fields])
+            yield process_batch(pdf, cfg, minhash)
 
-    return flag_duplicates(lines.mapInPandas(parse, PARSED), ["id", "source"])  # keep the smallest id
+    return raw.mapInPandas(run, PARSED)
+
+
+def transform(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None = MinHashConfig(),
+              exact: bool = True) -> DataFrame:
+    """Raw records -> PARSED rows, one per record, exact and (unless ``minhash`` is None) near duplicates
+    flagged. No I/O; the parsed rows are persisted when near-dup matching reads them twice."""
+    flagged = parse(raw, cfg, minhash)
+    if exact:
+        flagged = flag_duplicates(flagged, ["id", "source"])  # same normalised text: keep the smallest id
+    if minhash is None:
+        return flagged
+    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"), F.lit(" (estimated jaccard "),
+                      F.format_number("score", 2), F.lit(")"))
+    return neardup.mark(flagged.drop("signature", "band_keys"), near_duplicates(flagged, minhash),
+                        "near_duplicate", detail)
+
+
+def build_report(flagged: DataFrame, counts: Counts, **meta) -> dict:
+    out = report.summarize(flagged)
+    if out["totals"] != {"in": counts.records_in, "kept": counts.records_out, "quarantined": counts.records_quarantined}:
+        raise ShardlineError(f"report totals {out['totals']} disagree with the written counts {counts}")
+    kept = flagged.filter(F.col("reason").isNull())
+    sums = flagged.agg(F.sum("words_in").alias("words_in"), F.sum("chars_in").alias("chars_in")).first()
+    ksums = kept.agg(*(F.coalesce(F.sum(c), F.lit(0)).alias(c) for c in
+                       ("word_count", "pii_email", "pii_phone", "pii_ip", "boilerplate_lines")),
+                     F.coalesce(F.sum(F.length("text")), F.lit(0)).alias("chars")).first()
+    out["before_after"] = {
+        "documents": {"before": counts.records_in, "after": counts.records_out},
+        "words": {"before": int(sums["words_in"] or 0), "after": int(ksums["word_count"])},
+        "characters": {"before": int(sums["chars_in"] or 0), "after": int(ksums["chars"])},
+    }
+    out["pii_redacted"] = {k: int(ksums[f"pii_{k}"]) for k in ("email", "phone", "ip")}
+    out["boilerplate_lines_removed"] = int(ksums["boilerplate_lines"])
+    edges = [0, 1, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000]
+    out["histograms"] = {
+        "words per document, input (parsed records)": report.histogram(flagged, F.col("words_in"), edges),
+        "words per document, kept": report.histogram(kept, F.col("word_count"), edges),
+    }
+    out["languages"] = {r["language"]: r["count"] for r in
+                        flagged.filter(F.col("language").isNotNull()).groupBy("language").count().collect()}
+    out["samples"] = {"rejected": report.samples(flagged, "reason", 5, ("id",), ("id", "source", "detail"))}
+    out.update(job=JOB, **meta)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = base_parser(__doc__.splitlines()[0])
-    p.add_argument("--input", required=True, help="a .jsonl file or a folder of them")
+    p.add_argument("--input", required=True, help="a .jsonl/.txt/.parquet file or a folder of them")
+    p.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="input format (default: from the files)")
+    p.add_argument("--preset", default="labeled", choices=sorted(quality.PRESETS),
+                   help="filter preset: web (strict, crawled text) or labeled (light; default)")
+    p.add_argument("--languages", default=None, help="allowed languages, comma-separated ISO codes ('' = any)")
+    p.add_argument("--min-words", type=int, default=None)
+    p.add_argument("--max-words", type=int, default=None)
     p.add_argument("--text-field", default="text")
     p.add_argument("--label-field", default="label")
     p.add_argument("--id-field", default="id")
     p.add_argument("--normal-form", default="NFC", choices=["NFC", "NFKC"])
+    p.add_argument("--keep-markup", action="store_true", help="do not convert HTML/XML markup to text")
+    p.add_argument("--keep-boilerplate", action="store_true", help="do not drop boilerplate lines")
+    p.add_argument("--no-pii", action="store_true", help="do not redact e-mails, phones, IP addresses")
+    p.add_argument("--max-doc-bytes", type=int, default=1_000_000)
+    p.add_argument("--near-dup", default="on", choices=["on", "off"], help="MinHash near-duplicate matching")
+    p.add_argument("--ngram", type=int, default=5, help="shingle size (default 5)")
+    p.add_argument("--shingle", default="word", choices=["word", "char"])
+    p.add_argument("--bands", type=int, default=20)
+    p.add_argument("--rows", type=int, default=7, help="MinHash values per band (permutations = bands x rows)")
+    p.add_argument("--threshold", type=float, default=0.7, help="estimated Jaccard for a near duplicate (default 0.7)")
+    p.add_argument("--max-bucket", type=int, default=1000)
     args = p.parse_args(argv)
 
-    def validate() -> None:
-        require_path(args.input, "text corpus")
+    def configs() -> tuple[Path, str, TextCleanConfig, MinHashConfig | None]:
+        path = require_path(args.input, "text corpus")
+        fmt = detect_format(path) if args.format == "auto" else args.format
+        try:
+            langs = None if args.languages is None else tuple(x for x in args.languages.split(",") if x)
+            filters = quality.preset(args.preset, languages=langs, min_words=args.min_words, max_words=args.max_words)
+            cfg = TextCleanConfig(args.text_field, args.label_field, args.id_field, args.normal_form,
+                                  strip_markup=not args.keep_markup, drop_boilerplate=not args.keep_boilerplate,
+                                  redact_pii=not args.no_pii, max_doc_bytes=args.max_doc_bytes,
+                                  root_uri=path.as_uri().replace("file:///", "file:/"), filters=filters)
+            minhash = None if args.near_dup == "off" else MinHashConfig(
+                ngram=args.ngram, shingle=args.shingle, bands=args.bands, rows=args.rows,
+                threshold=args.threshold, max_bucket=args.max_bucket)
+        except ValueError as exc:
+            raise ShardlineError(str(exc)) from None
+        return path, fmt, cfg, minhash
 
     def body(spark: SparkSession) -> Counts:
-        cfg = TextCleanConfig(args.text_field, args.label_field, args.id_field, args.normal_form)
-        path = require_path(args.input, "text corpus")
-        return write_flagged(spark, transform(read_lines(spark, str(path)), cfg), CLEAN_TEXT, JOB, args.date)
+        path, fmt, cfg, minhash = configs()
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
+        flagged = transform(read_corpus(spark, str(path), fmt, cfg), cfg, minhash)
 
-    return run_job(JOB, args, body, validate)
+        def write_report(persisted: DataFrame, counts: Counts) -> None:
+            rep = build_report(persisted, counts, dt=args.date, run_id=args.run_id, input=str(path), format=fmt,
+                               config={"preset": args.preset, **asdict(cfg),
+                                       "near_duplicates": asdict(minhash) if minhash else None})
+            report.publish(Paths.from_env(), JOB, args.date, rep)
+
+        return write_flagged(spark, flagged, CLEAN_TEXT, JOB, args.date, report=write_report)
+
+    return run_job(JOB, args, body, lambda: configs() and None)
 
 
 if __name__ == "__main__":

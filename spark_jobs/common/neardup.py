@@ -5,7 +5,8 @@ Both cleaners reduce a record to LSH bucket keys - (band, key) rows - and hand t
 1. ``bucket_pairs``: records sharing a bucket become candidate pairs, without an all-pairs join over the
    corpus. A bucket larger than ``max_bucket`` (skew: blank images, boilerplate pages) is not expanded
    quadratically: its members are ordered and each is paired only with the next ``max_bucket`` members,
-   so the work stays linear in the bucket's size.
+   so the work stays linear in the bucket's size. Small per-record values (a 64-bit hash, the rank) can
+   ride along (``carry``), so verifying a candidate needs no join back to the records.
 2. The caller verifies candidates with the exact measure (Hamming distance, estimated Jaccard).
 3. ``representatives``: each record with a verified neighbour that ranks before it becomes a duplicate of
    the best-ranked such neighbour. Ranks are data (size, id), never row order, so the kept record and
@@ -13,12 +14,15 @@ Both cleaners reduce a record to LSH bucket keys - (band, key) rows - and hand t
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 
-def bucket_pairs(keys: DataFrame, max_bucket: int) -> DataFrame:
-    """``keys``: (id, band, key, order) -> distinct candidate pairs (a, b) with a < b.
+def bucket_pairs(keys: DataFrame, max_bucket: int, carry: Sequence[str] = ()) -> DataFrame:
+    """``keys``: (id, band, key, order, *carry) -> candidate pairs (a, b, order_a, order_b, <c>_a, <c>_b ...)
+    with order_a < order_b (ties: a < b). A pair met in several buckets appears once per bucket.
 
     Pass the representative rank as ``order``: then in an oversized bucket every member is still paired
     with the members ranked just before it, so a bucket full of true duplicates keeps exactly one."""
@@ -29,25 +33,26 @@ def bucket_pairs(keys: DataFrame, max_bucket: int) -> DataFrame:
               .filter(F.col("_n") > 1)
               .withColumn("_rn", F.row_number().over(bucket.orderBy("order", "id")) - 1)
               .withColumn("_blk", F.floor(F.col("_rn") / max_bucket)))
-    left = ranked.select("band", "key", "_blk", "_rn", F.col("id").alias("_a"))
+    payload = ["id", "order", *carry]
+    left = ranked.select("band", "key", "_blk", "_rn", *(F.col(c).alias(f"{c}_a") for c in payload))
     right = ranked.select("band", "key", F.explode(F.array(F.col("_blk"), F.col("_blk") - 1)).alias("_blk"),
-                          F.col("_rn").alias("_rn_b"), F.col("id").alias("_b"))
+                          F.col("_rn").alias("_rn_b"), *(F.col(c).alias(f"{c}_b") for c in payload))
     pairs = (left.join(right, ["band", "key", "_blk"])
              .filter((F.col("_rn_b") > F.col("_rn")) & (F.col("_rn_b") - F.col("_rn") <= max_bucket)))
-    return (pairs.select(F.least("_a", "_b").alias("a"), F.greatest("_a", "_b").alias("b"))
-            .filter(F.col("a") != F.col("b")).distinct())
+    return pairs.select(F.col("id_a").alias("a"), F.col("id_b").alias("b"), "order_a", "order_b",
+                        *(f"{c}_{s}" for c in carry for s in "ab")).filter(F.col("a") != F.col("b"))
 
 
-def representatives(edges: DataFrame, ranks: DataFrame) -> DataFrame:
-    """``edges``: verified pairs (a, b, score); ``ranks``: (id, rank) with an orderable rank, lower is kept.
+def representatives(edges: DataFrame) -> DataFrame:
+    """``edges``: verified pairs (a, b, rank_a, rank_b, score) with an orderable rank, lower is kept.
 
-    Returns (id, dup_of, score): every record that has a neighbour ranked before it, with the best one.
-    """
-    both = edges.select("a", "b", "score").unionByName(
-        edges.select(F.col("b").alias("a"), F.col("a").alias("b"), "score"))
-    ra = ranks.select(F.col("id").alias("a"), F.col("rank").alias("rank_a"))
-    rb = ranks.select(F.col("id").alias("b"), F.col("rank").alias("rank_b"))
-    better = both.join(ra, "a").join(rb, "b").filter(F.col("rank_b") < F.col("rank_a"))
+    Returns (id, dup_of, score): every record that has a neighbour ranked before it, with the best one."""
+    # each edge once, pointing from the worse-ranked end to the better one (no second pass over edges)
+    forward = F.col("rank_b") < F.col("rank_a")
+    better = edges.filter(F.col("rank_a") != F.col("rank_b")).select(
+        F.when(forward, F.col("a")).otherwise(F.col("b")).alias("a"),
+        F.when(forward, F.col("b")).otherwise(F.col("a")).alias("b"),
+        F.when(forward, F.col("rank_b")).otherwise(F.col("rank_a")).alias("rank_b"), "score")
     best = F.min(F.struct("rank_b", "b", "score"))
     return (better.groupBy("a").agg(best.alias("_best"))
             .select(F.col("a").alias("id"), F.col("_best.b").alias("dup_of"), F.col("_best.score").alias("score")))

@@ -4,6 +4,7 @@ Pure Python, no Spark: ``clean_images`` runs :func:`decode_one` inside ``mapInPa
 single-process baseline runs the very same function in a loop.
 
 Rules, in order (the first that fails names the quarantine reason):
+  unreadable          the worker could not read the file (permissions, vanished since listing)
   empty_file          0 bytes
   not_an_image        Pillow recognises no image format in the bytes (whatever the extension)
   decompression_bomb  header width x height above ``max_pixels`` (checked before decoding)
@@ -30,7 +31,8 @@ OUTPUT_FORMATS = ("PNG", "JPEG")
 # Modes with a defined conversion to L/RGB; anything else is quarantined as unsupported_mode.
 SUPPORTED_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr",
                              "I", "I;16", "I;16L", "I;16B", "I;16N"})
-REASONS = ("empty_file", "not_an_image", "decompression_bomb", "too_small", "unsupported_mode", "truncated")
+REASONS = ("unreadable", "empty_file", "not_an_image", "decompression_bomb", "too_small", "unsupported_mode",
+           "truncated")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def record_id(rel: str) -> str:
     return "img-" + hashlib.sha1(rel.encode()).hexdigest()[:16]
 
 
-def decode_one(path: str, content: bytes, cfg: ImageCleanConfig) -> dict:
+def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig) -> dict:
     """One file -> one record (``reason`` set when rejected). Ids derive from the path under the root."""
     from PIL import Image, UnidentifiedImageError
 
@@ -92,6 +94,11 @@ def decode_one(path: str, content: bytes, cfg: ImageCleanConfig) -> dict:
         row.update(reason=reason, detail=detail[:500])
         return row
 
+    if content is None:  # listed only: read it here (local files)
+        try:
+            content = read_local(path)
+        except OSError as exc:
+            return reject("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
     if not content:
         return reject("empty_file", "0 bytes")
     Image.MAX_IMAGE_PIXELS = None  # our own limit below, with our own reason
@@ -126,6 +133,14 @@ def decode_one(path: str, content: bytes, cfg: ImageCleanConfig) -> dict:
         out_img.save(out, format="PNG")
     row.update(image=out.getvalue(), width=out_img.width, height=out_img.height)
     return row
+
+
+def read_local(path: str) -> bytes:
+    """The bytes of a ``file:`` path (as Spark writes it: ``file:/abs/path``)."""
+    if not path.startswith("file:"):
+        raise OSError(f"can only read file: paths in the worker, got {path}")
+    with open("/" + path[len("file:"):].lstrip("/"), "rb") as fh:  # Hadoop paths are not %-encoded
+        return fh.read()
 
 
 def upright(img):

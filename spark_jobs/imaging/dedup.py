@@ -55,11 +55,11 @@ def near_duplicates(flagged: DataFrame, cfg: NearDupConfig) -> DataFrame:
     masks = F.array(*[F.lit(m) for m in cfg.masks()])
     rank = F.struct("_neg_px", "source")
     keys = live.select("id", F.posexplode(masks).alias("band", "_mask"), "perceptual_hash", rank.alias("order"))
-    keys = keys.select("id", "band", F.col("perceptual_hash").bitwiseAND(F.col("_mask")).alias("key"), "order")
-    pairs = neardup.bucket_pairs(keys, cfg.max_bucket)
-    h = live.select("id", "perceptual_hash")
-    dist = F.bit_count(F.col("ha").bitwiseXOR(F.col("hb")))
-    edges = (pairs.join(h.toDF("a", "ha"), "a").join(h.toDF("b", "hb"), "b")
-             .select("a", "b", dist.alias("score")).filter(F.col("score") <= cfg.threshold))
-    ranks = live.select("id", rank.alias("rank"))
-    return neardup.representatives(edges, ranks)
+    keys = keys.select("id", "band", F.col("perceptual_hash").bitwiseAND(F.col("_mask")).alias("key"), "order",
+                       F.col("perceptual_hash").alias("h"))
+    pairs = neardup.bucket_pairs(keys, cfg.max_bucket, carry=["h"])  # the hash rides along: no join back
+    dist = F.bit_count(F.col("h_a").bitwiseXOR(F.col("h_b")))
+    edges = (pairs.select("a", "b", F.col("order_a").alias("rank_a"), F.col("order_b").alias("rank_b"),
+                          dist.alias("score"))
+             .filter(F.col("score") <= cfg.threshold))
+    return neardup.representatives(edges)

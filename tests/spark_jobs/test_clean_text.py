@@ -1,15 +1,29 @@
+"""clean_text: every reading case with its exact reason, normalisation, filters and presets, PII,
+dedup quality against planted ground truth, determinism, and the whole job's accounting and report.
+Expectations (reasons, Jaccard, groups) are computed here, independently of the job's code."""
 import hashlib
 import json
+import random
+import re
 
-from spark_jobs.clean_text import TextCleanConfig, transform
+import pytest
+
+from spark_jobs.clean_text import TextCleanConfig, main, read_corpus, transform
 from spark_jobs.common.flagged import accepted, rejected
+from spark_jobs.text import quality
+from spark_jobs.text.minhash import MinHashConfig
 
 CFG = TextCleanConfig()
+WEB = TextCleanConfig(filters=quality.PRESETS["web"])
+RAW = "source string, raw binary, fmt string, rec_id string, rec_label string, rec_text string"
 
 
-def run(spark, lines: list[bytes]):
-    df = spark.createDataFrame([("file:/c.jsonl", line) for line in lines], "source string, raw binary")
-    return transform(df, CFG).collect()
+def frame(spark, lines: list[bytes], source="file:/c.jsonl"):
+    return spark.createDataFrame([(source, line, "jsonl", None, None, None) for line in lines], RAW)
+
+
+def run(spark, lines: list[bytes], cfg=CFG, minhash=None):
+    return transform(frame(spark, lines), cfg, minhash).collect()
 
 
 def j(**kw) -> bytes:
@@ -26,6 +40,8 @@ def test_each_bad_line_gets_its_reason(spark):
         j(id="numtext", text=5),
         b"   ",
         b"[1, 2]",
+        j(id="huge", text="word " * 2_100_000),  # a 10 MB single document
+        j(id="ctrl", text="nul\x00 and bell\x07 removed"),
     ])
     reasons = {r["id"]: r["reason"] for r in rows}
     assert reasons["ok"] is None
@@ -33,20 +49,102 @@ def test_each_bad_line_gets_its_reason(spark):
     assert reasons["utf"] == "invalid_utf8"  # id recovered from the damaged line
     assert reasons["notext"] == "missing_text"
     assert reasons["numtext"] == "missing_text"
+    assert reasons["huge"] == "too_large"
+    assert reasons["ctrl"] is None
+    assert next(r["text"] for r in rows if r["id"] == "ctrl") == "nul and bell removed"
     by_reason = sorted(r["reason"] for r in rows if r["id"].startswith("raw-"))
     assert by_reason == ["blank_line", "malformed_json", "malformed_json"]
+    assert len(rows) == 10  # nothing vanished
 
 
-def test_normalisation_and_content_ids(spark):
-    text = "Cafe\u0301\x00  au\n\nlait "  # decomposed e-acute, a NUL, messy whitespace
-    rows = run(spark, [j(text=text, label="x")])
-    assert rows[0]["text"] == "Caf\u00e9 au lait"
-    expected = hashlib.sha1("Caf\u00e9 au lait".encode()).hexdigest()
-    assert rows[0]["id"] == "txt-" + expected[:16]
-    assert rows[0]["content_hash"] == expected
+def test_txt_files_and_parquet_input(spark, tmp_path):
+    root = tmp_path / "txt"
+    (root / "pos").mkdir(parents=True)
+    (root / "neg").mkdir()
+    (root / "pos" / "a.txt").write_text("Loved every minute of it.")
+    (root / "neg" / "b.txt").write_bytes(b"Dull \xff\xfe film")
+    (root / "neg" / "empty.txt").write_bytes(b"")
+    (root / "neg" / "skip.md").write_text("not a .txt file")
+    cfg = TextCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"))
+    rows = {r["source"]: r for r in transform(read_corpus(spark, str(root), "txt", cfg), cfg, None).collect()}
+    assert set(rows) == {"pos/a.txt", "neg/b.txt", "neg/empty.txt"}
+    assert rows["pos/a.txt"]["reason"] is None and rows["pos/a.txt"]["label"] == "pos"
+    assert rows["pos/a.txt"]["id"] == "txt-" + hashlib.sha1(b"pos/a.txt").hexdigest()[:16]
+    assert rows["neg/b.txt"]["reason"] == "invalid_utf8"
+    assert rows["neg/empty.txt"]["reason"] == "empty_text"
+
+    pq_path = str(tmp_path / "pq")
+    spark.createDataFrame([("p1", "Nice.", "x"), ("p2", None, "y")], "id string, body string, label string") \
+        .write.parquet(pq_path)
+    pcfg = TextCleanConfig(text_field="body")
+    prow = {r["id"]: r for r in transform(read_corpus(spark, pq_path, "parquet", pcfg), pcfg, None).collect()}
+    assert prow["p1"]["reason"] is None and prow["p1"]["label"] == "x"
+    assert prow["p2"]["reason"] == "missing_text"
 
 
-def test_duplicates_keep_the_smallest_id(spark):
+def test_normalisation(spark):
+    html = ("<html><head><title>t</title><script>var x = 1;</script></head><body><p>Caf\u0065\u0301 &amp; "
+            "tea</p><div>Accept all cookies</div><p>Second   line\u00a0here</p></body></html>")
+    rows = run(spark, [j(id="h", text=html), j(id="k", text="\ufb01ne \u2460")])
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["h"]["text"] == "Caf\u00e9 & tea\n\nSecond line here"
+    assert by_id["k"]["text"] == "\ufb01ne \u2460"  # NFC keeps compatibility characters
+    nfkc = run(spark, [j(id="k", text="\ufb01ne \u2460")], TextCleanConfig(normal_form="NFKC"))
+    assert nfkc[0]["text"] == "fine 1"
+
+
+GOOD = ("The committee met on Tuesday to review the budget for the coming year. Members agreed that the "
+        "library and the school should have more money, and that the roads need repairs before winter. "
+        "A vote will be held next month, after the public has had time to comment on the plan with the "
+        "council. Residents can send their views by post or attend the open meeting at the town hall.")
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("Short but fine.", "too_short"),
+    ("Der Ausschuss hat am Dienstag den Haushalt für das kommende Jahr geprüft und beschlossen, dass die "
+     "Bibliothek und die Schule mehr Geld bekommen sollen und dass die Straßen vor dem Winter repariert "
+     "werden müssen. Eine Abstimmung findet im nächsten Monat statt, nachdem die Öffentlichkeit Zeit hatte, "
+     "den Plan zu kommentieren und ihre Meinung dem Rat mitzuteilen.", "language"),
+    ("lorem ipsum " + GOOD, "lorem_ipsum"),
+    ("the and of " + " ".join(["supercalifragilisticexpialidocious"] * 60), "mean_word_length"),
+    (GOOD + " " + "# " * 20, "symbol_ratio"),
+    ("\n".join([GOOD] + ["and then the story goes on with the..."] * 5), "ellipsis_lines"),
+    ("\n".join(["• item with the " + w for w in GOOD.split()[:60]]), "bullet_lines"),
+    ("\n".join([GOOD] + ["the same line of the text is here again"] * 6), "repeated_lines"),
+    (" ".join(["the market opened higher today"] * 15), "repeated_ngrams"),
+    ("Markets rallied strongly on Monday as investors cheered upbeat earnings reports from several "
+     "technology companies. Bond yields slipped while oil prices climbed after a pipeline outage in Texas. "
+     "Analysts expect more gains this week if inflation data comes in below forecasts. Retail stocks lagged "
+     "behind, hurt by weak holiday sales figures from major chains. Gold edged higher for a third straight "
+     "session.", "no_stop_words"),
+    (GOOD + " " + " ".join(f"{i}.{i} 42 7" for i in range(30)), "alpha_words"),
+])
+def test_web_filters_each_have_their_reason(text, reason):
+    from spark_jobs.clean_text import parse_one
+
+    row = parse_one("s", j(id="d", text=text), "jsonl", None, None, None, WEB)
+    assert row["reason"] == reason, row["detail"]
+    assert parse_one("s", j(id="d", text=GOOD), "jsonl", None, None, None, WEB)["reason"] is None
+
+
+def test_labeled_preset_keeps_a_good_one_sentence_document(spark):
+    rows = run(spark, [j(id="r", text="Great acting, and the ending made me cry.", label="pos"),
+                       j(id="g", text="$$$ ### 1234 !!!", label="neg")])
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["r"]["reason"] is None
+    assert by_id["g"]["reason"] == "alpha_words"
+    web = run(spark, [j(id="r", text="Great acting, and the ending made me cry.")], WEB)
+    assert web[0]["reason"] == "too_short"
+
+
+def test_pii_is_redacted_and_counted(spark):
+    text = "Write to ana.lopez@example.org or call +44 20 7946 0958; host 10.0.0.12 logged it in 2024."
+    row = run(spark, [j(id="p", text=text)])[0]
+    assert row["text"] == "Write to <EMAIL> or call <PHONE>; host <IP> logged it in 2024."
+    assert (row["pii_email"], row["pii_phone"], row["pii_ip"], row["pii_redacted"]) == (1, 1, 1, 3)
+
+
+def test_exact_duplicates_keep_the_smallest_id(spark):
     rows = run(spark, [j(id="b", text="same words"), j(id="a", text="same  words"), j(id="c", text="other")])
     by_id = {r["id"]: r for r in rows}
     assert by_id["a"]["reason"] is None and by_id["c"]["reason"] is None
@@ -54,9 +152,110 @@ def test_duplicates_keep_the_smallest_id(spark):
     assert by_id["b"]["detail"] == "duplicate of a"
 
 
-def test_accounting_adds_up(spark):
-    lines = [j(id=str(i), text=f"text {i}") for i in range(7)] + [b"{bad", j(id="x", text="")]
-    df = spark.createDataFrame([("s", line) for line in lines], "source string, raw binary")
-    flagged = transform(df, CFG)
+def planted_corpus(n_base=240, seed=11, length=250):
+    """Base documents of ``length`` words from a 6,000-word vocabulary; 2/3 get 1-2 copies with 5-20% of
+    the words edited: one contiguous span, two spans, or scattered words. Returns (docs, group of each id)."""
+    rng = random.Random(seed)
+    vocab = [f"{rng.choice('bcdfgklmnprst')}{rng.choice('aeiou')}{rng.choice('bcdfgklmnprst')}{i}" for i in range(6000)]
+    docs, group = {}, {}
+    for g in range(n_base):
+        words = [rng.choice(vocab) for _ in range(length)]
+        docs[f"g{g:03d}-0"], group[f"g{g:03d}-0"] = words, g
+        for c in range(1, 1 + (g % 3 > 0) * (1 + g % 2)):
+            edited = list(words)
+            k = int(len(words) * rng.uniform(0.05, 0.20))
+            kind = rng.random()
+            if kind < 0.5:
+                start = rng.randrange(0, len(words) - k)
+                positions = list(range(start, start + k))
+            elif kind < 0.75:
+                s1, s2 = rng.randrange(0, len(words) // 2 - k), rng.randrange(len(words) // 2, len(words) - k)
+                positions = list(range(s1, s1 + k // 2)) + list(range(s2, s2 + k - k // 2))
+            else:
+                positions = rng.sample(range(len(words)), k)
+            for p in positions:
+                edited[p] = rng.choice(vocab)
+            docs[f"g{g:03d}-{c}"], group[f"g{g:03d}-{c}"] = edited, g
+    return docs, group
+
+
+def shingle_jaccard(a: list[str], b: list[str], n: int = 5) -> float:
+    sa = {tuple(a[i:i + n]) for i in range(len(a) - n + 1)}
+    sb = {tuple(b[i:i + n]) for i in range(len(b) - n + 1)}
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_near_duplicate_recall_and_precision(spark):
+    docs, group = planted_corpus()
+    lines = [j(id=i, text=" ".join(w)) for i, w in sorted(docs.items(), key=lambda kv: random.Random(kv[0]).random())]
+    rows = run(spark, lines, minhash=MinHashConfig())
+    flags = {r["id"]: r["detail"].split()[3] for r in rows if r["reason"] == "near_duplicate"}
+    ids = sorted(docs)
+    pairs = [(a, b) for a in ids for b in ids if a < b and group[a] == group[b]]
+    high = [(a, b) for a, b in pairs if shingle_jaccard(docs[a], docs[b]) >= 0.8]
+
+    def found(a, b):
+        return (a in flags and group[flags[a]] == group[a]) or (b in flags and group[flags[b]] == group[b])
+
+    recall = sum(found(a, b) for a, b in high) / len(high)
+    precision = sum(group[d] == group[k] for d, k in flags.items()) / len(flags)
+    print(f"near-dup: {len(pairs)} planted pairs, {len(high)} at J>=0.8, recall={recall:.3f}, "
+          f"{len(flags)} flagged, precision={precision:.3f}")
+    assert len(high) >= 40 and recall >= 0.95 and precision >= 0.99
+
+
+def test_ids_and_kept_records_do_not_depend_on_partitioning(spark):
+    docs, _ = planted_corpus(n_base=60, seed=3, length=100)
+    lines = [j(text=" ".join(w)) for w in docs.values()]  # no ids: derived from the text
+    one = transform(frame(spark, lines).coalesce(1), CFG, MinHashConfig())
+    many = transform(frame(spark, list(reversed(lines))).repartition(5), CFG, MinHashConfig())
+    key = lambda rows: sorted((r["id"], r["reason"] or "", r["detail"] or "") for r in rows)  # noqa: E731
+    assert key(one.collect()) == key(many.collect())
+
+
+def test_skew_guard_still_keeps_one_of_a_giant_cluster(spark):
+    base = GOOD.split()
+    lines = [j(id=f"d{i:02d}", text=" ".join(base + [f"extra{i}"])) for i in range(12)]
+    rows = run(spark, lines, minhash=MinHashConfig(max_bucket=3))
+    assert sorted(r["reason"] or "kept" for r in rows) == ["kept"] + ["near_duplicate"] * 11
+
+
+@pytest.mark.parametrize("n_bad", [0, 2])
+def test_accounting_adds_up(spark, n_bad):
+    lines = [j(id=str(i), text=f"text number {i}") for i in range(7)] + [b"{bad", j(id="x", text="")][:n_bad]
+    flagged = transform(frame(spark, lines), CFG, MinHashConfig())
     assert accepted(flagged, "2026-01-01").count() == 7
-    assert rejected(flagged).count() == 2
+    assert rejected(flagged).count() == n_bad
+
+
+def test_job_accounting_per_reason_and_report(spark, paths, tmp_path):
+    """The real job on a JSONL folder: quarantine per reason equals what was planted; the report agrees."""
+    planted = {"blank_line": 1, "malformed_json": 2, "invalid_utf8": 1, "missing_text": 1, "empty_text": 1,
+               "duplicate": 1, "alpha_words": 1}
+    good = [j(id=f"k{i}", text=f"Review {i}: the plot was {w} and the cast did well.", label="ab"[i % 2])
+            for i, w in enumerate(["slow", "sharp", "odd", "warm", "bleak"])]
+    bad = [b"", b"{nope", b"[1]", b'{"id":"u","text":"\xff"}', j(id="m"), j(id="e", text="  "),
+           j(id="zz", text="Review 0: the plot was slow and the cast did well."), j(id="s", text="### 42 !!!")]
+    folder = tmp_path / "jsonl"
+    folder.mkdir()
+    (folder / "part1.jsonl").write_bytes(b"\n".join(good[:3] + bad[:4]) + b"\n")
+    (folder / "part2.jsonl").write_bytes(b"\n".join(good[3:] + bad[4:]) + b"\n")
+    dt = "2031-02-07"
+    assert main(["--date", dt, "--input", str(folder), "--run-id", "t-text"]) == 0
+    q = spark.sql(f"SELECT reason, count(*) AS n FROM ml.quarantine WHERE stage='clean_text' AND dt='{dt}' "
+                  "GROUP BY reason").collect()
+    assert {r["reason"]: r["n"] for r in q} == planted
+    kept = spark.sql(f"SELECT count(*) AS n FROM ml.clean_text WHERE dt='{dt}'").first()["n"]
+    assert kept == len(good) and kept + sum(planted.values()) == len(good) + len(bad)
+    folder = paths.home / "reports" / "clean_text" / f"dt={dt}"
+    rep = json.loads((folder / "report.json").read_text())
+    assert rep["totals"] == {"in": len(good) + len(bad), "kept": len(good), "quarantined": sum(planted.values())}
+    assert rep["reasons"] == planted
+    assert rep["before_after"]["documents"] == {"before": len(good) + len(bad), "after": len(good)}
+    assert re.search(r"<svg", (folder / "report.html").read_text())
+
+
+def test_bad_setting_is_one_clear_line(capsys, tmp_path):
+    (tmp_path / "c.jsonl").write_text("{}\n")
+    assert main(["--date", "2031-01-05", "--input", str(tmp_path / "c.jsonl"), "--threshold", "1.5"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: clean_text: threshold must be in (0, 1], got 1.5"

@@ -1,0 +1,1 @@
+"""Text cleaning building blocks (pure Python, no Spark): normalisation, quality filters, PII, MinHash."""

@@ -1,0 +1,106 @@
+"""MinHash signatures and LSH band keys, computed with numpy over a whole Arrow batch at once.
+
+Shingles are word n-grams (default 5, lower-cased ``\\w+`` tokens) or character n-grams, each hashed to
+32 bits; a document with fewer tokens than ``ngram`` is one shingle. Very long documents use their first
+``max_shingles`` shingles, so one 10 MB page costs what a long article does. Permutation i is the
+multiply-shift hash ``(a_i * x + b_i) mod 2^64 >> 32``; the signature is the per-permutation minimum.
+Band keys fold each band's ``rows`` values into one 64-bit key.
+
+Detection probability of a pair with Jaccard J: ``1 - (1 - J**rows) ** bands`` (see ``detection_probability``
+and docs/TEXT_CLEANING.md for the curve of the defaults).
+"""
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+_TOKEN = re.compile(r"\w+", re.U)
+_MASK64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class MinHashConfig:
+    ngram: int = 5
+    shingle: str = "word"      # word or char
+    bands: int = 20
+    rows: int = 7
+    threshold: float = 0.7     # estimated Jaccard at or above which a candidate pair is a near duplicate
+    max_shingles: int = 20_000
+    max_bucket: int = 1000     # skew guard, see spark_jobs.common.neardup
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.shingle not in ("word", "char"):
+            raise ValueError(f"shingle must be 'word' or 'char', got {self.shingle!r}")
+        if self.ngram < 1 or self.bands < 1 or self.rows < 1:
+            raise ValueError(f"ngram, bands and rows must be >= 1, got {self.ngram}, {self.bands}, {self.rows}")
+        if not 0 < self.threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+
+    @property
+    def permutations(self) -> int:
+        return self.bands * self.rows
+
+    def detection_probability(self, jaccard: float) -> float:
+        return 1 - (1 - jaccard ** self.rows) ** self.bands
+
+    def params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(self.seed)
+        a = rng.integers(1, 2**63, self.permutations, dtype=np.uint64) | np.uint64(1)
+        b = rng.integers(0, 2**63, self.permutations, dtype=np.uint64)
+        fold = rng.integers(1, 2**63, self.rows, dtype=np.uint64) | np.uint64(1)
+        return a, b, fold
+
+
+_GRAM_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5,
+                       0x85EBCA77C2B2AE63, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB],
+                      dtype=np.uint64)
+
+
+def shingles(text: str, cfg: MinHashConfig) -> np.ndarray:
+    """Distinct 32-bit shingle hashes (uint64 array, at least one element for a non-empty text)."""
+    if cfg.shingle == "word":
+        tokens = _TOKEN.findall(text.lower())
+        units = np.fromiter((zlib.crc32(t.encode()) for t in tokens), dtype=np.uint64, count=len(tokens))
+    else:
+        units = np.frombuffer(text.lower().encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if units.size == 0:
+        return np.zeros(1, dtype=np.uint64)
+    n = min(cfg.ngram, units.size)
+    count = min(units.size - n + 1, cfg.max_shingles)
+    grams = np.zeros(count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            grams += units[k:k + count] * _GRAM_MULT[k % len(_GRAM_MULT)]
+    return np.unique(grams >> np.uint64(32))
+
+
+def signatures(texts: list[str], cfg: MinHashConfig, chunk: int = 256) -> np.ndarray:
+    """(len(texts), permutations) uint32 MinHash signatures."""
+    a, b, _ = cfg.params()
+    out = np.empty((len(texts), cfg.permutations), dtype=np.uint32)
+    shift = np.uint64(32)
+    for start in range(0, len(texts), chunk):
+        parts = [shingles(t, cfg) for t in texts[start:start + chunk]]
+        x = np.concatenate(parts)
+        offsets = np.cumsum([0] + [p.size for p in parts[:-1]])
+        with np.errstate(over="ignore"):
+            h = (x[:, None] * a[None, :] + b[None, :]) >> shift
+        out[start:start + len(parts)] = np.minimum.reduceat(h, offsets, axis=0).astype(np.uint32)
+    return out
+
+
+def band_keys(sigs: np.ndarray, cfg: MinHashConfig) -> np.ndarray:
+    """(n, bands) int64 keys: each band's ``rows`` values folded into one 64-bit number."""
+    _, _, fold = cfg.params()
+    s = sigs.astype(np.uint64).reshape(len(sigs), cfg.bands, cfg.rows)
+    with np.errstate(over="ignore"):
+        keys = (s * fold[None, None, :]).sum(axis=2, dtype=np.uint64)
+    return keys.view(np.int64)
+
+
+def estimated_jaccard(sa: np.ndarray, sb: np.ndarray) -> float:
+    return float(np.mean(sa == sb))
