@@ -81,6 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     conf = {"image_corpus": str(image_corpus), "text_corpus": str(text_corpus)}
     if args.epochs is not None:
         conf["epochs"] = args.epochs
+    if args.image_near_dup_threshold is not None:
+        conf["image_near_dup_threshold"] = args.image_near_dup_threshold
+    if args.text_preset is not None:
+        conf["text_preset"] = args.text_preset
     y, m, d = (int(x) for x in dt.split("-"))
     print(f"shardline: running DAG {DAG_ID} for {dt} with {conf}", file=sys.stderr)
     dag_run = dag.test(logical_date=pendulum.datetime(y, m, d, tz="UTC"), run_conf=conf)
@@ -341,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--image-corpus", help="image folder ROOT/<label>/<file> (default: sample corpus)")
     run.add_argument("--text-corpus", help="JSONL file or folder (default: sample corpus)")
     run.add_argument("--epochs", type=int, help="training epochs (default: per-model default)")
+    run.add_argument("--image-near-dup-threshold", type=int,
+                     help="pHash Hamming distance for near-duplicate images (DAG default 3, for the digit sample; 10 for photos)")
+    run.add_argument("--text-preset", choices=["labeled", "web"], help="text filter preset (DAG default labeled)")
     run.set_defaults(func=cmd_run)
 
     query = sub.add_parser("query", help="run a read-only SQL query against the warehouse")

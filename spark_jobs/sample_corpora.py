@@ -19,6 +19,8 @@ PLANTED_IMAGE_REJECTS = {
     "not_an_image": "7/notes.png",
     "empty_file": "1/empty.png",
     "duplicate": "5/digit_copy.png",  # sorts after the original it copies
+    "near_duplicate": "5/digit_small.png",  # the same digit at 24x24: the larger original is kept
+    "unsupported_mode": "2/scan_lab.tif",  # a CIELAB TIFF: no defined conversion to L/RGB
 }
 PLANTED_TEXT_REJECTS = {
     "empty_text": "empty-1",
@@ -26,6 +28,7 @@ PLANTED_TEXT_REJECTS = {
     "malformed_json": None,
     "missing_text": "no-text-1",
     "duplicate": "x-dup-1",  # same text as another record; the smaller id is kept
+    "near_duplicate": "x-near-1",  # the longest record with one word added; the smaller id is kept
 }
 
 TOPICS = {
@@ -85,8 +88,10 @@ def _plant_bad_images(out: Path, dup_source: Path | None) -> None:
     paths["truncated"].write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     paths["not_an_image"].write_text("these are meeting notes, not a picture\n")
     paths["empty_file"].write_bytes(b"")
+    Image.new("LAB", (28, 28), (50, 0, 0)).save(paths["unsupported_mode"], format="TIFF")
     if dup_source is not None:
         shutil.copyfile(dup_source, paths["duplicate"])
+        Image.open(dup_source).resize((24, 24), Image.BILINEAR).save(paths["near_duplicate"], format="PNG")
 
 
 def _sentence(rng: random.Random, words: list[str]) -> str:
@@ -112,7 +117,9 @@ def make_text_corpus(out: Path, per_class: int = 150, seed: int = 7, plant_bad: 
     rng.shuffle(lines)
     if plant_bad:
         first = json.loads(lines[0])
+        longest = max((json.loads(line) for line in lines), key=lambda r: len(r["text"].split()))
         lines += [
+            json.dumps({**longest, "id": "x-near-1", "text": longest["text"] + " Indeed."}).encode(),
             json.dumps({"id": "empty-1", "text": "   ", "label": "sports"}).encode(),
             b'{"id": "bad-utf8-1", "text": "caf\xe9 au lait \xff\xfe", "label": "cooking"}',
             b'{"id": "broken-1", "text": "unterminated',
