@@ -77,7 +77,7 @@ def _write_part(args: tuple[Path, int, int, int]) -> int:
     lines = []
     for i in range(start, stop):
         r = rng.random()
-        if i > 100 and r < 0.08:  # a copy of an earlier document of this part: exact (4%) or edited (4%)
+        if i > start + 100 and r < 0.08:  # a copy of an earlier document of this part: exact (4%) or edited (4%)
             words = _base(rng.randrange(start, i))
             if r >= 0.04:
                 k = int(len(words) * rng.uniform(0.05, 0.2))  # one rewritten span, as an edit usually is
