@@ -27,6 +27,7 @@ class Table:
     name: str
     schema: StructType
     partition_by: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()  # enrichment columns a writer may leave out: written as null
 
     @property
     def qualified(self) -> str:
@@ -78,6 +79,7 @@ CLEAN_IMAGES = Table(
         StructField("dt", StringType()),
     ]),
     ("dt",),
+    optional=("perceptual_hash",),
 )
 
 CLEAN_TEXT = Table(
@@ -94,6 +96,7 @@ CLEAN_TEXT = Table(
         StructField("dt", StringType()),
     ]),
     ("dt",),
+    optional=("language", "word_count", "pii_redacted"),
 )
 
 # Top-k predictions, best first: what a user needs to look past the argmax.

@@ -50,7 +50,7 @@ def scored_home(spark, paths, tmp_path_factory):
     write_pointer(paths.models / "image" / "champion", version)
     _, pngs = random_pngs(N)
     for dt in (DT,):
-        rows = [(f"img-{i:04d}", f"src/{i}.png", str(i % 10), b, 28, 28, 28, 28, "PNG", f"h{i}", dt)
+        rows = [(f"img-{i:04d}", f"src/{i}.png", str(i % 10), b, 28, 28, 28, 28, "PNG", f"h{i}", i, dt)
                 for i, b in enumerate(pngs)]
         replace_partitions(spark, spark.createDataFrame(rows, CLEAN_IMAGES.schema).repartition(4), CLEAN_IMAGES,
                            {"dt": dt})

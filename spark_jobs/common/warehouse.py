@@ -140,8 +140,11 @@ def _spec_sql(spec: tuple[tuple[str, str], ...]) -> str:
 
 
 def conform(df: DataFrame, table: Table) -> DataFrame:
-    """Select and cast columns into the table's order and types."""
-    return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in table.schema.fields])
+    """Select and cast columns into the table's order and types; only the table's ``optional`` columns
+    may be missing (written as null), any other missing column is an error."""
+    have = set(df.columns)
+    return df.select([(F.col(f.name) if f.name in have or f.name not in table.optional else F.lit(None))
+                      .cast(f.dataType).alias(f.name) for f in table.schema.fields])
 
 
 def replace_partitions(spark: SparkSession, df: DataFrame, table: Table, partition: dict[str, str],

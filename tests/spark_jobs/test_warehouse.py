@@ -73,8 +73,8 @@ def test_live_tables_and_views_match_schemas(spark, paths):
 def test_monitoring_views(spark):
     from schemas.warehouse import CLEAN_TEXT
 
-    clean = spark.createDataFrame([(f"id{i}", "s", "a" if i < 3 else "b", "t", "h", "2031-03-01") for i in range(4)],
-                                  CLEAN_TEXT.schema)
+    clean = spark.createDataFrame([(f"id{i}", "s", "a" if i < 3 else "b", "t", "h", "en", 1, 0, "2031-03-01")
+                                   for i in range(4)], CLEAN_TEXT.schema)
     replace_partitions(spark, clean, CLEAN_TEXT, {"dt": "2031-03-01"})
     replace_partitions(spark, preds(spark, 4, "2031-03-01"), TEXT_PREDICTIONS, {"dt": "2031-03-01"})  # all 'a'
     acc = spark.sql("SELECT * FROM ml.prediction_accuracy WHERE dt = '2031-03-01'").collect()

@@ -28,7 +28,8 @@ PY = sys.executable
 
 def publish_images(spark, paths, corpus, dt, shards):
     cfg = ImageCleanConfig(root_uri=corpus.as_uri().replace("file:///", "file:/"))
-    replace_partitions(spark, accepted(clean_images(read_images(spark, str(corpus)), cfg), dt), CLEAN_IMAGES, {"dt": dt})
+    flagged = clean_images(read_images(spark, str(corpus)), cfg, near=None)  # training, not dedup, is tested here
+    replace_partitions(spark, accepted(flagged, dt), CLEAN_IMAGES, {"dt": dt})
     manifest, _ = publish(spark, "image", dt, SplitConfig(), shards, paths)
     gate(paths, "image", manifest["version"])
     return paths.datasets / "image" / manifest["version"], manifest
