@@ -62,20 +62,25 @@ def test_nightly_dag_end_to_end(pipeline):
     pipeline["run"]()
     first = snapshot(pipeline["query"])
 
-    n_images = IMAGES_PER_CLASS * 10  # digits 0-9
+    expected_image_q = {("clean_images", reason, "img-" + hashlib.sha1(rel.encode()).hexdigest()[:16])
+                        for reason, rel in PLANTED_IMAGE_REJECTS.items()}
+    assert expected_image_q <= set(first["quarantine"])
+    # Distinct 8x8 digits can also sit within the DAG's pHash threshold (3 bits): a few may go too,
+    # only ever as near_duplicate.
+    natural = set(first["quarantine"]) - expected_image_q - {q for q in first["quarantine"] if q[0] != "clean_images"}
+    assert {reason for _, reason, _ in natural} <= {"near_duplicate"} and len(natural) <= 3
+
+    n_images = IMAGES_PER_CLASS * 10 - len(natural)  # digits 0-9
     n_texts = TEXTS_PER_CLASS * 4  # four topics
     assert first["image"] == {"n": n_images, "d": n_images}
     assert first["text"] == {"n": n_texts, "d": n_texts}
 
-    expected_image_q = {("clean_images", reason, "img-" + hashlib.sha1(rel.encode()).hexdigest()[:16])
-                        for reason, rel in PLANTED_IMAGE_REJECTS.items()}
-    assert expected_image_q <= set(first["quarantine"])
     text_q = [(reason, qid) for stage, reason, qid in first["quarantine"] if stage == "clean_text"]
     assert sorted(r for r, _ in text_q) == sorted(PLANTED_TEXT_REJECTS)
     for reason, qid in PLANTED_TEXT_REJECTS.items():
         if qid is not None:
             assert (reason, qid) in text_q
-    assert len(first["quarantine"]) == len(PLANTED_IMAGE_REJECTS) + len(PLANTED_TEXT_REJECTS)
+    assert len(first["quarantine"]) == len(PLANTED_IMAGE_REJECTS) + len(natural) + len(PLANTED_TEXT_REJECTS)
 
     runs = pipeline["query"](f"SELECT job, records_in, records_out, records_quarantined, status "
                              f"FROM ml.job_runs WHERE dt='{DT}'")
