@@ -85,7 +85,7 @@ def test_nightly_dag_end_to_end(pipeline):
     runs = pipeline["query"](f"SELECT job, records_in, records_out, records_quarantined, status "
                              f"FROM ml.job_runs WHERE dt='{DT}'")
     by_job = {r["job"]: r for r in runs}
-    assert by_job["clean_images"]["records_in"] == n_images + len(PLANTED_IMAGE_REJECTS)
+    assert by_job["clean_images"]["records_in"] == IMAGES_PER_CLASS * 10 + len(PLANTED_IMAGE_REJECTS)
     assert by_job["clean_text"]["records_in"] == n_texts + len(PLANTED_TEXT_REJECTS)
     for r in runs:
         assert r["status"] == "success"
