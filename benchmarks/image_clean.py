@@ -100,12 +100,13 @@ def baseline(files: list[Path], root: Path, out: Path) -> tuple[float, dict]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from spark_jobs.common.config import spark_uri
     from spark_jobs.imaging.decode import FIELDS, ImageCleanConfig, decode_one
     from spark_jobs.imaging.dedup import NearDupConfig
     from spark_jobs.imaging.phash import hamming
 
     t0 = time.perf_counter()
-    cfg = ImageCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"))
+    cfg = ImageCleanConfig(root_uri=spark_uri(root))
     near = NearDupConfig()
     rows = [decode_one("file:" + str(p), p.read_bytes(), cfg) for p in files]
     seen: dict[str, str] = {}

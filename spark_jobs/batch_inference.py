@@ -34,7 +34,7 @@ from schemas.warehouse import (
     TEXT_PREDICTIONS,
     TOP_K,
 )
-from spark_jobs.common.config import Paths, ShardlineError, require_path
+from spark_jobs.common.config import Paths, ShardlineError, require_path, spark_uri
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.common.warehouse import append_rows, replace_partitions, write_quarantine
 
@@ -153,13 +153,13 @@ def corpus_input(spark: SparkSession, kind: str, path: str, shape: list[int] | N
         from spark_jobs import clean_images as c
 
         (h, w, mode) = (shape[0], shape[1], "L" if shape[2] == 1 else "RGB") if shape else (28, 28, "L")
-        cfg = c.ImageCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"), target_width=w,
+        cfg = c.ImageCleanConfig(root_uri=spark_uri(root), target_width=w,
                                  target_height=h, mode=mode)
         flagged = c.transform(c.read_images(spark, str(root)), cfg, near=None)  # score near duplicates too
     else:
         from spark_jobs import clean_text as c
 
-        cfg = c.TextCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"))
+        cfg = c.TextCleanConfig(root_uri=spark_uri(root))
         flagged = c.transform(c.read_corpus(spark, str(root), c.detect_format(root), cfg), cfg, minhash=None)
     flagged = flagged.persist()
     good = flagged.filter(F.col("reason").isNull()).select("id", "source", SOURCES[kind][1])

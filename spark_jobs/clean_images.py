@@ -12,8 +12,10 @@ near_duplicate. A per-run report (JSON, HTML, contact sheet PNG) goes to ``<data
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 import pandas as pd
 from pyspark import StorageLevel
@@ -23,13 +25,13 @@ from pyspark.sql.types import BinaryType, IntegerType, LongType, StringType, Str
 
 from schemas.warehouse import CLEAN_IMAGES
 from spark_jobs.common import neardup, report
-from spark_jobs.common.config import Paths, ShardlineError, require_path
+from spark_jobs.common.config import Paths, ShardlineError, require_path, spark_uri
 from spark_jobs.common.flagged import flag_duplicates, write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
-from spark_jobs.imaging.decode import FIELDS, RESIZE_POLICIES, ImageCleanConfig, decode_one, relative_path
+from spark_jobs.imaging.decode import FIELDS, RESIZE_POLICIES, ImageCleanConfig, decode_one
 from spark_jobs.imaging.dedup import NearDupConfig, near_duplicates
 
-__all__ = ["ImageCleanConfig", "NearDupConfig", "read_images", "transform", "relative_path", "main"]
+__all__ = ["ImageCleanConfig", "NearDupConfig", "read_images", "transform", "main"]
 
 JOB = "clean_images"
 SAMPLES_PER_SECTION = 8
@@ -45,8 +47,8 @@ def read_images(spark: SparkSession, root: str, glob: str | None = None, content
     """Every file under ``root`` (matching ``glob``, if given) as (path, content), zero-byte files included.
 
     Spark plans no split for a zero-length file, so ``binaryFile`` alone silently skips empty files;
-    they are recovered from the listing (``inputFiles``) and passed on with empty content, to be
-    quarantined like any other bad file. ``content=False`` lists only (content is null) and leaves
+    they are recovered (by walking a local folder, from ``inputFiles()`` elsewhere) and passed on with
+    empty content, to be quarantined like any other bad file. ``content=False`` lists only (content is null) and leaves
     reading to the Python workers, which then open local files themselves: the bytes no longer pass
     through the JVM and Arrow on their way to Pillow (see docs/IMAGE_CLEANING.md for the measured effect).
     """
@@ -56,7 +58,7 @@ def read_images(spark: SparkSession, root: str, glob: str | None = None, content
     listing = reader.load(root)
     files = listing.select("path", "content" if content else F.lit(None).cast(BinaryType()).alias("content"))
     if "://" in root and not root.startswith("file:"):  # remote: compare Spark's listing with its splits
-        listed = spark.createDataFrame([(_as_path_column(p),) for p in listing.inputFiles()], "path string")
+        listed = spark.createDataFrame([(spark_uri(p),) for p in listing.inputFiles()], "path string")
         empty = listed.join(listing.select("path"), "path", "left_anti")
     else:  # local: walking the folder is ~50x faster than inputFiles() over py4j (9 s for 50k files)
         empty = spark.createDataFrame([(p,) for p in _empty_local_files(root, glob)], "path string")
@@ -89,11 +91,6 @@ def _empty_local_files(root: str, glob: str | None) -> list[str]:
     return sorted(out)
 
 
-def _as_path_column(uri: str) -> str:
-    """inputFiles() says file:///x where the path column says file:/x."""
-    return "file:/" + uri[len("file:///"):] if uri.startswith("file:///") else uri
-
-
 def decode(df: DataFrame, cfg: ImageCleanConfig) -> DataFrame:
     """(path, content) -> DECODED rows, one per input file, in Arrow batches."""
 
@@ -123,9 +120,7 @@ def transform(df: DataFrame, cfg: ImageCleanConfig, near: NearDupConfig | None =
 def build_report(spark: SparkSession, flagged: DataFrame, counts: Counts, *, dt: str, run_id: str,
                  input_: str, cfg: ImageCleanConfig, near: NearDupConfig | None) -> tuple[dict, bytes]:
     """The run's report and its contact sheet (sample rejects per reason, sample kept images per label)."""
-    out = report.summarize(flagged)
-    if out["totals"] != {"in": counts.records_in, "kept": counts.records_out, "quarantined": counts.records_quarantined}:
-        raise ShardlineError(f"report totals {out['totals']} disagree with the written counts {counts}")
+    out = report.summarize(flagged, counts)
     aspect = F.col("orig_width") / F.col("orig_height")
     out["histograms"] = {
         "original width (px)": report.histogram(flagged, F.col("orig_width"), [0, 32, 64, 128, 256, 512, 1024, 2048]),
@@ -136,15 +131,17 @@ def build_report(spark: SparkSession, flagged: DataFrame, counts: Counts, *, dt:
     kept = report.samples(flagged.filter(F.col("reason").isNull()).fillna({"label": "(none)"}), "label",
                           SAMPLES_PER_SECTION, ("source",), ("id", "source"))
     out["samples"] = {"rejected": rejects, "kept": kept}
-    wanted = {cfg.root_uri.rstrip("/") + "/" + s["source"] for group in (rejects, kept) for v in group.values()
-              for s in v}
+    def uri(source: str) -> str:
+        return cfg.root_uri.rstrip("/") + "/" + source
+
+    wanted = {uri(s["source"]) for group in (rejects, kept) for v in group.values() for s in v}
     files = {}
     if wanted:
         files = {r["path"]: bytes(r["content"]) for r in
                  spark.read.format("binaryFile").load(sorted(wanted)).select("path", "content").collect()}
+
     def tiles(items: list[dict]) -> list[tuple[bytes | None, str]]:
-        return [(files.get(cfg.root_uri.rstrip("/") + "/" + s["source"]), s["source"].rsplit("/", 1)[-1])
-                for s in items]
+        return [(files.get(uri(s["source"])), s["source"].rsplit("/", 1)[-1]) for s in items]
 
     sections = [(f"rejected: {reason}", tiles(items)) for reason, items in rejects.items()]
     sections += [(f"kept: {label}", tiles(items)) for label, items in kept.items()]
@@ -197,12 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-bucket", type=int, default=1000, help="LSH bucket size before the skew guard applies")
     args = p.parse_args(argv)
 
-    def configs() -> tuple[ImageCleanConfig, NearDupConfig | None]:
+    @functools.cache  # validated before Spark starts, used again in the body
+    def configs() -> tuple[Path, ImageCleanConfig, NearDupConfig | None]:
         root = require_path(args.input, "image corpus folder")
         w, h = _size(args.target_size)
         try:
             cfg = ImageCleanConfig(
-                root_uri=root.as_uri().replace("file:///", "file:/"), target_width=w, target_height=h,
+                root_uri=spark_uri(root), target_width=w, target_height=h,
                 mode=args.mode, resize=args.resize, output_format=args.format, jpeg_quality=args.jpeg_quality,
                 background=_colour(args.background), pad_color=_colour(args.pad_color), min_size=args.min_size,
                 max_pixels=args.max_pixels, hash=args.hash)
@@ -211,14 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_bucket=args.max_bucket)
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
-        return cfg, near
+        return root, cfg, near
 
     def body(spark: SparkSession) -> Counts:
-        cfg, near = configs()
+        root, cfg, near = configs()
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "256")  # images are big rows
         spark.conf.set("spark.sql.files.openCostInBytes", str(256 * 1024))
         spark.conf.set("spark.sql.files.maxPartitionBytes", str(32 * 1024 * 1024))
-        root = require_path(args.input, "image corpus folder")
         flagged = transform(read_images(spark, str(root), args.glob, content=args.read_in_spark), cfg, near)
 
         def write_report(persisted: DataFrame, counts: Counts) -> None:

@@ -18,6 +18,7 @@ A per-run report (JSON + HTML) goes to ``<data>/reports/clean_text/dt=<date>/``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -34,7 +35,7 @@ from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, Stru
 
 from schemas.warehouse import CLEAN_TEXT
 from spark_jobs.common import neardup, report
-from spark_jobs.common.config import Paths, ShardlineError, require_path
+from spark_jobs.common.config import Paths, ShardlineError, folder_label, relative_path, require_path, spark_uri
 from spark_jobs.common.flagged import flag_duplicates, write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.text import quality
@@ -157,10 +158,8 @@ def parse_one(source: str, raw: bytes | None, fmt: str, rec_id: str | None, rec_
             return reject("too_large", f"{len(text.encode())} bytes > {cfg.max_doc_bytes}")
         own_id = rec_id is not None
     elif fmt == "txt":
-        rel = source[len(cfg.root_uri.rstrip("/")) + 1:] if cfg.root_uri and source.startswith(cfg.root_uri) else source
-        parts = rel.split("/")
-        row.update(id="txt-" + hashlib.sha1(rel.encode()).hexdigest()[:16], source=rel,
-                   label=parts[-2] if len(parts) >= 2 else None)
+        rel = relative_path(source, cfg.root_uri)
+        row.update(id="txt-" + hashlib.sha1(rel.encode()).hexdigest()[:16], source=rel, label=folder_label(rel))
         if len(raw) > cfg.max_doc_bytes:
             return reject("too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}")
         try:
@@ -252,13 +251,10 @@ def parse(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None) -
     return raw.mapInPandas(run, PARSED)
 
 
-def transform(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None = MinHashConfig(),
-              exact: bool = True) -> DataFrame:
+def transform(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None = MinHashConfig()) -> DataFrame:
     """Raw records -> PARSED rows, one per record, exact and (unless ``minhash`` is None) near duplicates
     flagged. No I/O; the parsed rows are persisted when near-dup matching reads them twice."""
-    flagged = parse(raw, cfg, minhash)
-    if exact:
-        flagged = flag_duplicates(flagged, ["id", "source"])  # same normalised text: keep the smallest id
+    flagged = flag_duplicates(parse(raw, cfg, minhash), ["id", "source"])  # same normalised text: smallest id
     if minhash is None:
         return flagged
     flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
@@ -269,21 +265,21 @@ def transform(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | Non
 
 
 def build_report(flagged: DataFrame, counts: Counts, **meta) -> dict:
-    out = report.summarize(flagged)
-    if out["totals"] != {"in": counts.records_in, "kept": counts.records_out, "quarantined": counts.records_quarantined}:
-        raise ShardlineError(f"report totals {out['totals']} disagree with the written counts {counts}")
+    out = report.summarize(flagged, counts)
     kept = flagged.filter(F.col("reason").isNull())
-    sums = flagged.agg(F.sum("words_in").alias("words_in"), F.sum("chars_in").alias("chars_in")).first()
-    ksums = kept.agg(*(F.coalesce(F.sum(c), F.lit(0)).alias(c) for c in
-                       ("word_count", "pii_email", "pii_phone", "pii_ip", "boilerplate_lines")),
-                     F.coalesce(F.sum(F.length("text")), F.lit(0)).alias("chars")).first()
+    is_kept = F.col("reason").isNull()
+    kept_only = {c: F.col(c) for c in ("word_count", "pii_email", "pii_phone", "pii_ip", "boilerplate_lines")}
+    kept_only["chars"] = F.length("text")
+    sums = flagged.agg(F.sum("words_in").alias("words_in"), F.sum("chars_in").alias("chars_in"),
+                       *(F.coalesce(F.sum(F.when(is_kept, v)), F.lit(0)).alias(k) for k, v in kept_only.items())
+                       ).first()
     out["before_after"] = {
         "documents": {"before": counts.records_in, "after": counts.records_out},
-        "words": {"before": int(sums["words_in"] or 0), "after": int(ksums["word_count"])},
-        "characters": {"before": int(sums["chars_in"] or 0), "after": int(ksums["chars"])},
+        "words": {"before": int(sums["words_in"] or 0), "after": int(sums["word_count"])},
+        "characters": {"before": int(sums["chars_in"] or 0), "after": int(sums["chars"])},
     }
-    out["pii_redacted"] = {k: int(ksums[f"pii_{k}"]) for k in ("email", "phone", "ip")}
-    out["boilerplate_lines_removed"] = int(ksums["boilerplate_lines"])
+    out["pii_redacted"] = {k: int(sums[f"pii_{k}"]) for k in ("email", "phone", "ip")}
+    out["boilerplate_lines_removed"] = int(sums["boilerplate_lines"])
     edges = [0, 1, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000]
     out["histograms"] = {
         "words per document, input (parsed records)": report.histogram(flagged, F.col("words_in"), edges),
@@ -322,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-bucket", type=int, default=1000)
     args = p.parse_args(argv)
 
+    @functools.cache  # validated before Spark starts, used again in the body: detect_format walks the folder
     def configs() -> tuple[Path, str, TextCleanConfig, MinHashConfig | None]:
         path = require_path(args.input, "text corpus")
         fmt = detect_format(path) if args.format == "auto" else args.format
@@ -331,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = TextCleanConfig(args.text_field, args.label_field, args.id_field, args.normal_form,
                                   strip_markup=not args.keep_markup, drop_boilerplate=not args.keep_boilerplate,
                                   redact_pii=not args.no_pii, max_doc_bytes=args.max_doc_bytes,
-                                  root_uri=path.as_uri().replace("file:///", "file:/"), filters=filters)
+                                  root_uri=spark_uri(path), filters=filters)
             minhash = None if args.near_dup == "off" else MinHashConfig(
                 ngram=args.ngram, shingle=args.shingle, bands=args.bands, rows=args.rows,
                 threshold=args.threshold, max_bucket=args.max_bucket)

@@ -63,6 +63,24 @@ def parse_date(value: str) -> str:
     return value
 
 
+def spark_uri(path: Path | str) -> str:
+    """A local path (or a ``file:///`` URI) as Spark's file sources name it: ``file:/abs/path``."""
+    uri = path.as_uri() if isinstance(path, Path) else path
+    return "file:/" + uri[len("file:///"):] if uri.startswith("file:///") else uri
+
+
+def relative_path(path: str, root_uri: str) -> str:
+    """``path`` under the corpus root ``root_uri`` (both as Spark names them); unchanged when outside it."""
+    prefix = root_uri.rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else path
+
+
+def folder_label(rel: str) -> str | None:
+    """The class label of a corpus file: its parent folder (ROOT/<label>/<file>), None at the root."""
+    parts = rel.split("/")
+    return parts[-2] if len(parts) >= 2 else None
+
+
 def require_path(path: str, what: str) -> Path:
     """Return the resolved path or raise a one-line error naming what was expected there."""
     p = Path(path).expanduser()

@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from spark_jobs.common.config import Paths
+from spark_jobs.common.config import Paths, ShardlineError
+from spark_jobs.common.job import Counts
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,9 @@ def report_dir(paths: Paths, job: str, dt: str) -> Path:
     return paths.home / "reports" / job / f"dt={dt}"
 
 
-def summarize(flagged: DataFrame) -> dict:
-    """Totals, counts per reason and per label (kept / quarantined / by reason): one small aggregation."""
+def summarize(flagged: DataFrame, counts: Counts) -> dict:
+    """Totals, counts per reason and per label (kept / quarantined / by reason): one small aggregation,
+    checked against the ``counts`` the run wrote."""
     rows = flagged.groupBy("label", "reason").count().collect()
     reasons: dict[str, int] = {}
     labels: dict[str, dict] = {}
@@ -43,7 +45,10 @@ def summarize(flagged: DataFrame) -> dict:
             entry["by_reason"][r["reason"]] = entry["by_reason"].get(r["reason"], 0) + r["count"]
             reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["count"]
             rejected += r["count"]
-    return {"totals": {"in": kept + rejected, "kept": kept, "quarantined": rejected},
+    totals = {"in": kept + rejected, "kept": kept, "quarantined": rejected}
+    if totals != {"in": counts.records_in, "kept": counts.records_out, "quarantined": counts.records_quarantined}:
+        raise ShardlineError(f"report totals {totals} disagree with the written counts {counts}")
+    return {"totals": totals,
             "reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
             "labels": dict(sorted(labels.items()))}
 
@@ -62,8 +67,6 @@ def histogram(df: DataFrame, value: Column, edges: Sequence[float]) -> list[dict
 def samples(flagged: DataFrame, by: str, n: int, order: Sequence[str] = ("id",),
             cols: Sequence[str] = ("id", "source", "detail")) -> dict[str, list[dict]]:
     """The first ``n`` records (by ``order``) of each value of ``by``: a deterministic sample."""
-    from pyspark.sql import Window
-
     w = Window.partitionBy(by).orderBy(*order)
     rows = (flagged.filter(F.col(by).isNotNull()).withColumn("_rn", F.row_number().over(w))
             .filter(F.col("_rn") <= n).select(by, *cols, "_rn").collect())

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spark_jobs.common.config import folder_label, relative_path
 from spark_jobs.imaging.phash import HASHES
 
 RESIZE_POLICIES = ("pad", "crop", "stretch")
@@ -72,11 +73,6 @@ FIELDS = ("id", "source", "label", "image", "width", "height", "orig_width", "or
           "content_hash", "perceptual_hash", "reason", "detail")
 
 
-def relative_path(path: str, root_uri: str) -> str:
-    prefix = root_uri.rstrip("/") + "/"
-    return path[len(prefix):] if path.startswith(prefix) else path
-
-
 def record_id(rel: str) -> str:
     return "img-" + hashlib.sha1(rel.encode()).hexdigest()[:16]
 
@@ -86,9 +82,8 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig) -> dict:
     from PIL import Image, UnidentifiedImageError
 
     rel = relative_path(path, cfg.root_uri)
-    parts = rel.split("/")
     row = dict.fromkeys(FIELDS)
-    row.update(id=record_id(rel), source=rel, label=parts[-2] if len(parts) >= 2 else None)
+    row.update(id=record_id(rel), source=rel, label=folder_label(rel))
 
     def reject(reason: str, detail: str) -> dict:
         row.update(reason=reason, detail=detail[:500])
