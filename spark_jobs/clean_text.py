@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -41,8 +42,8 @@ from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.text import quality
 from spark_jobs.text.dedup import near_duplicates
 from spark_jobs.text.minhash import MinHashConfig, band_keys, signatures
-from spark_jobs.text.normalize import normalize
-from spark_jobs.text.pii import redact
+from spark_jobs.text.normalize import normalize, normalize_batch
+from spark_jobs.text.pii import may_hold_pii, redact
 
 JOB = "clean_text"
 FORMATS = ("jsonl", "txt", "parquet")
@@ -136,80 +137,102 @@ def read_corpus(spark: SparkSession, path: str, fmt: str, cfg: TextCleanConfig) 
             "parquet": lambda: read_parquet(spark, path, cfg)}[fmt]()
 
 
-# ---------------------------------------------------------------- per record (pure Python)
+# ---------------------------------------------------------------- per record, per batch (pure Python)
 
-def parse_one(source: str, raw: bytes | None, fmt: str, rec_id: str | None, rec_label: str | None,
-              rec_text: str | None, cfg: TextCleanConfig) -> dict:
-    """One raw record -> one PARSED row without signature (``reason`` set when rejected)."""
+def _reject(row: dict, reason: str, detail: str) -> dict:
+    row.update(reason=reason, detail=detail[:500])
+    return row
+
+
+def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, rec_label: str | None,
+                rec_text: str | None, cfg: TextCleanConfig) -> tuple[dict, str | None, bool]:
+    """One raw record -> (PARSED row, its text, whether the record has its own id); text None when the
+    record was rejected while reading (``reason`` set)."""
     row = dict.fromkeys(PARSED.fieldNames())
     row.update(source=source, id="raw-" + hashlib.sha1(raw or (rec_text or "").encode()).hexdigest()[:16])
-
-    def reject(reason: str, detail: str) -> dict:
-        row.update(reason=reason, detail=detail[:500])
-        return row
-
     if fmt == "parquet":
         row["id"] = rec_id or row["id"]
         row["label"] = rec_label
         text = rec_text
         if text is None:
-            return reject("missing_text", f"column {cfg.text_field!r} is null")
+            return _reject(row, "missing_text", f"column {cfg.text_field!r} is null"), None, False
         if len(text.encode()) > cfg.max_doc_bytes:
-            return reject("too_large", f"{len(text.encode())} bytes > {cfg.max_doc_bytes}")
+            return _reject(row, "too_large", f"{len(text.encode())} bytes > {cfg.max_doc_bytes}"), None, False
         own_id = rec_id is not None
     elif fmt == "txt":
         rel = relative_path(source, cfg.root_uri)
         row.update(id="txt-" + hashlib.sha1(rel.encode()).hexdigest()[:16], source=rel, label=folder_label(rel))
         if len(raw) > cfg.max_doc_bytes:
-            return reject("too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}")
+            return _reject(row, "too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}"), None, False
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            return reject("invalid_utf8", f"byte {exc.start}: {exc.reason}")
+            return _reject(row, "invalid_utf8", f"byte {exc.start}: {exc.reason}"), None, False
         own_id = True
     else:
         if not raw.strip():
-            return reject("blank_line", "line holds only whitespace")
+            return _reject(row, "blank_line", "line holds only whitespace"), None, False
         if len(raw) > cfg.max_doc_bytes:  # not parsed; the id is looked for in the line's first 4 KB
             m = re.search(rb'"' + re.escape(cfg.id_field.encode()) + rb'"\s*:\s*"([^"\\]{1,200})"', raw[:4096])
             if m:
                 row["id"] = m.group(1).decode("utf-8", errors="replace")
-            return reject("too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}")
+            return _reject(row, "too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}"), None, False
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             _recover_id(row, raw.decode("utf-8", errors="replace"), cfg)
-            return reject("invalid_utf8", f"byte {exc.start}: {exc.reason}")
+            return _reject(row, "invalid_utf8", f"byte {exc.start}: {exc.reason}"), None, False
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            return reject("malformed_json", f"{exc.msg} at column {exc.colno}")
+            return _reject(row, "malformed_json", f"{exc.msg} at column {exc.colno}"), None, False
         if not isinstance(obj, dict):
-            return reject("malformed_json", f"expected a JSON object, got {type(obj).__name__}")
+            return _reject(row, "malformed_json", f"expected a JSON object, got {type(obj).__name__}"), None, False
         _recover_id(row, obj, cfg)
         label = obj.get(cfg.label_field)
         row["label"] = None if label is None else str(label)
         text = obj.get(cfg.text_field)
         if not isinstance(text, str):
-            return reject("missing_text", f"field {cfg.text_field!r} is " + ("absent" if text is None else
-                                                                              type(text).__name__))
+            return _reject(row, "missing_text", f"field {cfg.text_field!r} is " + ("absent" if text is None else
+                                                                                   type(text).__name__)), None, False
         own_id = obj.get(cfg.id_field) is not None
-    row.update(words_in=len(text.split()), chars_in=len(text))
-    text, row["boilerplate_lines"] = normalize(text, cfg.normal_form, cfg.strip_markup, cfg.drop_boilerplate)
+    row["chars_in"] = len(text)  # words_in: set by the caller, over a whole batch where there is one
+    return row, text, own_id
+
+
+def finish_record(row: dict, own_id: bool, text: str, boilerplate_lines: int, verdict: quality.Verdict | None,
+                  cfg: TextCleanConfig, may_hold_pii: bool = True) -> dict:
+    """A read record with its normalised text and the filters' verdict (None for an empty text) -> its row
+    (``word_count`` of a kept row is set by the caller)."""
+    row["boilerplate_lines"] = boilerplate_lines
     if not text:
-        return reject("empty_text", "no text left after normalisation")
-    digest = hashlib.sha1(text.encode()).hexdigest()
+        return _reject(row, "empty_text", "no text left after normalisation")
     if not own_id:
-        row["id"] = "txt-" + digest[:16]
-    reason, detail, row["language"] = quality.check(text, cfg.filters)
+        row["id"] = "txt-" + hashlib.sha1(text.encode()).hexdigest()[:16]
+    reason, detail, row["language"] = verdict
     if reason:
-        return reject(reason, detail)
+        return _reject(row, reason, detail)
     counts = {"email": 0, "phone": 0, "ip": 0}
-    if cfg.redact_pii:
+    if cfg.redact_pii and may_hold_pii:
         text, counts = redact(text)
-    row.update(text=text, content_hash=hashlib.sha1(text.encode()).hexdigest(), word_count=len(text.split()),
+    row.update(text=text, content_hash=hashlib.sha1(text.encode()).hexdigest(),
                pii_email=counts["email"], pii_phone=counts["phone"], pii_ip=counts["ip"],
                pii_redacted=sum(counts.values()))
+    return row
+
+
+def parse_one(source: str, raw: bytes | None, fmt: str, rec_id: str | None, rec_label: str | None,
+              rec_text: str | None, cfg: TextCleanConfig) -> dict:
+    """One raw record -> one PARSED row without signature, one document at a time (``process_batch`` gives
+    the same rows for a whole batch; this is the reference and what row-at-a-time code calls)."""
+    row, text, own_id = read_record(source, raw, fmt, rec_id, rec_label, rec_text, cfg)
+    if text is None:
+        return row
+    row["words_in"] = len(text.split())
+    text, dropped = normalize(text, cfg.normal_form, cfg.strip_markup, cfg.drop_boilerplate)
+    row = finish_record(row, own_id, text, dropped, quality.check(text, cfg.filters) if text else None, cfg)
+    if row["reason"] is None:
+        row["word_count"] = len(row["text"].split())
     return row
 
 
@@ -225,9 +248,26 @@ def _recover_id(row: dict, obj: dict | str, cfg: TextCleanConfig) -> None:
 
 
 def process_batch(pdf: pd.DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None) -> pd.DataFrame:
-    rows = [parse_one(s, None if r is None else bytes(r), f, i, lab, t, cfg) for s, r, f, i, lab, t in
+    """One Arrow batch of raw records -> PARSED rows: reading per record, normalisation and filters over the
+    batch at once (``normalize_batch``, ``quality.check_batch``), then MinHash over the kept texts."""
+    read = [read_record(s, None if r is None else bytes(r), f, i, lab, t, cfg) for s, r, f, i, lab, t in
             zip(pdf["source"], pdf["raw"], pdf["fmt"], pdf["rec_id"], pdf["rec_label"], pdf["rec_text"])]
+    live = [k for k, (_, text, _) in enumerate(read) if text is not None]
+    raw_texts = [read[k][1] for k in live]
+    words_in = quality.word_counts(raw_texts)
+    texts, dropped = normalize_batch(raw_texts, cfg.normal_form, cfg.strip_markup, cfg.drop_boilerplate)
+    verdicts = iter(quality.check_batch([t for t in texts if t], cfg.filters))
+    hints = iter(may_hold_pii(texts)) if cfg.redact_pii else itertools.repeat(False)
+    rows = [row for row, _, _ in read]
+    for k, text, n_dropped, n_words, hint in zip(live, texts, dropped, words_in, hints):
+        row, _, own_id = read[k]
+        row["words_in"] = int(n_words)
+        rows[k] = finish_record(row, own_id, text, n_dropped, next(verdicts) if text else None, cfg, hint)
     out = pd.DataFrame(rows, columns=PARSED.fieldNames())
+    kept = out["reason"].isna().to_numpy()
+    word_count = np.full(len(out), np.nan)  # float with NaN, as pandas makes of ints and None
+    word_count[kept] = quality.word_counts(out.loc[kept, "text"].tolist())
+    out["word_count"] = word_count
     if minhash is not None:
         ok = out["reason"].isna().to_numpy()
         if ok.any():

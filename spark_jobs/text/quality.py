@@ -5,6 +5,10 @@ length, symbol-to-word ratio, lines ending in an ellipsis or starting with a bul
 repeated n-grams, stop-word presence, share of words with a letter, "lorem ipsum". Language ID is CLD2
 (``pycld2``: the model is compiled into the wheel, nothing is downloaded).
 
+``check`` is the rule for one document (the reference, and what row-at-a-time code calls); ``check_batch``
+computes the same measures for a whole Arrow batch at once with pyarrow kernels and numpy (one
+tokenisation, n-gram counts by hashing token ids) and gives the same answers; tests compare the two.
+
 ``web`` is strict, for crawled pages. ``labeled`` is light, for short labeled texts (reviews, quotes,
 titles): a clean one-sentence document passes it; only empty or symbol/garbage text is dropped.
 """
@@ -12,11 +16,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 _BULLETS = ("•", "●", "○", "■", "□", "▪", "‣", "–", "-", "*", "·")
 _ALPHA_WORD = re.compile(r"(?:^|\s)\S*?[^\W\d_]")  # a word holding at least one letter
+_ALPHA_RE2 = r"[\pL\p{Nl}\p{No}]"  # the same class ([^\W\d_]) for Arrow's RE2
+_BULLETS_RE2 = "^(?:" + "|".join(re.escape(b) for b in _BULLETS) + ")"
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,164 @@ def _ngram_shares(words: list[str], n: int) -> tuple[float, float]:
 def check(text: str, cfg: FilterConfig) -> tuple[str | None, str | None, str | None]:
     """(reason, detail, language) - reason None when the document passes every enabled filter."""
     words = text.split()
-    n = len(words)
+    lower = text.lower().split()
+    m: dict = {"mean_len": sum(map(len, words)) / max(len(words), 1)}
+    if cfg.drop_lorem_ipsum:
+        m["lorem"] = "lorem ipsum" in text.lower()
+    if cfg.max_symbol_ratio:
+        m["symbols"] = (text.count("#") + text.count("...") + text.count("…")) / max(len(words), 1)
+    lines = [line for line in text.split("\n") if line.strip()]
+    if cfg.max_ellipsis_lines:
+        m["ellipsis"] = sum(line.rstrip().endswith(("...", "…")) for line in lines) / max(len(lines), 1)
+    if cfg.max_bullet_lines:
+        m["bullets"] = sum(line.lstrip().startswith(_BULLETS) for line in lines) / max(len(lines), 1)
+    if cfg.max_repeated_lines:
+        m["repeated"] = 1 - len(set(lines)) / len(lines) if len(lines) > 1 else 0.0
+    if cfg.max_top_ngram or cfg.max_dup_ngram:
+        m["top2"], _ = _ngram_shares(lower, 2)
+        _, m["dup5"] = _ngram_shares(lower, 5)
+    if cfg.min_stop_words:
+        m["stop"] = sum(1 for w in lower if w in STOP_WORDS)
+    if cfg.min_alpha_words:
+        m["alpha"] = len(_ALPHA_WORD.findall(text)) / max(len(words), 1)
+    return _verdict(text, len(words), m, cfg)
+
+
+# ---------------------------------------------------------------- a whole batch at once
+
+Verdict = tuple[str | None, str | None, str | None]
+
+
+def _splitmix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (a bijection on 64 bits; wrapping multiplication is intended)."""
+    with np.errstate(over="ignore"):
+        z = (z + np.uint64(0x9E3779B97F4A7C15))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _np(arr: pa.Array) -> np.ndarray:
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def word_counts(texts: Sequence[str]) -> np.ndarray:
+    """``len(t.split())`` for each text (Arrow's Unicode whitespace is Python's; checked for every character)."""
+    if not len(texts):
+        return np.zeros(0, dtype=np.int64)
+    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pa.array(texts, pa.string())))
+    n = _np(pc.list_value_length(words)).astype(np.int64)
+    blank = _np(pc.equal(pc.utf8_length(pc.list_element(words, 0)), 0))  # "" or all blanks: one "" word
+    n[blank] = 0
+    return n
+
+
+def _per_doc(parent: np.ndarray, mask: np.ndarray | None, n_docs: int, weights=None) -> np.ndarray:
+    if mask is not None:
+        parent, weights = parent[mask], None if weights is None else weights[mask]
+    return np.bincount(parent, weights=weights, minlength=n_docs)
+
+
+def _ngram_shares_batch(ids: np.ndarray, lens: np.ndarray, parent: np.ndarray, n_docs: int,
+                        n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_ngram_shares`` for every document: ids/lens/parent describe all tokens of the batch in order."""
+    top, dup = np.zeros(n_docs), np.zeros(n_docs)
+    m = len(ids) - n + 1
+    starts = np.flatnonzero(parent[:m] == parent[n - 1:]) if m > 0 else np.zeros(0, dtype=np.int64)
+    if not len(starts):
+        return top, dup
+    owner = parent[starts]
+    key = _splitmix(owner.astype(np.uint64))
+    chars = np.zeros(len(starts), dtype=np.int64)
+    for k in range(n):  # a 64-bit hash of (document, the n token ids), each step through a bijective mixer
+        key = _splitmix(key ^ ids[starts + k].astype(np.uint64))
+        chars += lens[starts + k]
+    codes, _ = pd.factorize(key)
+    count = np.bincount(codes)[codes]  # how often each occurrence's n-gram occurs in its document
+    total = np.bincount(parent, weights=lens, minlength=n_docs)
+    total[total == 0] = 1
+    top_n = np.zeros(n_docs, dtype=np.int64)
+    np.maximum.at(top_n, owner, count)
+    first = np.zeros(n_docs, dtype=np.int64)  # Counter.most_common: the first n-gram reaching the top count
+    at_top = np.flatnonzero(count == top_n[owner])  # ascending, and owner is sorted
+    docs, at = np.unique(owner[at_top], return_index=True)
+    first[docs] = at_top[at]
+    has = top_n >= 2
+    top[has] = chars[first[has]] * top_n[has] / total[has]
+    edge = np.zeros(len(ids) + 1, dtype=np.int64)
+    repeated = starts[count > 1]
+    np.add.at(edge, repeated, 1)
+    np.add.at(edge, repeated + n, -1)
+    covered = np.cumsum(edge[:-1]) > 0
+    dup = _per_doc(parent, covered, n_docs, lens) / total
+    return top, dup
+
+
+def check_batch(texts: Sequence[str], cfg: FilterConfig) -> list[Verdict]:
+    """``[check(t, cfg) for t in texts]``, computed over the whole batch with Arrow kernels and numpy.
+
+    Arrow lower-cases character by character; the few documents where Python's ``str.lower`` differs
+    (U+0130 becomes two characters, a final sigma) go through ``check`` one at a time. Repeated n-grams are
+    counted by a 64-bit hash of (document, token ids); a collision (odds ~1e-9 per batch) could only raise
+    a count."""
+    n_docs = len(texts)
+    if not n_docs:
+        return []
+    arr = pa.array(texts, pa.string())
+    lower_docs = pc.utf8_lower(arr)
+    wide = np.flatnonzero(~_np(pc.string_is_ascii(arr)))
+    odd = [i for i, low in zip(wide, lower_docs.take(wide).to_pylist()) if texts[i].lower() != low]
+    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(lower_docs))  # untrimmed ends give "" tokens
+    vocab = pc.dictionary_encode(pc.list_flatten(words))
+    ids = _np(vocab.indices)
+    lens = _np(pc.utf8_length(vocab.dictionary)).astype(np.int64)[ids]
+    parent = _np(pc.list_parent_indices(words))
+    if not lens.all():  # an empty document is one "" token
+        ids, lens, parent = ids[lens > 0], lens[lens > 0], parent[lens > 0]
+    n = np.bincount(parent, minlength=n_docs)
+    per_word = np.maximum(n, 1)
+    metric: dict[str, np.ndarray] = {"mean_len": _per_doc(parent, None, n_docs, lens) / per_word}
+    if cfg.drop_lorem_ipsum:
+        metric["lorem"] = _np(pc.match_substring(lower_docs, "lorem ipsum"))
+    if cfg.max_symbol_ratio:
+        metric["symbols"] = sum(_np(pc.count_substring(arr, s)) for s in ("#", "...", "…")) / per_word
+    if cfg.max_ellipsis_lines or cfg.max_bullet_lines or cfg.max_repeated_lines:
+        split = pc.split_pattern(arr, "\n")
+        lines, owner = pc.list_flatten(split), _np(pc.list_parent_indices(split))
+        full = _np(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(lines)), 0))
+        n_lines = _per_doc(owner, full, n_docs)
+        per_line = np.maximum(n_lines, 1)
+        if cfg.max_ellipsis_lines:
+            end = pc.utf8_rtrim_whitespace(lines)
+            ell = full & (_np(pc.ends_with(end, "...")) | _np(pc.ends_with(end, "…")))
+            metric["ellipsis"] = _per_doc(owner, ell, n_docs) / per_line
+        if cfg.max_bullet_lines:
+            bullet = full & _np(pc.match_substring_regex(pc.utf8_ltrim_whitespace(lines), _BULLETS_RE2))
+            metric["bullets"] = _per_doc(owner, bullet, n_docs) / per_line
+        if cfg.max_repeated_lines:
+            line_ids = _np(pc.dictionary_encode(lines).indices).astype(np.int64)
+            distinct = pd.unique((owner.astype(np.int64) << 32 | line_ids)[full]) >> 32
+            metric["repeated"] = np.where(n_lines > 1, 1 - np.bincount(distinct, minlength=n_docs) / per_line, 0.0)
+    if cfg.max_top_ngram or cfg.max_dup_ngram:
+        metric["top2"], _ = _ngram_shares_batch(ids, lens, parent, n_docs, 2)
+        _, metric["dup5"] = _ngram_shares_batch(ids, lens, parent, n_docs, 5)
+    if cfg.min_stop_words:
+        stop = _np(pc.is_in(vocab.dictionary, pa.array(sorted(STOP_WORDS))))[ids]
+        metric["stop"] = _per_doc(parent, stop, n_docs)
+    if cfg.min_alpha_words:
+        alpha = _np(pc.match_substring_regex(vocab.dictionary, _ALPHA_RE2))[ids]
+        metric["alpha"] = _per_doc(parent, alpha, n_docs) / per_word
+
+    out: list[Verdict] = [None] * n_docs  # type: ignore[list-item]
+    for i in range(n_docs):
+        out[i] = _verdict(texts[i], int(n[i]), {k: v[i] for k, v in metric.items()}, cfg)
+    for i in odd:
+        out[i] = check(texts[i], cfg)
+    return out
+
+
+def _verdict(text: str, n: int, m: dict, cfg: FilterConfig) -> Verdict:
+    """The order and wording of ``check``, from measures already taken."""
     if n < cfg.min_words:
         return "too_short", f"{n} words < {cfg.min_words}", None
     if n > cfg.max_words:
@@ -108,43 +277,26 @@ def check(text: str, cfg: FilterConfig) -> tuple[str | None, str | None, str | N
         language, score = detect_language(text)
         if language not in cfg.languages or score < cfg.min_language_score:
             return "language", f"{language} ({score:.0f}%) not in {','.join(cfg.languages)}", language
-    if cfg.drop_lorem_ipsum and "lorem ipsum" in text.lower():
+    if cfg.drop_lorem_ipsum and m["lorem"]:
         return "lorem_ipsum", "contains 'lorem ipsum'", language
-    mean_len = sum(map(len, words)) / n
+    mean_len = m["mean_len"]
     if (cfg.min_mean_word_length and mean_len < cfg.min_mean_word_length) or \
             (cfg.max_mean_word_length and mean_len > cfg.max_mean_word_length):
         return "mean_word_length", f"{mean_len:.1f} outside {cfg.min_mean_word_length:g}..{cfg.max_mean_word_length:g}", language
-    if cfg.max_symbol_ratio:
-        ratio = (text.count("#") + text.count("...") + text.count("…")) / n
-        if ratio > cfg.max_symbol_ratio:
-            return "symbol_ratio", f"{ratio:.2f} symbols per word > {cfg.max_symbol_ratio:g}", language
-    lines = [line for line in text.split("\n") if line.strip()]
-    if cfg.max_ellipsis_lines and lines:
-        share = sum(line.rstrip().endswith(("...", "…")) for line in lines) / len(lines)
-        if share > cfg.max_ellipsis_lines:
-            return "ellipsis_lines", f"{share:.2f} of lines end in an ellipsis", language
-    if cfg.max_bullet_lines and lines:
-        share = sum(line.lstrip().startswith(_BULLETS) for line in lines) / len(lines)
-        if share > cfg.max_bullet_lines:
-            return "bullet_lines", f"{share:.2f} of lines start with a bullet", language
-    if cfg.max_repeated_lines and len(lines) > 1:
-        share = 1 - len(set(lines)) / len(lines)
-        if share > cfg.max_repeated_lines:
-            return "repeated_lines", f"{share:.2f} of lines are repeats", language
-    lower = text.lower().split()
-    if cfg.max_top_ngram or cfg.max_dup_ngram:
-        top, _ = _ngram_shares(lower, 2)
-        _, dup = _ngram_shares(lower, 5)
-        if cfg.max_top_ngram and top > cfg.max_top_ngram:
-            return "repeated_ngrams", f"top 2-gram covers {top:.2f} of characters", language
-        if cfg.max_dup_ngram and dup > cfg.max_dup_ngram:
-            return "repeated_ngrams", f"repeated 5-grams cover {dup:.2f} of characters", language
-    if cfg.min_stop_words:
-        found = sum(1 for w in lower if w in STOP_WORDS)
-        if found < cfg.min_stop_words:
-            return "no_stop_words", f"{found} stop words < {cfg.min_stop_words}", language
-    if cfg.min_alpha_words:
-        share = len(_ALPHA_WORD.findall(text)) / n
-        if share < cfg.min_alpha_words:
-            return "alpha_words", f"{share:.2f} of words have a letter < {cfg.min_alpha_words:g}", language
+    if cfg.max_symbol_ratio and m["symbols"] > cfg.max_symbol_ratio:
+        return "symbol_ratio", f"{m['symbols']:.2f} symbols per word > {cfg.max_symbol_ratio:g}", language
+    if cfg.max_ellipsis_lines and m["ellipsis"] > cfg.max_ellipsis_lines:
+        return "ellipsis_lines", f"{m['ellipsis']:.2f} of lines end in an ellipsis", language
+    if cfg.max_bullet_lines and m["bullets"] > cfg.max_bullet_lines:
+        return "bullet_lines", f"{m['bullets']:.2f} of lines start with a bullet", language
+    if cfg.max_repeated_lines and m["repeated"] > cfg.max_repeated_lines:
+        return "repeated_lines", f"{m['repeated']:.2f} of lines are repeats", language
+    if cfg.max_top_ngram and m["top2"] > cfg.max_top_ngram:
+        return "repeated_ngrams", f"top 2-gram covers {m['top2']:.2f} of characters", language
+    if cfg.max_dup_ngram and m["dup5"] > cfg.max_dup_ngram:
+        return "repeated_ngrams", f"repeated 5-grams cover {m['dup5']:.2f} of characters", language
+    if cfg.min_stop_words and m["stop"] < cfg.min_stop_words:
+        return "no_stop_words", f"{m['stop']} stop words < {cfg.min_stop_words}", language
+    if cfg.min_alpha_words and m["alpha"] < cfg.min_alpha_words:
+        return "alpha_words", f"{m['alpha']:.2f} of words have a letter < {cfg.min_alpha_words:g}", language
     return None, None, language
