@@ -286,7 +286,8 @@ MinHash 20 bands x 7 rows on word 5-grams.
   {jobn['py_mb']:,.0f} MB. The Python driver holds no corpus-sized data (no collect/toPandas) and stays flat; in
   local mode the driver JVM is also the executor, its heap capped by `--driver-memory 6g`: its RSS follows that
   cap plus off-heap shuffle/Arrow buffers, not the corpus ({jobn['jvm_mb'] / job1['jvm_mb']:.2f}x for
-  {args.scale}x the documents)."""
+  {args.scale}x the documents).
+- Where the time goes, what was tried, run-to-run spread: [TEXT_CLEANING.md](TEXT_CLEANING.md#performance)."""
     print(body)
     update_section("Text cleaning (issue: text cleaning and deduplication)", body)
 

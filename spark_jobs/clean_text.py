@@ -268,16 +268,14 @@ def process_batch(pdf: pd.DataFrame, cfg: TextCleanConfig, minhash: MinHashConfi
     word_count = np.full(len(out), np.nan)  # float with NaN, as pandas makes of ints and None
     word_count[kept] = quality.word_counts(out.loc[kept, "text"].tolist())
     out["word_count"] = word_count
-    if minhash is not None:
-        ok = out["reason"].isna().to_numpy()
-        if ok.any():
-            sigs = signatures(out.loc[ok, "text"].tolist(), minhash)
-            keys = band_keys(sigs, minhash)
-            sig_col: list = [None] * len(out)
-            key_col: list = [None] * len(out)
-            for k, i in enumerate(np.flatnonzero(ok)):
-                sig_col[i], key_col[i] = sigs[k].view(np.int32), keys[k]
-            out["signature"], out["band_keys"] = sig_col, key_col
+    if minhash is not None and kept.any():
+        sigs = signatures(out.loc[kept, "text"].tolist(), minhash)
+        keys = band_keys(sigs, minhash)
+        sig_col: list = [None] * len(out)
+        key_col: list = [None] * len(out)
+        for k, i in enumerate(np.flatnonzero(kept)):
+            sig_col[i], key_col[i] = sigs[k].view(np.int32), keys[k]
+        out["signature"], out["band_keys"] = sig_col, key_col
     return out
 
 

@@ -266,6 +266,21 @@ def check_batch(texts: Sequence[str], cfg: FilterConfig) -> list[Verdict]:
     return out
 
 
+# (FilterConfig field, measure, reason, detail), checked in this order after the word-length rule
+_CEILINGS = (
+    ("max_symbol_ratio", "symbols", "symbol_ratio", "{v:.2f} symbols per word > {limit:g}"),
+    ("max_ellipsis_lines", "ellipsis", "ellipsis_lines", "{v:.2f} of lines end in an ellipsis"),
+    ("max_bullet_lines", "bullets", "bullet_lines", "{v:.2f} of lines start with a bullet"),
+    ("max_repeated_lines", "repeated", "repeated_lines", "{v:.2f} of lines are repeats"),
+    ("max_top_ngram", "top2", "repeated_ngrams", "top 2-gram covers {v:.2f} of characters"),
+    ("max_dup_ngram", "dup5", "repeated_ngrams", "repeated 5-grams cover {v:.2f} of characters"),
+)
+_FLOORS = (
+    ("min_stop_words", "stop", "no_stop_words", "{v} stop words < {limit}"),
+    ("min_alpha_words", "alpha", "alpha_words", "{v:.2f} of words have a letter < {limit:g}"),
+)
+
+
 def _verdict(text: str, n: int, m: dict, cfg: FilterConfig) -> Verdict:
     """The order and wording of ``check``, from measures already taken."""
     if n < cfg.min_words:
@@ -283,20 +298,10 @@ def _verdict(text: str, n: int, m: dict, cfg: FilterConfig) -> Verdict:
     if (cfg.min_mean_word_length and mean_len < cfg.min_mean_word_length) or \
             (cfg.max_mean_word_length and mean_len > cfg.max_mean_word_length):
         return "mean_word_length", f"{mean_len:.1f} outside {cfg.min_mean_word_length:g}..{cfg.max_mean_word_length:g}", language
-    if cfg.max_symbol_ratio and m["symbols"] > cfg.max_symbol_ratio:
-        return "symbol_ratio", f"{m['symbols']:.2f} symbols per word > {cfg.max_symbol_ratio:g}", language
-    if cfg.max_ellipsis_lines and m["ellipsis"] > cfg.max_ellipsis_lines:
-        return "ellipsis_lines", f"{m['ellipsis']:.2f} of lines end in an ellipsis", language
-    if cfg.max_bullet_lines and m["bullets"] > cfg.max_bullet_lines:
-        return "bullet_lines", f"{m['bullets']:.2f} of lines start with a bullet", language
-    if cfg.max_repeated_lines and m["repeated"] > cfg.max_repeated_lines:
-        return "repeated_lines", f"{m['repeated']:.2f} of lines are repeats", language
-    if cfg.max_top_ngram and m["top2"] > cfg.max_top_ngram:
-        return "repeated_ngrams", f"top 2-gram covers {m['top2']:.2f} of characters", language
-    if cfg.max_dup_ngram and m["dup5"] > cfg.max_dup_ngram:
-        return "repeated_ngrams", f"repeated 5-grams cover {m['dup5']:.2f} of characters", language
-    if cfg.min_stop_words and m["stop"] < cfg.min_stop_words:
-        return "no_stop_words", f"{m['stop']} stop words < {cfg.min_stop_words}", language
-    if cfg.min_alpha_words and m["alpha"] < cfg.min_alpha_words:
-        return "alpha_words", f"{m['alpha']:.2f} of words have a letter < {cfg.min_alpha_words:g}", language
+    for limit, key, reason, detail in _CEILINGS:
+        if getattr(cfg, limit) and m[key] > getattr(cfg, limit):
+            return reason, detail.format(v=m[key], limit=getattr(cfg, limit)), language
+    for limit, key, reason, detail in _FLOORS:
+        if getattr(cfg, limit) and m[key] < getattr(cfg, limit):
+            return reason, detail.format(v=m[key], limit=getattr(cfg, limit)), language
     return None, None, language
