@@ -14,7 +14,7 @@ and the real job (``spark-submit spark_jobs/clean_text.py --preset web``) at 1x 
 polling the peak RSS of the driver JVM and of the Python driver, to show the driver stays flat.
 Writes the table into docs/BENCHMARKS.md.
 
-    .venv/bin/python benchmarks/text_clean.py [--docs 1000000] [--udf-docs 100000] [--scale 4]
+    .venv/bin/python benchmarks/text_clean.py [--docs 1000000] [--udf-docs 100000] [--scale 4] [--job-driver-memory 6g]
 """
 from __future__ import annotations
 
@@ -179,10 +179,10 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def real_job(corpus: Path, home: Path, run_id: str) -> dict:
+def real_job(corpus: Path, home: Path, run_id: str, driver_memory: str = "6g") -> dict:
     env = {**os.environ, "SHARDLINE_HOME": str(home), "PYTHONPATH": str(REPO), "PYSPARK_PYTHON": sys.executable,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    cmd = [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[2]", "--driver-memory", "6g",
+    cmd = [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[2]", "--driver-memory", driver_memory,
            str(REPO / "spark_jobs" / "clean_text.py"), "--date", DT, "--input", str(corpus), "--preset", "web",
            "--run-id", run_id]
     t0 = time.perf_counter()
@@ -209,6 +209,7 @@ def main() -> None:
     p.add_argument("--docs", type=int, default=1_000_000)
     p.add_argument("--udf-docs", type=int, default=100_000)
     p.add_argument("--scale", type=int, default=4, help="the larger corpus for the RSS check, as a multiple")
+    p.add_argument("--job-driver-memory", default="6g", help="--driver-memory of the real job runs (default 6g)")
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "shardline-bench-text"))
     args = p.parse_args()
     work = Path(args.workdir)
@@ -252,9 +253,9 @@ def main() -> None:
         timed("e", udf_version(src(udf_corpus), cfg, mh), args.udf_docs)
         spark.catalog.clearCache()
         spark.stop()
-        job1 = real_job(corpus, Path(tmp) / "home1", "bench-1x")
+        job1 = real_job(corpus, Path(tmp) / "home1", "bench-1x", args.job_driver_memory)
         print(f"job 1x: {job1}", file=sys.stderr)
-        jobn = real_job(big, Path(tmp) / "homeN", "bench-nx") if big else None
+        jobn = real_job(big, Path(tmp) / "homeN", "bench-nx", args.job_driver_memory) if big else None
         print(f"job {args.scale}x: {jobn}", file=sys.stderr)
 
     rate = {k: n_ / t for k, (n_, t) in results.items()}
@@ -275,7 +276,7 @@ MinHash 20 bands x 7 rows on word 5-grams.
 
 - (d) vs (e) on the same {args.udf_docs:,} documents: **{rate['d_small'] / rate['e']:.1f}x** (aim: at least 3x).
 - (b) vs (a): **{rate['a'] / rate['b']:.2f}x** the pass-through time (aim: within 3x).
-- The real job (`spark-submit spark_jobs/clean_text.py --preset web`, warehouse commit and report included):
+- The real job (`spark-submit --driver-memory {args.job_driver_memory} spark_jobs/clean_text.py --preset web`, warehouse commit and report included):
   {args.docs:,} docs in {job1['wall']:.0f} s wall ({args.docs / job1['wall']:,.0f} docs/s); peak RSS driver JVM
   {job1['jvm_mb']:,.0f} MB, Python driver {job1['py_mb']:,.0f} MB; kept {job1['totals']['kept']:,},
   quarantined {job1['reasons']}."""
@@ -284,7 +285,7 @@ MinHash 20 bands x 7 rows on word 5-grams.
 - At {args.scale}x ({args.docs * args.scale:,} docs): {jobn['wall']:.0f} s wall
   ({args.docs * args.scale / jobn['wall']:,.0f} docs/s); peak RSS driver JVM {jobn['jvm_mb']:,.0f} MB, Python driver
   {jobn['py_mb']:,.0f} MB. The Python driver holds no corpus-sized data (no collect/toPandas) and stays flat; in
-  local mode the driver JVM is also the executor, its heap capped by `--driver-memory 6g`: its RSS follows that
+  local mode the driver JVM is also the executor, its heap capped by `--driver-memory {args.job_driver_memory}`: its RSS follows that
   cap plus off-heap shuffle/Arrow buffers, not the corpus ({jobn['jvm_mb'] / job1['jvm_mb']:.2f}x for
   {args.scale}x the documents).
 - Where the time goes, what was tried, run-to-run spread: [TEXT_CLEANING.md](TEXT_CLEANING.md#performance)."""
