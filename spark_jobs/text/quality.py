@@ -151,15 +151,25 @@ def _np(arr: pa.Array) -> np.ndarray:
     return arr.to_numpy(zero_copy_only=False)
 
 
+def _words(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The words of each text as ``str.split()`` gives them: (all words in order, index of their text).
+
+    Arrow's Unicode whitespace is Python's (checked for every character). Its split treats a run inside a
+    text as one separator but leaves "" at untrimmed ends, so texts are trimmed first; an empty text then
+    still splits into one "", which is dropped."""
+    trimmed = pc.utf8_trim_whitespace(arr)
+    split = pc.utf8_split_whitespace(trimmed)
+    words, owner = pc.list_flatten(split), _np(pc.list_parent_indices(split))
+    empty = _np(pc.equal(pc.utf8_length(trimmed), 0))
+    if empty.any():
+        keep = ~empty[owner]
+        words, owner = words.filter(pa.array(keep)), owner[keep]
+    return words, owner
+
+
 def word_counts(texts: Sequence[str]) -> np.ndarray:
-    """``len(t.split())`` for each text (Arrow's Unicode whitespace is Python's; checked for every character)."""
-    if not len(texts):
-        return np.zeros(0, dtype=np.int64)
-    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pa.array(texts, pa.string())))
-    n = _np(pc.list_value_length(words)).astype(np.int64)
-    blank = _np(pc.equal(pc.utf8_length(pc.list_element(words, 0)), 0))  # "" or all blanks: one "" word
-    n[blank] = 0
-    return n
+    """``len(t.split())`` for each text."""
+    return np.bincount(_words(pa.array(texts, pa.string()))[1], minlength=len(texts))
 
 
 def _per_doc(parent: np.ndarray, mask: np.ndarray | None, n_docs: int, weights=None) -> np.ndarray:
@@ -216,14 +226,11 @@ def check_batch(texts: Sequence[str], cfg: FilterConfig) -> list[Verdict]:
     arr = pa.array(texts, pa.string())
     lower_docs = pc.utf8_lower(arr)
     wide = np.flatnonzero(~_np(pc.string_is_ascii(arr)))
-    odd = [i for i, low in zip(wide, lower_docs.take(wide).to_pylist()) if texts[i].lower() != low]
-    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(lower_docs))  # untrimmed ends give "" tokens
-    vocab = pc.dictionary_encode(pc.list_flatten(words))
+    odd = {i for i, low in zip(wide, lower_docs.take(wide).to_pylist()) if texts[i].lower() != low}
+    words, parent = _words(lower_docs)
+    vocab = pc.dictionary_encode(words)
     ids = _np(vocab.indices)
     lens = _np(pc.utf8_length(vocab.dictionary)).astype(np.int64)[ids]
-    parent = _np(pc.list_parent_indices(words))
-    if not lens.all():  # an empty document is one "" token
-        ids, lens, parent = ids[lens > 0], lens[lens > 0], parent[lens > 0]
     n = np.bincount(parent, minlength=n_docs)
     per_word = np.maximum(n, 1)
     metric: dict[str, np.ndarray] = {"mean_len": _per_doc(parent, None, n_docs, lens) / per_word}
@@ -258,12 +265,8 @@ def check_batch(texts: Sequence[str], cfg: FilterConfig) -> list[Verdict]:
         alpha = _np(pc.match_substring_regex(vocab.dictionary, _ALPHA_RE2))[ids]
         metric["alpha"] = _per_doc(parent, alpha, n_docs) / per_word
 
-    out: list[Verdict] = [None] * n_docs  # type: ignore[list-item]
-    for i in range(n_docs):
-        out[i] = _verdict(texts[i], int(n[i]), {k: v[i] for k, v in metric.items()}, cfg)
-    for i in odd:
-        out[i] = check(texts[i], cfg)
-    return out
+    return [check(text, cfg) if i in odd else _verdict(text, int(n[i]), {k: v[i] for k, v in metric.items()}, cfg)
+            for i, text in enumerate(texts)]
 
 
 # (FilterConfig field, measure, reason, detail), checked in this order after the word-length rule
