@@ -285,9 +285,9 @@ MinHash 20 bands x 7 rows on word 5-grams.
 - At {args.scale}x ({args.docs * args.scale:,} docs): {jobn['wall']:.0f} s wall
   ({args.docs * args.scale / jobn['wall']:,.0f} docs/s); peak RSS driver JVM {jobn['jvm_mb']:,.0f} MB, Python driver
   {jobn['py_mb']:,.0f} MB. The Python driver holds no corpus-sized data (no collect/toPandas) and stays flat; in
-  local mode the driver JVM is also the executor, its heap capped by `--driver-memory {args.job_driver_memory}`: its RSS follows that
-  cap plus off-heap shuffle/Arrow buffers, not the corpus ({jobn['jvm_mb'] / job1['jvm_mb']:.2f}x for
-  {args.scale}x the documents).
+  local mode the driver JVM is also the executor, its heap capped by `--driver-memory {args.job_driver_memory}`; its RSS
+  (heap plus off-heap shuffle/Arrow buffers) was {jobn['jvm_mb'] / job1['jvm_mb']:.2f}x for {args.scale}x the documents
+  (read as the heap filling towards its cap; not shown with a smaller heap, and the 1M job fails at 2g).
 - Where the time goes, what was tried, run-to-run spread: [TEXT_CLEANING.md](TEXT_CLEANING.md#performance)."""
     print(body)
     update_section("Text cleaning (issue: text cleaning and deduplication)", body)
