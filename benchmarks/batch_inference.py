@@ -59,7 +59,7 @@ print(json.dumps({"rows": len(values), "seconds": time.perf_counter() - t0, "loa
 def build_models(home: Path, texts: list[str]) -> dict[str, Path]:
     import tensorflow as tf
 
-    from spark_jobs.common.publish import write_pointer
+    from shardline.storage import write_pointer
     from training.config import ImageModelConfig, TextModelConfig
     from training.models import build_image_model, build_text_model, build_vectorizer
 

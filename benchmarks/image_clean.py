@@ -100,7 +100,7 @@ def baseline(files: list[Path], root: Path, out: Path) -> tuple[float, dict]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from spark_jobs.common.config import spark_uri
+    from shardline.config import spark_uri
     from spark_jobs.imaging.decode import FIELDS, ImageCleanConfig, decode_one
     from spark_jobs.imaging.dedup import NearDupConfig
     from spark_jobs.imaging.phash import hamming

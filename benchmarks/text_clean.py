@@ -124,9 +124,9 @@ def udf_version(raw, cfg, mh):
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, IntegerType, LongType, StructType
 
-    from spark_jobs.clean_text import PARSED, parse_one
     from spark_jobs.common import neardup
     from spark_jobs.common.flagged import flag_duplicates
+    from spark_jobs.text.clean import PARSED, parse_one
     from spark_jobs.text.dedup import near_duplicates
 
     a, b, _ = mh.params()
@@ -220,9 +220,9 @@ def main() -> None:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    from spark_jobs.clean_text import TextCleanConfig, parse, read_lines, transform
     from spark_jobs.common.flagged import flag_duplicates
     from spark_jobs.text import quality
+    from spark_jobs.text.clean import TextCleanConfig, parse, read_lines, transform
     from spark_jobs.text.minhash import MinHashConfig
 
     spark = (SparkSession.builder.master("local[2]").appName("bench-text")

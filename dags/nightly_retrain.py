@@ -5,7 +5,7 @@ embedded default; a cluster master works unchanged). Training runs as a subproce
 loads in the scheduler or DAG processor. The validation gate fails without retries and leaves the
 previous dataset version as ``latest``, so a bad night never reaches training or the prediction tables. Every task reads and writes by ``{{ ds }}``, never now().
 The schedule is ``SHARDLINE_SCHEDULE`` (cron, default 02:00 UTC); ``SHARDLINE_CATCHUP=true`` turns
-catch-up on. A task that fails for good raises an alert (``spark_jobs.common.alerts``). The gate's
+catch-up on. A task that fails for good raises an alert (``shardline.alerts``). The gate's
 dataset, the model registry and the prediction tables are Airflow Assets; ``prediction_report`` runs
 when both prediction tables have been updated.
 No heavy imports here: this file is parsed often.
@@ -23,8 +23,8 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import Asset, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from spark_jobs.common import assets
-from spark_jobs.common.alerts import notify_failure
+from shardline import assets
+from shardline.alerts import notify_failure
 
 REPO = Path(__file__).resolve().parents[1]
 JOBS = REPO / "spark_jobs"
@@ -100,14 +100,17 @@ def nightly_retrain():
         @task(task_id=f"validate_{kind}", retries=0, outlets=[DATASETS[kind]])
         def _validate() -> str:
             """The quality gate: moves the dataset's `latest` only when every check passes."""
-            from spark_jobs.common.config import Paths, ShardlineError
-            from spark_jobs.validate_dataset import gate
+            from shardline.config import Paths
+            from shardline.storage import read_pointer
 
-            try:
-                result = gate(Paths.from_env(), kind)
-            except ShardlineError as exc:
-                raise AirflowFailException(str(exc)) from None
-            return str(Paths.from_env().datasets / kind / result["version"])
+            proc = subprocess.run([sys.executable, "-m", "spark_jobs.validate_dataset", "--kind", kind], cwd=REPO,
+                                  capture_output=True, text=True)
+            print(proc.stderr[-20000:])
+            if proc.returncode != 0:  # the gate's one line, without retries: a bad dataset stays bad
+                lines = proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"]
+                raise AirflowFailException(lines[-1].removeprefix("error: validate_dataset: "))
+            root = Paths.from_env().datasets / kind
+            return str(root / read_pointer(root / "latest"))
 
         return _validate()
 

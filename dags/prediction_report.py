@@ -13,8 +13,8 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from spark_jobs.common import assets
-from spark_jobs.common.alerts import notify_failure
+from shardline import assets
+from shardline.alerts import notify_failure
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -34,7 +34,7 @@ from schemas.warehouse import (
     TEXT_PREDICTIONS,
     TOP_K,
 )
-from spark_jobs.common.config import Paths, ShardlineError, require_path, spark_uri
+from shardline.config import Paths, ShardlineError, require_path, spark_uri
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.common.warehouse import append_rows, replace_partitions, write_quarantine
 
@@ -118,8 +118,8 @@ def clean_input(spark: SparkSession, kind: str, dt: str) -> ScoringInput:
 
 
 def dataset_input(spark: SparkSession, paths: Paths, kind: str, version: str, split: str) -> ScoringInput:
-    from spark_jobs.common.datasets import kind_root, read_manifest
-    from spark_jobs.common.publish import read_pointer
+    from shardline.datasets import kind_root, read_manifest
+    from shardline.storage import read_pointer
 
     if version in ("latest", "candidate"):
         resolved = read_pointer(kind_root(paths, kind) / version)
@@ -150,14 +150,15 @@ def corpus_input(spark: SparkSession, kind: str, path: str, shape: list[int] | N
 
     root = require_path(path, f"{kind} corpus")
     if kind == "image":
-        from spark_jobs import clean_images as c
+        from spark_jobs.common.files import read_files
+        from spark_jobs.imaging import clean as c
 
         (h, w, mode) = (shape[0], shape[1], "L" if shape[2] == 1 else "RGB") if shape else (28, 28, "L")
         cfg = c.ImageCleanConfig(root_uri=spark_uri(root), target_width=w,
                                  target_height=h, mode=mode)
-        flagged = c.transform(c.read_images(spark, str(root)), cfg, near=None)  # score near duplicates too
+        flagged = c.transform(read_files(spark, str(root)), cfg, near=None)  # score near duplicates too
     else:
-        from spark_jobs import clean_text as c
+        from spark_jobs.text import clean as c
 
         cfg = c.TextCleanConfig(root_uri=spark_uri(root))
         flagged = c.transform(c.read_corpus(spark, str(root), c.detect_format(root), cfg), cfg, minhash=None)

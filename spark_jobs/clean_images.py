@@ -1,6 +1,6 @@
 """Clean an image folder corpus (ROOT/<label>/<file>) into ``ml.clean_images`` for one run date.
 
-Files are read with Spark's ``binaryFile`` source (recursive, optional glob), decoded, verified, repaired
+Files are listed (``spark_jobs/common/files.py``), decoded, verified, repaired
 and resized with Pillow inside ``mapInPandas`` (Arrow batches; see ``spark_jobs/imaging/decode.py`` for
 the rules), then deduplicated twice: exact (a hash of the decoded pixels, so one picture saved as two
 files is caught) and near (perceptual hash within a Hamming distance, matched with LSH in Spark, see
@@ -13,108 +13,24 @@ near_duplicate. A per-run report (JSON, HTML, contact sheet PNG) goes to ``<data
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import BinaryType, IntegerType, LongType, StringType, StructField, StructType
 
 from schemas.warehouse import CLEAN_IMAGES
-from spark_jobs.common import neardup, report
-from spark_jobs.common.config import Paths, ShardlineError, require_path, spark_uri
-from spark_jobs.common.flagged import flag_duplicates, write_flagged
+from shardline.config import Paths, ShardlineError, require_path, spark_uri
+from spark_jobs.common import report
+from spark_jobs.common.files import read_files
+from spark_jobs.common.flagged import write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
-from spark_jobs.imaging.decode import FIELDS, RESIZE_POLICIES, ImageCleanConfig, decode_one
-from spark_jobs.imaging.dedup import NearDupConfig, near_duplicates
-
-__all__ = ["ImageCleanConfig", "NearDupConfig", "read_images", "transform", "main"]
+from spark_jobs.imaging.clean import ImageCleanConfig, NearDupConfig, transform
+from spark_jobs.imaging.decode import RESIZE_POLICIES
 
 JOB = "clean_images"
 SAMPLES_PER_SECTION = 8
-
-DECODED = StructType([
-    StructField(name, {"image": BinaryType(), "perceptual_hash": LongType()}.get(
-        name, IntegerType() if name in ("width", "height", "orig_width", "orig_height") else StringType()))
-    for name in FIELDS
-])
-
-
-def read_images(spark: SparkSession, root: str, glob: str | None = None, content: bool = True) -> DataFrame:
-    """Every file under ``root`` (matching ``glob``, if given) as (path, content), zero-byte files included.
-
-    Spark plans no split for a zero-length file, so ``binaryFile`` alone silently skips empty files;
-    they are recovered (by walking a local folder, from ``inputFiles()`` elsewhere) and passed on with
-    empty content, to be quarantined like any other bad file. ``content=False`` lists only (content is null) and leaves
-    reading to the Python workers, which then open local files themselves: the bytes no longer pass
-    through the JVM and Arrow on their way to Pillow (see docs/IMAGE_CLEANING.md for the measured effect).
-    """
-    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-    if glob:
-        reader = reader.option("pathGlobFilter", glob)
-    listing = reader.load(root)
-    files = listing.select("path", "content" if content else F.lit(None).cast(BinaryType()).alias("content"))
-    if "://" in root and not root.startswith("file:"):  # remote: compare Spark's listing with its splits
-        listed = spark.createDataFrame([(spark_uri(p),) for p in listing.inputFiles()], "path string")
-        empty = listed.join(listing.select("path"), "path", "left_anti")
-    else:  # local: walking the folder is ~50x faster than inputFiles() over py4j (9 s for 50k files)
-        empty = spark.createDataFrame([(p,) for p in _empty_local_files(root, glob)], "path string")
-    return files.unionByName(empty.withColumn("content", F.lit(b"").cast(BinaryType())))
-
-
-def _empty_local_files(root: str, glob: str | None) -> list[str]:
-    """Zero-byte files under a local ``root`` as Spark names them (``file:/abs``), skipping the hidden
-    (``_``/``.``) names Spark skips, matching ``glob`` (with ``{a,b}`` alternatives) when given."""
-    import fnmatch
-    import os
-    import re
-
-    patterns = [glob] if glob else []
-    while any("{" in g for g in patterns):
-        g = next(g for g in patterns if "{" in g)
-        m = re.search(r"\{([^{}]*)\}", g)
-        patterns.remove(g)
-        patterns += [g[:m.start()] + alt + g[m.end():] for alt in m.group(1).split(",")]
-    base = root[len("file:"):] if root.startswith("file:") else root
-    out = []
-    for folder, dirs, names in os.walk(base):
-        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
-        for name in names:
-            if name.startswith(("_", ".")) or (patterns and not any(fnmatch.fnmatchcase(name, g) for g in patterns)):
-                continue
-            full = os.path.join(folder, name)
-            if os.path.getsize(full) == 0:
-                out.append("file:" + os.path.abspath(full))
-    return sorted(out)
-
-
-def decode(df: DataFrame, cfg: ImageCleanConfig) -> DataFrame:
-    """(path, content) -> DECODED rows, one per input file, in Arrow batches."""
-
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for pdf in batches:
-            rows = [decode_one(p, c, cfg) for p, c in zip(pdf["path"], pdf["content"])]  # c None: read p
-            yield pd.DataFrame(rows, columns=list(FIELDS))
-
-    return df.mapInPandas(run, DECODED)
-
-
-def transform(df: DataFrame, cfg: ImageCleanConfig, near: NearDupConfig | None = NearDupConfig()) -> DataFrame:
-    """(path, content) -> DECODED rows, one per input file, exact and near duplicates flagged.
-
-    The decoded rows are persisted (small: resized images and hashes), because near-dup matching reads
-    them twice; ``near=None`` skips near-duplicate matching.
-    """
-    flagged = flag_duplicates(decode(df, cfg), ["source"])  # same pixels: keep the smallest source path
-    if near is None:
-        return flagged
-    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
-    detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"), F.lit(" (hamming "),
-                      F.col("score").cast("string"), F.lit(")"))
-    return neardup.mark(flagged, near_duplicates(flagged, near), "near_duplicate", detail)
 
 
 def build_report(spark: SparkSession, flagged: DataFrame, counts: Counts, *, dt: str, run_id: str,
@@ -216,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "256")  # images are big rows
         spark.conf.set("spark.sql.files.openCostInBytes", str(256 * 1024))
         spark.conf.set("spark.sql.files.maxPartitionBytes", str(32 * 1024 * 1024))
-        flagged = transform(read_images(spark, str(root), args.glob, content=args.read_in_spark), cfg, near)
+        flagged = transform(read_files(spark, str(root), args.glob, content=args.read_in_spark), cfg, near)
 
         def write_report(persisted: DataFrame, counts: Counts) -> None:
             rep, sheet = build_report(spark, persisted, counts, dt=args.date, run_id=args.run_id,

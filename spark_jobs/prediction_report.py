@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from spark_jobs.common.config import Paths, ShardlineError, parse_date
-from spark_jobs.common.publish import write_json_atomic
+from shardline.config import Paths, ShardlineError, parse_date
+from shardline.storage import write_json_atomic
 
 
 def latest_scored_date(spark: SparkSession) -> str | None:

@@ -26,10 +26,10 @@ from pyspark.sql import functions as F
 
 from schemas.datasets import SCHEMAS, SPLITS
 from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
-from spark_jobs.common.config import REPO_ROOT, Paths, ShardlineError
-from spark_jobs.common.datasets import clean_stale_staging, kind_root
+from shardline.config import REPO_ROOT, Paths, ShardlineError
+from shardline.datasets import clean_stale_staging, kind_root
+from shardline.storage import commit_dir, staging_dir, write_json_atomic, write_pointer
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
-from spark_jobs.common.publish import commit_dir, staging_dir, write_json_atomic, write_pointer
 
 log = logging.getLogger(__name__)
 SOURCES = {"image": CLEAN_IMAGES, "text": CLEAN_TEXT}

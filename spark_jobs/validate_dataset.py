@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from schemas.datasets import SCHEMAS, SPLITS
-from spark_jobs.common.config import Paths, ShardlineError
-from spark_jobs.common.datasets import apply_retention, kind_root, read_manifest, write_validation
-from spark_jobs.common.publish import read_pointer, write_pointer
+from shardline.config import Paths, ShardlineError
+from shardline.datasets import apply_retention, kind_root, read_manifest, write_validation
+from shardline.storage import read_pointer, write_pointer
 
 log = logging.getLogger(__name__)
 ARROW_TYPES = {"string": "string", "binary": "binary", "int": "int32", "bigint": "int64", "double": "double"}

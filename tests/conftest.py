@@ -29,7 +29,7 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="session")
 def spark():
-    from spark_jobs.common.config import Paths
+    from shardline.config import Paths
     from spark_jobs.common.session import build_spark
 
     session = build_spark("shardline-tests", master="local[2]", paths=Paths(Path(os.environ["SHARDLINE_HOME"])),
@@ -40,7 +40,7 @@ def spark():
 
 @pytest.fixture(scope="session")
 def paths():
-    from spark_jobs.common.config import Paths
+    from shardline.config import Paths
 
     return Paths(Path(os.environ["SHARDLINE_HOME"]))
 

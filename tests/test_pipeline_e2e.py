@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from spark_jobs.sample_corpora import (
+from shardline.sample_corpora import (
     PLANTED_IMAGE_REJECTS,
     PLANTED_TEXT_REJECTS,
     make_image_corpus,

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from spark_jobs.sample_corpora import make_image_corpus
+from shardline.sample_corpora import make_image_corpus
 from tests.conftest import BIN, REPO
 
 DT = "2033-01-01"

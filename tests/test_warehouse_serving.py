@@ -12,7 +12,7 @@ import pyspark
 import pytest
 
 from schemas.warehouse import CLEAN_IMAGES, IMAGE_PREDICTIONS
-from spark_jobs.common.publish import write_pointer
+from shardline.storage import write_pointer
 from spark_jobs.common.warehouse import replace_partitions, sync_partitions
 from tests.conftest import BIN, REPO
 from tests.helpers import random_pngs, save_image_model
@@ -26,7 +26,7 @@ import json, os, sys, time
 from spark_jobs.common.readonly import writer_thread
 from spark_jobs.common.session import build_spark
 from spark_jobs.common.warehouse import sync_partitions
-from spark_jobs.common.config import Paths
+from shardline.config import Paths
 out, stop = sys.argv[1], sys.argv[2]
 spark = build_spark("reader", master="local[1]", read_only=True)
 sql = "SELECT run_id, count(*) n, count(DISTINCT id) d FROM ml.image_predictions WHERE dt = '%s' GROUP BY run_id"

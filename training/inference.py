@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 import training  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads)
-from spark_jobs.common.config import Paths, ShardlineError
-from spark_jobs.common.publish import read_pointer
+from shardline.config import Paths, ShardlineError
+from shardline.storage import read_pointer
 
 _CACHE: dict[str, "Predictor"] = {}
 _LOCK = threading.Lock()

@@ -11,8 +11,8 @@ import datetime as _dt
 import json
 from pathlib import Path
 
-from spark_jobs.common.config import Paths, ShardlineError
-from spark_jobs.common.publish import read_pointer, write_json_atomic, write_pointer
+from shardline.config import Paths, ShardlineError
+from shardline.storage import read_pointer, write_json_atomic, write_pointer
 
 KINDS = ("image", "text")
 

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from spark_jobs.common.config import Paths, ShardlineError, parse_date
-from spark_jobs.common.publish import commit_dir, read_pointer, staging_dir, write_json_atomic
+from shardline.config import Paths, ShardlineError, parse_date
+from shardline.storage import commit_dir, read_pointer, staging_dir, write_json_atomic
 from training import registry
 from training.config import TrainConfig
 

@@ -1,1 +1,2 @@
-"""Shared plumbing for the Spark jobs and the CLI: paths, session, warehouse writes, job wrapper."""
+"""Building blocks every job shares: the Spark session, the job wrapper, file listing, warehouse writes,
+flagging and LSH matching, the read-only guard and run reports."""

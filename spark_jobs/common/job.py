@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from spark_jobs.common.config import ShardlineError, parse_date
+from shardline.config import ShardlineError, parse_date
 from spark_jobs.common.session import build_spark
 from spark_jobs.common.warehouse import append_job_run
 

@@ -15,7 +15,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from spark_jobs.common.config import Paths, ShardlineError
+from shardline.config import Paths, ShardlineError
 
 SOURCE = Path(__file__).with_name("java") / "shardline" / "ReadOnlyGuard.java"
 EXTENSION = "shardline.ReadOnlyGuard"

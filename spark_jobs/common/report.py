@@ -17,7 +17,7 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from spark_jobs.common.config import Paths, ShardlineError
+from shardline.config import Paths, ShardlineError
 from spark_jobs.common.job import Counts
 
 log = logging.getLogger(__name__)

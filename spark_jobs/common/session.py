@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from spark_jobs.common.config import Paths
+from shardline.config import Paths
 
 
 def spark_conf(paths: Paths, hive: bool = False) -> dict[str, str]:

@@ -31,8 +31,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from schemas.warehouse import ALL_TABLES, DATABASE, JOB_RUNS, QUARANTINE, VIEWS, Table
-from spark_jobs.common.config import Paths
-from spark_jobs.common.publish import read_pointer, write_pointer
+from shardline.config import Paths
+from shardline.storage import read_pointer, write_pointer
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spark_jobs.common.config import folder_label, relative_path
+from shardline.config import folder_label, relative_path
 from spark_jobs.imaging.phash import HASHES
 
 RESIZE_POLICIES = ("pad", "crop", "stretch")

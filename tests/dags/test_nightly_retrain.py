@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from spark_jobs.common import assets
+from shardline import assets
 from tests.conftest import REPO
 
 DAGS = {"nightly_retrain": REPO / "dags" / "nightly_retrain.py", "prediction_report": REPO / "dags" / "prediction_report.py"}

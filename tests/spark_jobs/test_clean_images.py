@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spark_jobs.clean_images import ImageCleanConfig, NearDupConfig, main, read_images, transform
+from spark_jobs.clean_images import main
+from spark_jobs.common.files import read_files
 from spark_jobs.common.flagged import accepted, rejected
+from spark_jobs.imaging.clean import ImageCleanConfig, NearDupConfig, transform
 from spark_jobs.imaging.synthetic import VARIANTS, encode, picture, variant
 
 ROOT = "file:/corpus"
@@ -211,8 +213,8 @@ def test_read_images_keeps_empty_files_and_honours_glob(spark, tmp_path):
     (tmp_path / "a" / "zero.png").write_bytes(b"")
     (tmp_path / "a" / "skip.txt").write_bytes(b"x")
     names = lambda df: sorted(r["path"].rsplit("/", 1)[-1] for r in df.collect())  # noqa: E731
-    assert names(read_images(spark, str(tmp_path))) == ["ok.png", "skip.txt", "zero.png"]
-    assert names(read_images(spark, str(tmp_path), "*.png")) == ["ok.png", "zero.png"]
+    assert names(read_files(spark, str(tmp_path))) == ["ok.png", "skip.txt", "zero.png"]
+    assert names(read_files(spark, str(tmp_path), "*.png")) == ["ok.png", "zero.png"]
 
 
 def test_job_accounting_per_reason_and_report(spark, paths, tmp_path):

@@ -8,9 +8,10 @@ import re
 
 import pytest
 
-from spark_jobs.clean_text import TextCleanConfig, main, read_corpus, transform
+from spark_jobs.clean_text import main
 from spark_jobs.common.flagged import accepted, rejected
 from spark_jobs.text import quality
+from spark_jobs.text.clean import TextCleanConfig, read_corpus, transform
 from spark_jobs.text.minhash import MinHashConfig
 
 CFG = TextCleanConfig()
@@ -120,7 +121,7 @@ GOOD = ("The committee met on Tuesday to review the budget for the coming year. 
     (GOOD + " " + " ".join(f"{i}.{i} 42 7" for i in range(30)), "alpha_words"),
 ])
 def test_web_filters_each_have_their_reason(text, reason):
-    from spark_jobs.clean_text import parse_one
+    from spark_jobs.text.clean import parse_one
 
     row = parse_one("s", j(id="d", text=text), "jsonl", None, None, None, WEB)
     assert row["reason"] == reason, row["detail"]

@@ -6,8 +6,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_TEXT
+from shardline.datasets import list_versions
 from spark_jobs import publish_dataset
-from spark_jobs.common.datasets import list_versions
 from spark_jobs.common.warehouse import replace_partitions
 from spark_jobs.publish_dataset import (
     MB,

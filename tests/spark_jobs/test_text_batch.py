@@ -12,9 +12,9 @@ import re
 import pandas as pd
 import pytest
 
-from spark_jobs.clean_text import PARSED, TextCleanConfig, parse_one, process_batch
 from spark_jobs.text import normalize as nm
 from spark_jobs.text import pii, quality
+from spark_jobs.text.clean import PARSED, TextCleanConfig, parse_one, process_batch
 
 ALL_CHARS = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
 

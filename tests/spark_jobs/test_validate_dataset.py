@@ -5,8 +5,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.warehouse import CLEAN_TEXT
-from spark_jobs.common.config import ShardlineError
-from spark_jobs.common.datasets import list_versions
+from shardline.config import ShardlineError
+from shardline.datasets import list_versions
 from spark_jobs.common.warehouse import replace_partitions
 from spark_jobs.publish_dataset import ShardConfig, SplitConfig, publish
 from spark_jobs.validate_dataset import GateConfig, gate, psi
@@ -17,7 +17,7 @@ SHARDS = ShardConfig(target_file_mb=1, row_group_mb=0.5, max_workers=2, row_grou
 @pytest.fixture
 def fresh(tmp_path):
     """Each test gets its own datasets folder; tables come from the shared session's warehouse."""
-    from spark_jobs.common.config import Paths
+    from shardline.config import Paths
 
     return Paths(tmp_path / "home")
 

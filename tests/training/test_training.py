@@ -10,15 +10,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
-from spark_jobs.clean_images import ImageCleanConfig, read_images
-from spark_jobs.clean_images import transform as clean_images
-from spark_jobs.clean_text import TextCleanConfig, read_lines
-from spark_jobs.clean_text import transform as clean_text
-from spark_jobs.common.config import Paths
+from shardline.config import Paths
+from shardline.sample_corpora import make_image_corpus, make_text_corpus
+from spark_jobs.common.files import read_files
 from spark_jobs.common.flagged import accepted
 from spark_jobs.common.warehouse import replace_partitions
+from spark_jobs.imaging.clean import ImageCleanConfig
+from spark_jobs.imaging.clean import transform as clean_images
 from spark_jobs.publish_dataset import ShardConfig, SplitConfig, publish
-from spark_jobs.sample_corpora import make_image_corpus, make_text_corpus
+from spark_jobs.text.clean import TextCleanConfig, read_lines
+from spark_jobs.text.clean import transform as clean_text
 from spark_jobs.validate_dataset import gate
 from training import registry
 from training.config import TrainConfig
@@ -28,7 +29,7 @@ PY = sys.executable
 
 def publish_images(spark, paths, corpus, dt, shards):
     cfg = ImageCleanConfig(root_uri=corpus.as_uri().replace("file:///", "file:/"))
-    flagged = clean_images(read_images(spark, str(corpus)), cfg, near=None)  # training, not dedup, is tested here
+    flagged = clean_images(read_files(spark, str(corpus)), cfg, near=None)  # training, not dedup, is tested here
     replace_partitions(spark, accepted(flagged, dt), CLEAN_IMAGES, {"dt": dt})
     manifest, _ = publish(spark, "image", dt, SplitConfig(), shards, paths)
     gate(paths, "image", manifest["version"])

@@ -17,9 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from spark_jobs.common import processes
-from spark_jobs.common.config import REPO_ROOT, Paths, ShardlineError
-from spark_jobs.common.publish import write_json_atomic
+from shardline.config import REPO_ROOT, Paths, ShardlineError
+from shardline.servers import processes
+from shardline.storage import write_json_atomic
 
 HOST = "127.0.0.1"
 

@@ -17,9 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from spark_jobs.common import processes
-from spark_jobs.common.config import Paths, ShardlineError
-from spark_jobs.common.publish import write_json_atomic
+from shardline.config import Paths, ShardlineError
+from shardline.servers import processes
+from shardline.storage import write_json_atomic
 
 HOST = "127.0.0.1"
 
@@ -101,9 +101,9 @@ def code_zip(paths: Paths) -> Path:
     import hashlib
     import zipfile
 
-    from spark_jobs.common.config import REPO_ROOT
+    from shardline.config import REPO_ROOT
 
-    files = sorted(p for pkg in ("spark_jobs", "schemas", "training") for p in (REPO_ROOT / pkg).rglob("*")
+    files = sorted(p for pkg in ("shardline", "spark_jobs", "schemas", "training") for p in (REPO_ROOT / pkg).rglob("*")
                    if p.suffix in (".py", ".properties") and "__pycache__" not in p.parts)
     digest = hashlib.sha1()
     for f in files:

@@ -11,8 +11,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from spark_jobs.common.config import Paths, ShardlineError
-from spark_jobs.common.publish import read_pointer, write_json_atomic
+from shardline.config import Paths, ShardlineError
+from shardline.storage import read_pointer, write_json_atomic
 
 log = logging.getLogger(__name__)
 KINDS = ("image", "text")

@@ -19,9 +19,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from spark_jobs.common import processes
-from spark_jobs.common.config import Paths
-from spark_jobs.common.publish import write_json_atomic
+from shardline.config import Paths
+from shardline.servers import processes
+from shardline.storage import write_json_atomic
 
 log = logging.getLogger("shardline.warehouse")
 

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from spark_jobs.common.config import REPO_ROOT, Paths, ShardlineError, parse_date, require_path
+from shardline.config import REPO_ROOT, Paths, ShardlineError, parse_date, require_path
 
 DAG_FILE = REPO_ROOT / "dags" / "nightly_retrain.py"
 DAG_ID = "nightly_retrain"
@@ -98,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def ensure_samples(paths: Paths) -> dict[str, Path]:
-    from spark_jobs.sample_corpora import make_all
+    from shardline.sample_corpora import make_all
 
     images, text = paths.samples / "images", paths.samples / "text" / "corpus.jsonl"
     if images.exists() and text.exists():
@@ -108,7 +108,7 @@ def ensure_samples(paths: Paths) -> dict[str, Path]:
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
-    from spark_jobs.sample_corpora import make_all
+    from shardline.sample_corpora import make_all
 
     out = Path(args.out) if args.out else Paths.from_env().samples
     for name, path in make_all(out, images_per_class=args.images_per_class,
@@ -155,7 +155,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from spark_jobs.common.datasets import KINDS, list_versions, read_manifest, read_validation
+    from shardline.datasets import KINDS, list_versions, read_manifest, read_validation
 
     paths = Paths.from_env()
     kinds = [args.kind] if args.kind else list(KINDS)
@@ -255,7 +255,7 @@ def cmd_spark_conf(args: argparse.Namespace) -> int:
 def cmd_warehouse(args: argparse.Namespace) -> int:
     import time
 
-    from spark_jobs import thrift_server
+    from shardline.servers import thrift as thrift_server
 
     paths = Paths.from_env()
     state = thrift_server.read_state(paths)
@@ -273,7 +273,7 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
         raise ShardlineError(f"already running: {state['url']} (pid {state['pid']}); `shardline warehouse stop` first")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {args.host}: the endpoint has no authentication", file=sys.stderr)
-    cmd = [sys.executable, "-m", "spark_jobs.thrift_server", "--host", args.host, "--port", str(args.port),
+    cmd = [sys.executable, "-m", "shardline.servers.thrift", "--host", args.host, "--port", str(args.port),
            "--refresh", str(args.refresh)]
     if not args.detach:
         return subprocess.call(cmd, cwd=REPO_ROOT)
@@ -295,7 +295,7 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
-    from spark_jobs import airflow_server
+    from shardline.servers import airflow as airflow_server
 
     paths = Paths.from_env()
     if args.action == "status":
@@ -317,7 +317,7 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
 
 def cmd_spark_cluster(args: argparse.Namespace) -> int:
-    from spark_jobs import spark_cluster
+    from shardline.servers import spark_cluster
 
     paths = Paths.from_env()
     if args.action == "status":

@@ -1,0 +1,283 @@
+"""The text cleaning transform: raw records (JSONL lines, .txt files, Parquet rows) -> parsed, normalised,
+filtered rows with exact and near duplicates flagged. Shared by ``clean_text`` and the corpus input of
+``batch_inference``; the job's module documents the reasons.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
+
+from shardline.config import ShardlineError, folder_label, relative_path
+from spark_jobs.common import neardup
+from spark_jobs.common.files import read_files
+from spark_jobs.common.flagged import flag_duplicates
+from spark_jobs.text import quality
+from spark_jobs.text.dedup import near_duplicates
+from spark_jobs.text.minhash import MinHashConfig, band_keys, signatures
+from spark_jobs.text.normalize import normalize, normalize_batch
+from spark_jobs.text.pii import may_hold_pii, redact
+
+FORMATS = ("jsonl", "txt", "parquet")
+
+
+@dataclass(frozen=True)
+class TextCleanConfig:
+    text_field: str = "text"
+    label_field: str = "label"
+    id_field: str = "id"
+    normal_form: str = "NFC"              # NFC, or NFKC (folds compatibility characters: ﬁ -> fi, ① -> 1)
+    strip_markup: bool = True
+    drop_boilerplate: bool = True
+    redact_pii: bool = True
+    max_doc_bytes: int = 1_000_000        # larger documents are quarantined as too_large
+    root_uri: str = ""                    # for .txt corpora: ids and labels from the path under the root
+    filters: quality.FilterConfig = field(default_factory=lambda: quality.PRESETS["labeled"])
+
+    def __post_init__(self) -> None:
+        if self.normal_form not in ("NFC", "NFKC"):
+            raise ValueError(f"normal_form must be NFC or NFKC, got {self.normal_form!r}")
+        if self.max_doc_bytes < 1:
+            raise ValueError(f"max_doc_bytes must be positive, got {self.max_doc_bytes}")
+
+
+PARSED = StructType([
+    StructField("id", StringType()),
+    StructField("source", StringType()),
+    StructField("label", StringType()),
+    StructField("text", StringType()),
+    StructField("content_hash", StringType()),
+    StructField("language", StringType()),
+    StructField("word_count", IntegerType()),
+    StructField("pii_redacted", IntegerType()),
+    StructField("pii_email", IntegerType()),
+    StructField("pii_phone", IntegerType()),
+    StructField("pii_ip", IntegerType()),
+    StructField("boilerplate_lines", IntegerType()),
+    StructField("words_in", IntegerType()),
+    StructField("chars_in", LongType()),
+    StructField("reason", StringType()),
+    StructField("detail", StringType()),
+    StructField("signature", ArrayType(IntegerType())),
+    StructField("band_keys", ArrayType(LongType())),
+])
+RAW = "source string, raw binary, fmt string, rec_id string, rec_label string, rec_text string"
+
+
+# ---------------------------------------------------------------- reading (Spark, no parsing)
+
+def detect_format(path: Path) -> str:
+    """jsonl / txt / parquet from the file's extension, or from what a folder holds."""
+    names = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    suffixes = {p.suffix.lower() for p in names if not p.name.startswith(("_", "."))}
+    for fmt, exts in (("parquet", {".parquet"}), ("jsonl", {".jsonl", ".json", ".ndjson"}), ("txt", {".txt"})):
+        if suffixes & exts:
+            return fmt
+    raise ShardlineError(f"no .jsonl, .txt or .parquet files in {path}; say which with --format")
+
+
+def read_lines(spark: SparkSession, path: str) -> DataFrame:
+    """JSONL: (source, raw, ...) per line; ``raw`` keeps the undecoded bytes."""
+    return (spark.read.text(path)
+            .select(F.input_file_name().alias("source"), F.col("value").cast("binary").alias("raw"))
+            .withColumns({"fmt": F.lit("jsonl"), "rec_id": F.lit(None).cast("string"),
+                          "rec_label": F.lit(None).cast("string"), "rec_text": F.lit(None).cast("string")}))
+
+
+def read_txt(spark: SparkSession, path: str) -> DataFrame:
+    """.txt files: one document per file, zero-byte files included (``binaryFile`` skips those)."""
+    files = read_files(spark, path, "*.txt")
+    return files.select(F.col("path").alias("source"), F.col("content").alias("raw"), F.lit("txt").alias("fmt"),
+                        *(F.lit(None).cast("string").alias(c) for c in ("rec_id", "rec_label", "rec_text")))
+
+
+def read_parquet(spark: SparkSession, path: str, cfg: TextCleanConfig) -> DataFrame:
+    df = spark.read.parquet(path)
+    if cfg.text_field not in df.columns:
+        raise ShardlineError(f"Parquet input has no column {cfg.text_field!r} (columns: {', '.join(df.columns)}); "
+                             f"pass --text-field")
+    col = lambda name: F.col(name).cast("string") if name in df.columns else F.lit(None).cast("string")  # noqa: E731
+    return df.select(F.input_file_name().alias("source"), F.lit(None).cast("binary").alias("raw"),
+                     F.lit("parquet").alias("fmt"), col(cfg.id_field).alias("rec_id"),
+                     col(cfg.label_field).alias("rec_label"), col(cfg.text_field).alias("rec_text"))
+
+
+def read_corpus(spark: SparkSession, path: str, fmt: str, cfg: TextCleanConfig) -> DataFrame:
+    return {"jsonl": lambda: read_lines(spark, path), "txt": lambda: read_txt(spark, path),
+            "parquet": lambda: read_parquet(spark, path, cfg)}[fmt]()
+
+
+# ---------------------------------------------------------------- per record, per batch (pure Python)
+
+def _reject(row: dict, reason: str, detail: str) -> dict:
+    row.update(reason=reason, detail=detail[:500])
+    return row
+
+
+def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, rec_label: str | None,
+                rec_text: str | None, cfg: TextCleanConfig) -> tuple[dict, str | None, bool]:
+    """One raw record -> (PARSED row, its text, whether the record has its own id); text None when the
+    record was rejected while reading (``reason`` set)."""
+    row = dict.fromkeys(PARSED.fieldNames())
+    row.update(source=source, id="raw-" + hashlib.sha1(raw or (rec_text or "").encode()).hexdigest()[:16])
+    if fmt == "parquet":
+        row["id"] = rec_id or row["id"]
+        row["label"] = rec_label
+        text = rec_text
+        if text is None:
+            return _reject(row, "missing_text", f"column {cfg.text_field!r} is null"), None, False
+        if len(text.encode()) > cfg.max_doc_bytes:
+            return _reject(row, "too_large", f"{len(text.encode())} bytes > {cfg.max_doc_bytes}"), None, False
+        own_id = rec_id is not None
+    elif fmt == "txt":
+        rel = relative_path(source, cfg.root_uri)
+        row.update(id="txt-" + hashlib.sha1(rel.encode()).hexdigest()[:16], source=rel, label=folder_label(rel))
+        if len(raw) > cfg.max_doc_bytes:
+            return _reject(row, "too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}"), None, False
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            return _reject(row, "invalid_utf8", f"byte {exc.start}: {exc.reason}"), None, False
+        own_id = True
+    else:
+        if not raw.strip():
+            return _reject(row, "blank_line", "line holds only whitespace"), None, False
+        if len(raw) > cfg.max_doc_bytes:  # not parsed; the id is looked for in the line's first 4 KB
+            m = re.search(rb'"' + re.escape(cfg.id_field.encode()) + rb'"\s*:\s*"([^"\\]{1,200})"', raw[:4096])
+            if m:
+                row["id"] = m.group(1).decode("utf-8", errors="replace")
+            return _reject(row, "too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}"), None, False
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            _recover_id(row, raw.decode("utf-8", errors="replace"), cfg)
+            return _reject(row, "invalid_utf8", f"byte {exc.start}: {exc.reason}"), None, False
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return _reject(row, "malformed_json", f"{exc.msg} at column {exc.colno}"), None, False
+        if not isinstance(obj, dict):
+            return _reject(row, "malformed_json", f"expected a JSON object, got {type(obj).__name__}"), None, False
+        _recover_id(row, obj, cfg)
+        label = obj.get(cfg.label_field)
+        row["label"] = None if label is None else str(label)
+        text = obj.get(cfg.text_field)
+        if not isinstance(text, str):
+            return _reject(row, "missing_text", f"field {cfg.text_field!r} is " + ("absent" if text is None else
+                                                                                   type(text).__name__)), None, False
+        own_id = obj.get(cfg.id_field) is not None
+    row["chars_in"] = len(text)  # words_in: set by the caller, over a whole batch where there is one
+    return row, text, own_id
+
+
+def finish_record(row: dict, own_id: bool, text: str, boilerplate_lines: int, verdict: quality.Verdict | None,
+                  cfg: TextCleanConfig, may_hold_pii: bool = True) -> dict:
+    """A read record with its normalised text and the filters' verdict (None for an empty text) -> its row
+    (``word_count`` of a kept row is set by the caller)."""
+    row["boilerplate_lines"] = boilerplate_lines
+    if not text:
+        return _reject(row, "empty_text", "no text left after normalisation")
+    if not own_id:
+        row["id"] = "txt-" + hashlib.sha1(text.encode()).hexdigest()[:16]
+    reason, detail, row["language"] = verdict
+    if reason:
+        return _reject(row, reason, detail)
+    counts = {"email": 0, "phone": 0, "ip": 0}
+    if cfg.redact_pii and may_hold_pii:
+        text, counts = redact(text)
+    row.update(text=text, content_hash=hashlib.sha1(text.encode()).hexdigest(),
+               pii_email=counts["email"], pii_phone=counts["phone"], pii_ip=counts["ip"],
+               pii_redacted=sum(counts.values()))
+    return row
+
+
+def parse_one(source: str, raw: bytes | None, fmt: str, rec_id: str | None, rec_label: str | None,
+              rec_text: str | None, cfg: TextCleanConfig) -> dict:
+    """One raw record -> one PARSED row without signature, one document at a time (``process_batch`` gives
+    the same rows for a whole batch; this is the reference and what row-at-a-time code calls)."""
+    row, text, own_id = read_record(source, raw, fmt, rec_id, rec_label, rec_text, cfg)
+    if text is None:
+        return row
+    row["words_in"] = len(text.split())
+    text, dropped = normalize(text, cfg.normal_form, cfg.strip_markup, cfg.drop_boilerplate)
+    row = finish_record(row, own_id, text, dropped, quality.check(text, cfg.filters) if text else None, cfg)
+    if row["reason"] is None:
+        row["word_count"] = len(row["text"].split())
+    return row
+
+
+def _recover_id(row: dict, obj: dict | str, cfg: TextCleanConfig) -> None:
+    """Keep the record's own id when it can be read, so quarantine names what the user sent."""
+    if isinstance(obj, str):
+        try:
+            obj = json.loads(obj)
+        except json.JSONDecodeError:
+            return
+    if isinstance(obj, dict) and obj.get(cfg.id_field) is not None:
+        row["id"] = str(obj[cfg.id_field])
+
+
+def process_batch(pdf: pd.DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None) -> pd.DataFrame:
+    """One Arrow batch of raw records -> PARSED rows: reading per record, normalisation and filters over the
+    batch at once (``normalize_batch``, ``quality.check_batch``), then MinHash over the kept texts."""
+    read = [read_record(s, None if r is None else bytes(r), f, i, lab, t, cfg) for s, r, f, i, lab, t in
+            zip(pdf["source"], pdf["raw"], pdf["fmt"], pdf["rec_id"], pdf["rec_label"], pdf["rec_text"])]
+    live = [k for k, (_, text, _) in enumerate(read) if text is not None]
+    raw_texts = [read[k][1] for k in live]
+    words_in = quality.word_counts(raw_texts)
+    texts, dropped = normalize_batch(raw_texts, cfg.normal_form, cfg.strip_markup, cfg.drop_boilerplate)
+    verdicts = iter(quality.check_batch([t for t in texts if t], cfg.filters))
+    hints = iter(may_hold_pii(texts)) if cfg.redact_pii else itertools.repeat(False)
+    rows = [row for row, _, _ in read]
+    for k, text, n_dropped, n_words, hint in zip(live, texts, dropped, words_in, hints):
+        row, _, own_id = read[k]
+        row["words_in"] = int(n_words)
+        rows[k] = finish_record(row, own_id, text, n_dropped, next(verdicts) if text else None, cfg, hint)
+    out = pd.DataFrame(rows, columns=PARSED.fieldNames())
+    kept = out["reason"].isna().to_numpy()
+    word_count = np.full(len(out), np.nan)  # float with NaN, as pandas makes of ints and None
+    word_count[kept] = quality.word_counts(out.loc[kept, "text"].tolist())
+    out["word_count"] = word_count
+    if minhash is not None and kept.any():
+        sigs = signatures(out.loc[kept, "text"].tolist(), minhash)
+        keys = band_keys(sigs, minhash)
+        sig_col: list = [None] * len(out)
+        key_col: list = [None] * len(out)
+        for k, i in enumerate(np.flatnonzero(kept)):
+            sig_col[i], key_col[i] = sigs[k].view(np.int32), keys[k]
+        out["signature"], out["band_keys"] = sig_col, key_col
+    return out
+
+
+# ---------------------------------------------------------------- Spark transforms
+
+def parse(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None) -> DataFrame:
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            yield process_batch(pdf, cfg, minhash)
+
+    return raw.mapInPandas(run, PARSED)
+
+
+def transform(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None = MinHashConfig()) -> DataFrame:
+    """Raw records -> PARSED rows, one per record, exact and (unless ``minhash`` is None) near duplicates
+    flagged. No I/O; the parsed rows are persisted when near-dup matching reads them twice."""
+    flagged = flag_duplicates(parse(raw, cfg, minhash), ["id", "source"])  # same normalised text: smallest id
+    if minhash is None:
+        return flagged
+    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"), F.lit(" (estimated jaccard "),
+                      F.format_number("score", 2), F.lit(")"))
+    return neardup.mark(flagged.drop("signature", "band_keys"), near_duplicates(flagged, minhash),
+                        "near_duplicate", detail)
