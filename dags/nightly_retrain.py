@@ -5,7 +5,7 @@ embedded default; a cluster master works unchanged). Training runs as a subproce
 loads in the scheduler or DAG processor. The validation gate fails without retries and leaves the
 previous dataset version as ``latest``, so a bad night never reaches training or the prediction tables. Every task reads and writes by ``{{ ds }}``, never now().
 The schedule is ``SHARDLINE_SCHEDULE`` (cron, default 02:00 UTC); ``SHARDLINE_CATCHUP=true`` turns
-catch-up on. A task that fails for good raises an alert (``shardline.alerts``). The gate's
+catch-up on (from ``SHARDLINE_START_DATE``, default 2000-01-01, so any older date can be run by hand). A task that fails for good raises an alert (``shardline.alerts``). The gate's
 dataset, the model registry and the prediction tables are Airflow Assets; ``prediction_report`` runs
 when both prediction tables have been updated.
 No heavy imports here: this file is parsed often.
@@ -34,9 +34,16 @@ SPARK_CONF = {
 }
 SCHEDULE = os.environ.get("SHARDLINE_SCHEDULE", "0 2 * * *")
 CATCHUP = os.environ.get("SHARDLINE_CATCHUP", "false").lower() in ("1", "true", "yes")
+# Far back on purpose: a manual or backfill run of an older snapshot must run (a logical date before
+# start_date gives a run marked success with no task run). With catch-up on, set SHARDLINE_START_DATE to
+# where the backfill should begin.
+START_DATE = pendulum.parse(os.environ.get("SHARDLINE_START_DATE", "2000-01-01"), tz="UTC")
 DATASETS = {kind: Asset(uri) for kind, uri in assets.DATASET.items()}
 MODELS = {kind: Asset(uri) for kind, uri in assets.MODEL.items()}
 PREDICTIONS = {kind: Asset(uri) for kind, uri in assets.PREDICTIONS.items()}
+
+
+CONFIG_XCOM = "{{ ti.xcom_pull(task_ids='check_inputs')['config'] }}"  # the resolved configuration file
 
 
 def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None) -> SparkSubmitOperator:
@@ -46,7 +53,7 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
         conn_id="spark_default",
         name=f"shardline-{task_id}",
         conf=SPARK_CONF,
-        application_args=["--date", "{{ ds }}", "--run-id", "{{ run_id }}", *args],
+        application_args=["--date", "{{ ds }}", "--run-id", "{{ run_id }}", "--config", CONFIG_XCOM, *args],
         outlets=outlets or [],
     )
 
@@ -54,7 +61,7 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
 @dag(
     dag_id="nightly_retrain",
     schedule=SCHEDULE,
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=CATCHUP,
     max_active_runs=1,
     tags=["shardline", "nightly", "training"],
@@ -71,40 +78,58 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
                               description="image folder ROOT/<label>/<file>"),
         "text_corpus": Param(str(DATA / "samples" / "text" / "corpus.jsonl"), type="string",
                              description="JSONL file or folder of JSONL files"),
-        "image_near_dup_threshold": Param(
-            3, type="integer", minimum=-1, maximum=63,
-            description="pHash Hamming distance for near-duplicate images (-1 off). 3 suits the 8x8-digit "
-                        "sample, where distinct digits sit 4-10 bits apart; 10 (the job's default) suits photos"),
-        "text_preset": Param("labeled", enum=["labeled", "web"],
-                             description="text filter preset: labeled (light, short labeled texts) or web (strict)"),
-        "epochs": Param(None, type=["null", "integer"], description="training epochs (default per model)"),
-        "train_workers": Param(1, type="integer", minimum=1, description="local training workers (MultiWorkerMirroredStrategy)"),
-        "promotion_tolerance": Param(0.01, type="number", minimum=0, maximum=1,
-                                     description="accuracy a candidate may lose to the champion and still be promoted"),
+        "config": Param("", type="string",
+                        description="pipeline configuration file (TOML, docs/CONFIG.md); empty: built-in defaults"),
+        # Each of these overrides one field of the configuration when set (null: the file's value).
+        "image_size": Param(None, type=["null", "integer"], minimum=8, description="images.size (px)"),
+        "image_mode": Param(None, type=["null", "string"], description="images.mode: RGB or L"),
+        "image_near_dup_threshold": Param(None, type=["null", "integer"], minimum=-1, maximum=63,
+                                          description="images.near_dup_threshold (pHash bits, -1 off)"),
+        "text_preset": Param(None, type=["null", "string"], description="text.preset: labeled or web"),
+        "epochs": Param(None, type=["null", "integer"], minimum=1, description="train.image_epochs and text_epochs"),
+        "train_workers": Param(None, type=["null", "integer"], minimum=1, description="train.workers"),
+        "promotion_tolerance": Param(None, type=["null", "number"], minimum=0, maximum=1,
+                                     description="train.promotion_tolerance"),
     },
     doc_md=__doc__,
 )
 def nightly_retrain():
     @task(retries=0)
     def check_inputs(params=None) -> dict[str, str]:
-        """Fail fast, once, with one line, when a corpus path is wrong (no retries for a typo)."""
+        """Fail fast, once, with one line, when a corpus path or the configuration is wrong (no retries for a
+        typo); the resolved configuration is written once and every task reads that file."""
+        from shardline.config import Paths, ShardlineError
+        from shardline.pipeline_config import load, write_resolved
+
         resolved = {}
         for key in ("image_corpus", "text_corpus"):
             path = Path(params[key]).expanduser()
             if not path.exists():
                 raise AirflowFailException(f"{key} not found: {path}")
             resolved[key] = str(path.resolve())
+        overrides = {"images.size": params.get("image_size"), "images.mode": params.get("image_mode"),
+                     "images.near_dup_threshold": params.get("image_near_dup_threshold"),
+                     "text.preset": params.get("text_preset"), "train.image_epochs": params.get("epochs"),
+                     "train.text_epochs": params.get("epochs"), "train.workers": params.get("train_workers"),
+                     "train.promotion_tolerance": params.get("promotion_tolerance")}
+        try:
+            cfg = load(params.get("config") or None).with_overrides(overrides)
+        except ShardlineError as exc:
+            raise AirflowFailException(str(exc)) from None
+        resolved["config"] = str(write_resolved(cfg, Paths.from_env().home / "configs"))
+        resolved["train_workers"] = str(cfg.train.workers)
         return resolved
 
     def validate(kind: str):
         @task(task_id=f"validate_{kind}", retries=0, outlets=[DATASETS[kind]])
-        def _validate() -> str:
+        def _validate(ti=None) -> str:
             """The quality gate: moves the dataset's `latest` only when every check passes."""
             from shardline.config import Paths
             from shardline.storage import read_pointer
 
-            proc = subprocess.run([sys.executable, "-m", "spark_jobs.validate_dataset", "--kind", kind], cwd=REPO,
-                                  capture_output=True, text=True)
+            config = ti.xcom_pull(task_ids="check_inputs")["config"]
+            proc = subprocess.run([sys.executable, "-m", "spark_jobs.validate_dataset", "--kind", kind,
+                                   "--config", config], cwd=REPO, capture_output=True, text=True)
             print(proc.stderr[-20000:])
             if proc.returncode != 0:  # the gate's one line, without retries: a bad dataset stays bad
                 lines = proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"]
@@ -116,11 +141,10 @@ def nightly_retrain():
 
     def train(kind: str):
         @task(task_id=f"train_{kind}", outlets=[MODELS[kind]])
-        def _train(ds=None, params=None) -> str:
-            cmd = [sys.executable, "-m", "training.launch", "--workers", str(params.get("train_workers") or 1),
-                   "--", "--kind", kind, "--date", ds, "--tolerance", str(params.get("promotion_tolerance", 0.01))]
-            if params.get("epochs"):
-                cmd += ["--epochs", str(params["epochs"])]
+        def _train(ds=None, ti=None) -> str:
+            inputs = ti.xcom_pull(task_ids="check_inputs")
+            cmd = [sys.executable, "-m", "training.launch", "--workers", inputs["train_workers"],
+                   "--", "--kind", kind, "--date", ds, "--config", inputs["config"]]
             proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
             print(proc.stderr[-20000:])
             if proc.returncode != 0:
@@ -132,10 +156,10 @@ def nightly_retrain():
         return _train()
 
     checked = check_inputs()
-    clean_images = spark_job("clean_images", "clean_images.py", "--input", "{{ params.image_corpus }}",
-                             "--near-dup-threshold", "{{ params.image_near_dup_threshold }}")
-    clean_text = spark_job("clean_text", "clean_text.py", "--input", "{{ params.text_corpus }}",
-                           "--preset", "{{ params.text_preset }}")
+    clean_images = spark_job("clean_images", "clean_images.py", "--input",
+                             "{{ ti.xcom_pull(task_ids='check_inputs')['image_corpus'] }}")
+    clean_text = spark_job("clean_text", "clean_text.py", "--input",
+                           "{{ ti.xcom_pull(task_ids='check_inputs')['text_corpus'] }}")
     for kind, clean in (("image", clean_images), ("text", clean_text)):
         publish = spark_job(f"publish_{kind}", "publish_dataset.py", "--kind", kind)
         score = spark_job(f"score_{kind}", "batch_inference.py", "--kind", kind, outlets=[PREDICTIONS[kind]])

@@ -1,6 +1,7 @@
 """``shardline``: the command line of the pipeline.
 
-    shardline run --date 2026-11-23 [--image-corpus DIR] [--text-corpus FILE]
+    shardline run --date 2026-11-23 [--image-corpus DIR] [--text-corpus FILE] [--config FILE] [--image-size N ...]
+    shardline config show [--config FILE] [overrides]
     shardline query "SELECT count(*) FROM ml.text_predictions" [--format table|csv|json]
     shardline sample-data [--out DIR]
     shardline datasets list | show VERSION | validate --kind image|text
@@ -62,6 +63,7 @@ def ensure_airflow_db(paths: Paths, env: dict[str, str]) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     paths = Paths.from_env()
     dt = parse_date(args.date)
+    cfg = resolve_config(args, samples=args.image_corpus is None and args.text_corpus is None)
     if args.image_corpus is None or args.text_corpus is None:
         samples = ensure_samples(paths)
     image_corpus = require_path(args.image_corpus or samples["image_corpus"], "image corpus folder")
@@ -78,13 +80,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     dag = module.dag_object
-    conf = {"image_corpus": str(image_corpus), "text_corpus": str(text_corpus)}
-    if args.epochs is not None:
-        conf["epochs"] = args.epochs
-    if args.image_near_dup_threshold is not None:
-        conf["image_near_dup_threshold"] = args.image_near_dup_threshold
-    if args.text_preset is not None:
-        conf["text_preset"] = args.text_preset
+    from shardline.pipeline_config import write_resolved
+
+    cfg_file = write_resolved(cfg, paths.home / "configs")
+    conf = {"image_corpus": str(image_corpus), "text_corpus": str(text_corpus), "config": str(cfg_file)}
     y, m, d = (int(x) for x in dt.split("-"))
     print(f"shardline: running DAG {DAG_ID} for {dt} with {conf}", file=sys.stderr)
     dag_run = dag.test(logical_date=pendulum.datetime(y, m, d, tz="UTC"), run_conf=conf)
@@ -93,7 +92,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         failed = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) == "failed"]
         raise ShardlineError(f"DAG run {dt} ended {state}; failed tasks: {', '.join(failed) or 'none recorded'}"
                              f" (logs: {paths.airflow_home / 'logs'})")
-    print(f"shardline: DAG run {dt} succeeded", file=sys.stderr)
+    ran = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) in ("success", "failed", "skipped",
+                                                                                   "upstream_failed")]
+    if not ran:  # e.g. a logical date the DAG does not schedule: a silent no-op is not a success
+        raise ShardlineError(f"DAG run {dt} ended {state} without running any task (is {dt} before the DAG's "
+                             f"start_date? see SHARDLINE_START_DATE)")
+    print(f"shardline: DAG run {dt} succeeded ({len(ran)} tasks)", file=sys.stderr)
     return 0
 
 
@@ -336,6 +340,45 @@ def cmd_spark_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+# `shardline run` flags that override one field of the configuration file each.
+CONFIG_FLAGS = {
+    "image_size": ("images.size", int, "output image side in px"),
+    "image_mode": ("images.mode", str, "RGB or L"),
+    "image_resize": ("images.resize", str, "pad, crop or stretch"),
+    "image_near_dup_threshold": ("images.near_dup_threshold", int, "pHash Hamming distance for near-duplicate images (-1 off)"),
+    "text_preset": ("text.preset", str, "text filter preset: labeled or web"),
+    "rare_labels": ("gate.rare_labels", str, "exclude (default) or fail"),
+    "train_workers": ("train.workers", int, "local training workers"),
+}
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="pipeline configuration, TOML (docs/CONFIG.md; default: built-in defaults, or the demo's "
+                             "for the bundled samples)")
+    parser.add_argument("--epochs", type=int, help="training epochs for both models (overrides train.*_epochs)")
+    for dest, (field, kind, text) in CONFIG_FLAGS.items():
+        parser.add_argument("--" + dest.replace("_", "-"), dest=dest, type=kind, help=f"{text} (overrides {field})")
+
+
+def resolve_config(args: argparse.Namespace, samples: bool = False):
+    """The configuration file (or the defaults; the demo's for the bundled samples) with flag overrides."""
+    from shardline import pipeline_config
+
+    path = args.config or (pipeline_config.DEMO_CONFIG if samples else None)
+    overrides = {field: getattr(args, dest) for dest, (field, _, _) in CONFIG_FLAGS.items()}
+    overrides.update({"train.image_epochs": args.epochs, "train.text_epochs": args.epochs})
+    try:
+        return pipeline_config.load(path).with_overrides(overrides)
+    except ShardlineError as exc:
+        raise ShardlineError(str(exc).replace("overrides: ", "a flag: ")) from None
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(resolve_config(args).to_toml(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shardline", description="Shardline: corpora -> shards -> models -> SQL")
     sub = p.add_subparsers(dest="command", required=True)
@@ -344,11 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", required=True, help="run date YYYY-MM-DD")
     run.add_argument("--image-corpus", help="image folder ROOT/<label>/<file> (default: sample corpus)")
     run.add_argument("--text-corpus", help="JSONL file or folder (default: sample corpus)")
-    run.add_argument("--epochs", type=int, help="training epochs (default: per-model default)")
-    run.add_argument("--image-near-dup-threshold", type=int,
-                     help="pHash Hamming distance for near-duplicate images (DAG default 3, for the digit sample; 10 for photos)")
-    run.add_argument("--text-preset", choices=["labeled", "web"], help="text filter preset (DAG default labeled)")
+    add_config_flags(run)
     run.set_defaults(func=cmd_run)
+
+    config = sub.add_parser("config", help="print the resolved pipeline configuration (TOML)")
+    config.add_argument("action", choices=["show"])
+    add_config_flags(config)
+    config.set_defaults(func=cmd_config)
 
     query = sub.add_parser("query", help="run a read-only SQL query against the warehouse")
     query.add_argument("sql")

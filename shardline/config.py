@@ -64,9 +64,16 @@ def parse_date(value: str) -> str:
 
 
 def spark_uri(path: Path | str) -> str:
-    """A local path (or a ``file:///`` URI) as Spark's file sources name it: ``file:/abs/path``."""
-    uri = path.as_uri() if isinstance(path, Path) else path
-    return "file:/" + uri[len("file:///"):] if uri.startswith("file:///") else uri
+    """A local path (or a ``file:///`` URI) as Spark's file sources name it: ``file:/abs/path``, not
+    %-encoded (``Path.as_uri()`` encodes spaces and non-ASCII; Spark's paths and ``input_file_name`` do
+    not, and ``source`` is computed by comparing the two)."""
+    if isinstance(path, Path):
+        return "file:" + str(path.absolute())
+    if path.startswith("file:///"):
+        return "file:/" + path[len("file:///"):]
+    if path.startswith("/"):
+        return "file:" + path
+    return path
 
 
 def relative_path(path: str, root_uri: str) -> str:

@@ -35,6 +35,7 @@ from schemas.warehouse import (
     TOP_K,
 )
 from shardline.config import Paths, ShardlineError, require_path, spark_uri
+from shardline.pipeline_config import parse_args
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.common.warehouse import append_rows, replace_partitions, write_quarantine
 
@@ -189,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--split", default="test", help="split of --dataset to score (default test)")
     p.add_argument("--batch-size", type=int, default=512, help="rows per Arrow batch handed to the model")
     p.add_argument("--top-k", type=int, default=3, help="labels kept per row in top_k (default 3)")
-    args = p.parse_args(argv)
+    args = parse_args(p, "batch_inference", argv)
 
     def validate() -> None:
         from training.inference import resolve_model_dir

@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_IMAGES
 from shardline.config import Paths, ShardlineError, require_path, spark_uri
+from shardline.pipeline_config import parse_args
 from spark_jobs.common import report
 from spark_jobs.common.files import read_files
 from spark_jobs.common.flagged import write_flagged
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--lsh-tables", type=int, default=64)
     p.add_argument("--lsh-bits", type=int, default=14)
     p.add_argument("--max-bucket", type=int, default=1000, help="LSH bucket size before the skew guard applies")
-    args = p.parse_args(argv)
+    args = parse_args(p, "clean_images", argv)
 
     @functools.cache  # validated before Spark starts, used again in the body
     def configs() -> tuple[Path, ImageCleanConfig, NearDupConfig | None]:

@@ -7,7 +7,8 @@ the preset's filters (``spark_jobs/text/quality.py``), PII redaction (``spark_jo
 MinHash (``spark_jobs/text/minhash.py``); then exact duplicates (hash of the normalised text) and near
 duplicates (MinHash LSH in Spark, ``spark_jobs/text/dedup.py``) are flagged. Every record ends up kept or
 in ``ml.quarantine`` with a reason:
-  reading: blank_line, invalid_utf8, malformed_json, missing_text, too_large, empty_text
+  reading: blank_line, invalid_utf8, malformed_json, not_an_object, invalid_unicode, bad_label, missing_text,
+           text_not_a_string, too_large, empty_text, unreadable, not_a_file, broken_link
   filters: too_short, too_long, language, mean_word_length, symbol_ratio, ellipsis_lines, bullet_lines,
            repeated_lines, repeated_ngrams, no_stop_words, alpha_words, lorem_ipsum
   dedup:   duplicate, near_duplicate (detail names the id kept)
@@ -28,6 +29,7 @@ from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_TEXT
 from shardline.config import Paths, ShardlineError, require_path, spark_uri
+from shardline.pipeline_config import parse_args
 from spark_jobs.common import report
 from spark_jobs.common.flagged import write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
@@ -90,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=7, help="MinHash values per band (permutations = bands x rows)")
     p.add_argument("--threshold", type=float, default=0.7, help="estimated Jaccard for a near duplicate (default 0.7)")
     p.add_argument("--max-bucket", type=int, default=1000)
-    args = p.parse_args(argv)
+    args = parse_args(p, "clean_text", argv)
 
     @functools.cache  # validated before Spark starts, used again in the body: detect_format walks the folder
     def configs() -> tuple[Path, str, TextCleanConfig, MinHashConfig | None]:

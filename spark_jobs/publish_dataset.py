@@ -28,6 +28,7 @@ from schemas.datasets import SCHEMAS, SPLITS
 from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
 from shardline.config import REPO_ROOT, Paths, ShardlineError
 from shardline.datasets import clean_stale_staging, kind_root
+from shardline.pipeline_config import parse_args
 from shardline.storage import commit_dir, staging_dir, write_json_atomic, write_pointer
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 
@@ -158,9 +159,10 @@ def to_raw_pixels(df: DataFrame) -> DataFrame:
 
 
 def fingerprint(df: DataFrame, *extra: object) -> str:
-    """Order-independent digest of (id, content_hash) over all rows, plus settings in ``extra``."""
+    """Order-independent digest of (id, content_hash, label) over all rows, plus settings in ``extra``:
+    a relabelled corpus is a different dataset."""
     row = df.agg(F.count("*").alias("n"),
-                 F.sum(F.xxhash64("id", "content_hash").cast("decimal(38,0)")).alias("h")).first()
+                 F.sum(F.xxhash64("id", "content_hash", "label").cast("decimal(38,0)")).alias("h")).first()
     return hashlib.sha1(f"{row['n']}:{row['h']}:{extra!r}".encode()).hexdigest()[:12]
 
 
@@ -267,21 +269,40 @@ def stratification(stats: dict, labels: list[str]) -> dict:
             "max_deviation": round(worst, 4)}
 
 
+def usable_labels(clean: DataFrame, split_cfg: SplitConfig, min_train_rows: int,
+                  policy: str = "exclude") -> tuple[list[str], dict[str, int]]:
+    """(labels to train on, {rare label: its train rows}). A label with fewer than ``min_train_rows`` rows in
+    the train split is rare: left out under policy ``exclude`` (long tails are normal in real corpora),
+    kept under ``fail`` so that the gate names it and stops."""
+    train = (assign_splits(clean.filter(F.col("label").isNotNull()), split_cfg)
+             .groupBy("label").agg(F.sum(F.when(F.col("split") == "train", 1).otherwise(0)).alias("n")).collect())
+    counts = {r["label"]: int(r["n"]) for r in train}
+    rare = {label: n for label, n in sorted(counts.items()) if n < min_train_rows}
+    keep = sorted(counts) if policy == "fail" else sorted(label for label in counts if label not in rare)
+    return keep, rare
+
+
 def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, shard_cfg: ShardConfig,
-            paths: Paths, encoding: str = "auto") -> tuple[dict, Counts]:
+            paths: Paths, encoding: str = "auto", *, min_train_rows_per_label: int = 5,
+            rare_labels: str = "exclude") -> tuple[dict, Counts]:
     clean = spark.table(SOURCES[kind].qualified).filter(F.col("dt") == dt).persist()
     total = clean.count()
     if total == 0:
         raise ShardlineError(f"no clean {kind} records for {dt}: run clean_{'images' if kind == 'image' else 'text'} first")
-    labels = sorted(r["label"] for r in clean.select("label").distinct().collect() if r["label"] is not None)
+    labels, rare = usable_labels(clean, split_cfg, min_train_rows_per_label, rare_labels)
+    if len(labels) < 2:  # publish everything: the gate then names the rare labels and stops the night
+        labels, rare_labels = usable_labels(clean, split_cfg, min_train_rows_per_label, "fail")[0], "fail"
     if len(labels) < 2:
         raise ShardlineError(f"need at least 2 labels to train a classifier, found {labels}")
-    rows = transform(clean, labels, split_cfg)
+    if rare and rare_labels == "exclude":
+        log.warning("%s labels with fewer than %d train rows are left out of training (their rows stay in %s): %s",
+                    kind, min_train_rows_per_label, SOURCES[kind].qualified, rare)
+    rows = transform(clean.filter(F.col("label").isin(labels)), labels, split_cfg)
     encoding, shape = image_encoding(clean, encoding) if kind == "image" else ("text", None)
     if encoding == "raw":
         rows = to_raw_pixels(rows)
     rows = rows.persist()
-    version = fingerprint(rows, asdict(split_cfg), asdict(shard_cfg), encoding)
+    version = fingerprint(rows, asdict(split_cfg), asdict(shard_cfg), encoding, labels)
     stats = split_stats(rows, kind)
     root = kind_root(paths, kind)
     clean_stale_staging(paths, kind)
@@ -294,8 +315,12 @@ def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sha
         shards[split] = write_split_checked(spark, rows.filter(F.col("split") == split), kind, stage / split, plan,
                                             min_groups=min(n, shard_cfg.max_workers * shard_cfg.row_groups_per_worker))
     published = sum(sum(stats[s]["counts"].values()) for s in SPLITS)
+    rare_rows = clean.filter(F.col("label").isin(list(rare))).count() if rare and rare_labels == "exclude" else 0
     manifest = {
-        "kind": kind, "version": version, "dt": dt, "labels": labels, "unlabeled_skipped": total - published,
+        "kind": kind, "version": version, "dt": dt, "labels": labels,
+        "unlabeled_skipped": total - published - rare_rows,
+        "rare_labels": rare, "rare_label": rare_rows, "rare_label_policy": rare_labels,
+        "min_train_rows_per_label": min_train_rows_per_label,
         "encoding": encoding, "image_shape": shape,
         "counts": {s: stats[s]["counts"] for s in SPLITS},
         "rows": {s: sum(stats[s]["counts"].values()) for s in SPLITS},
@@ -331,7 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-workers", type=int, default=8, help="largest training worker count to shard for")
     p.add_argument("--image-encoding", choices=["auto", "png", "raw"], default="auto",
                    help="auto: raw pixels for one image size of at most 64x64, else PNG")
-    args = p.parse_args(argv)
+    p.add_argument("--min-train-rows-per-label", type=int, default=5,
+                   help="labels with fewer train rows are rare (default 5)")
+    p.add_argument("--rare-labels", choices=["exclude", "fail"], default="exclude",
+                   help="exclude: leave rare labels out of training and report them (default); fail: the gate stops")
+    args = parse_args(p, "publish_dataset", argv)
 
     def body(spark: SparkSession) -> Counts:
         try:
@@ -340,7 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                              row_group_mb=args.row_group_mb, max_workers=args.max_workers)
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
-        return publish(spark, args.kind, args.date, split_cfg, shard_cfg, Paths.from_env(), args.image_encoding)[1]
+        return publish(spark, args.kind, args.date, split_cfg, shard_cfg, Paths.from_env(), args.image_encoding,
+                       min_train_rows_per_label=args.min_train_rows_per_label, rare_labels=args.rare_labels)[1]
 
     return run_job(f"publish_{args.kind}", args, body)
 

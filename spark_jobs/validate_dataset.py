@@ -17,33 +17,17 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from schemas.datasets import SCHEMAS, SPLITS
 from shardline.config import Paths, ShardlineError
 from shardline.datasets import apply_retention, kind_root, read_manifest, write_validation
+from shardline.pipeline_config import GateConfig, parse_args
 from shardline.storage import read_pointer, write_pointer
 
 log = logging.getLogger(__name__)
 ARROW_TYPES = {"string": "string", "binary": "binary", "int": "int32", "bigint": "int64", "double": "double"}
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    min_train_rows: int = 10
-    min_val_rows: int = 1
-    min_test_rows: int = 1
-    min_train_rows_per_label: int = 5
-    max_label_psi: float = 0.2      # PSI > 0.2 is the usual "significant shift" rule of thumb
-    max_size_psi: float = 0.25
-    keep_versions: int = 5
-
-    def __post_init__(self) -> None:
-        if self.keep_versions < 1:
-            raise ValueError(f"keep_versions must be >= 1, got {self.keep_versions}")
-        if self.max_label_psi <= 0 or self.max_size_psi <= 0:
-            raise ValueError(f"PSI thresholds must be > 0, got {self.max_label_psi}, {self.max_size_psi}")
 
 
 def psi(expected: list[float], actual: list[float], eps: float = 1e-4) -> float:
@@ -75,12 +59,24 @@ def check_schema(manifest: dict, folder: Path) -> list[str]:
 
 
 def check_rows(manifest: dict, cfg: GateConfig) -> list[str]:
+    """Rows per split and per label. Labels that publishing left out as rare (``rare_labels`` in the
+    manifest) are reported, not failed on; the gate fails when fewer than two usable labels remain, a
+    split is empty, or (policy ``fail``) any label is rarer than ``min_train_rows_per_label``."""
     minimum = {"train": cfg.min_train_rows, "val": cfg.min_val_rows, "test": cfg.min_test_rows}
     problems = [f"{s} has {manifest['rows'][s]} rows < {minimum[s]}" for s in SPLITS if manifest["rows"][s] < minimum[s]]
+    rare = manifest.get("rare_labels") or {}
+    usable = [label for label in manifest["labels"] if label not in rare]
+    if len(usable) < 2:
+        problems.append(f"{len(usable)} usable labels < 2 (labels with at least "
+                        f"{cfg.min_train_rows_per_label} train rows; rare: {rare or 'none'})")
     for label in manifest["labels"]:
         n = manifest["counts"]["train"].get(label, 0)
         if n < cfg.min_train_rows_per_label:
             problems.append(f"label {label!r} has {n} train rows < {cfg.min_train_rows_per_label}")
+    if cfg.rare_labels == "fail":
+        problems += [f"label {label!r} has {n} train rows < {cfg.min_train_rows_per_label} (rare_labels = fail)"
+                     for label, n in sorted((manifest.get("rare_labels") or {}).items())
+                     if label not in manifest["labels"]]
     return problems
 
 
@@ -150,6 +146,7 @@ def validate(paths: Paths, kind: str, version: str, cfg: GateConfig) -> dict:
         "status": "passed" if not any(checks.values()) else "failed",
         "checks": {name: {"ok": not problems, "problems": problems} for name, problems in checks.items()},
         "drift": drift, "config": asdict(cfg),
+        "rare_labels": manifest.get("rare_labels") or {}, "rare_label": manifest.get("rare_label", 0),
         "validated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
     }
 
@@ -180,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--version", default=None, help="version to validate (default: the candidate)")
     for field, default in asdict(GateConfig()).items():
         p.add_argument(f"--{field.replace('_', '-')}", type=type(default), default=default)
-    args = p.parse_args(argv)
+    args = parse_args(p, "validate_dataset", argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = GateConfig(**{f: getattr(args, f) for f in asdict(GateConfig())})

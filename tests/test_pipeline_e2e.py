@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from shardline.pipeline_config import DEMO_CONFIG
 from shardline.sample_corpora import (
     PLANTED_IMAGE_REJECTS,
     PLANTED_TEXT_REJECTS,
@@ -35,7 +36,7 @@ def pipeline(tmp_path_factory):
 
     def run():
         cmd = [str(BIN / "shardline"), "run", "--date", DT, "--image-corpus", str(images),
-               "--text-corpus", str(text), "--epochs", "1"]
+               "--text-corpus", str(text), "--epochs", "1", "--config", str(DEMO_CONFIG)]  # the digits
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
@@ -131,7 +132,7 @@ def test_failed_gate_alerts_and_keeps_dataset_model_and_predictions(pipeline):
     env = {**pipeline["env"],
            "AIRFLOW_CONN_SHARDLINE_ALERTS": json.dumps({"conn_type": "fs", "extra": {"path": str(alerts)}})}
     done = subprocess.run([str(BIN / "shardline"), "run", "--date", "2026-11-21", "--image-corpus", str(images),
-                           "--text-corpus", str(text), "--epochs", "1"], env=env, capture_output=True, text=True,
+                           "--text-corpus", str(text), "--epochs", "1", "--config", str(DEMO_CONFIG)], env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 2, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from shardline.config import Paths, ShardlineError, parse_date
+from shardline.pipeline_config import parse_args
 from shardline.storage import commit_dir, read_pointer, staging_dir, write_json_atomic
 from training import registry
-from training.config import TrainConfig
+from training.config import ImageModelConfig, TextModelConfig, TrainConfig
 
 log = logging.getLogger("shardline.training")
 
@@ -281,13 +282,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), "train", argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         parse_date(args.date)
-        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+        section = args.pipeline_config.train
+        epochs = args.epochs or (section.image_epochs if args.kind == "image" else section.text_epochs)
+        overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", args.batch_size),
                                        ("learning_rate", args.learning_rate)) if v is not None}
-        cfg = TrainConfig.for_kind(args.kind, **overrides)
+        cfg = TrainConfig.for_kind(
+            args.kind, **overrides,
+            image=ImageModelConfig(conv_filters=section.image_conv_filters, dense_units=section.image_dense_units),
+            text=TextModelConfig(max_tokens=section.text_max_tokens, sequence_length=section.text_sequence_length,
+                                 embedding_dim=section.text_embedding_dim))
         if not 0 <= args.tolerance < 1:
             raise ValueError(f"tolerance must be in [0, 1), got {args.tolerance}")
         paths = Paths.from_env()

@@ -1,6 +1,20 @@
-"""Listing an input folder for the jobs: every file as (path, content), including what Spark's own
-listing leaves out."""
+"""Listing an input folder for the jobs: every entry as (path, content, problem), including what Spark's
+own listing leaves out.
+
+Spark's file sources skip names that start with ``_`` or ``.`` (the Hadoop convention for ``_SUCCESS`` and
+``.crc``) and plan no split for a zero-byte file, so a corpus read through them silently loses files. A
+local root is therefore listed by walking it here: every entry is either a file to process or an entry
+with a ``problem`` (``broken_link``, ``not_a_file``, ``unreadable``, ``symlink_loop``) that the job
+quarantines, so ``records_in`` equals the number of entries the walk finds. Symlinked folders are
+followed once (a loop ends with ``symlink_loop``). A remote root (``hdfs://``, ``s3a://``) is listed by
+Spark, with the zero-byte files recovered from ``inputFiles()``; hidden names there follow Spark's rule.
+"""
 from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import stat
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -8,50 +22,134 @@ from pyspark.sql.types import BinaryType
 
 from shardline.config import spark_uri
 
+LISTING = "path string, problem string"
 
-def read_files(spark: SparkSession, root: str, glob: str | None = None, content: bool = True) -> DataFrame:
-    """Every file under ``root`` (matching ``glob``, if given) as (path, content), zero-byte files included.
 
-    Spark plans no split for a zero-length file, so ``binaryFile`` alone silently skips empty files;
-    they are recovered (by walking a local folder, from ``inputFiles()`` elsewhere) and passed on with
-    empty content, to be quarantined like any other bad file. ``content=False`` lists only (content is null) and leaves
-    reading to the Python workers, which then open local files themselves: the bytes no longer pass
-    through the JVM and Arrow on their way to Pillow (see docs/IMAGE_CLEANING.md for the measured effect).
-    """
+def is_remote(root: str) -> bool:
+    return "://" in root and not root.startswith("file:")
+
+
+def read_files(spark: SparkSession, root: str, glob: str | None = None, content: bool = False) -> DataFrame:
+    """Every entry under ``root`` (matching ``glob``, if given) as (path, content, problem).
+
+    ``content`` is null for local files (the Python workers open them, so the bytes never pass through
+    the JVM and Arrow) unless ``content=True``, which reads them with Spark's ``binaryFile`` source (files
+    Spark hides are still listed, with null content, and read by the workers)."""
+    if is_remote(root):
+        return _read_remote(spark, root, glob)
+    listing = spark.createDataFrame(walk(root, glob), LISTING)
+    if not content:
+        return listing.select("path", F.lit(None).cast(BinaryType()).alias("content"), "problem")
+    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+    if glob:
+        reader = reader.option("pathGlobFilter", glob)
+    spark_files = reader.load(root).select("path", "content")
+    return listing.join(spark_files, "path", "left").select("path", "content", "problem")
+
+
+def _read_remote(spark: SparkSession, root: str, glob: str | None) -> DataFrame:
     reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
     if glob:
         reader = reader.option("pathGlobFilter", glob)
     listing = reader.load(root)
-    files = listing.select("path", "content" if content else F.lit(None).cast(BinaryType()).alias("content"))
-    if "://" in root and not root.startswith("file:"):  # remote: compare Spark's listing with its splits
-        listed = spark.createDataFrame([(spark_uri(p),) for p in listing.inputFiles()], "path string")
-        empty = listed.join(listing.select("path"), "path", "left_anti")
-    else:  # local: walking the folder is ~50x faster than inputFiles() over py4j (9 s for 50k files)
-        empty = spark.createDataFrame([(p,) for p in _empty_local_files(root, glob)], "path string")
-    return files.unionByName(empty.withColumn("content", F.lit(b"").cast(BinaryType())))
+    listed = spark.createDataFrame([(spark_uri(p),) for p in listing.inputFiles()], "path string")
+    empty = listed.join(listing.select("path"), "path", "left_anti").withColumn("content", F.lit(b"").cast(BinaryType()))
+    return listing.select("path", "content").unionByName(empty).withColumn("problem", F.lit(None).cast("string"))
 
 
-def _empty_local_files(root: str, glob: str | None) -> list[str]:
-    """Zero-byte files under a local ``root`` as Spark names them (``file:/abs``), skipping the hidden
-    (``_``/``.``) names Spark skips, matching ``glob`` (with ``{a,b}`` alternatives) when given."""
-    import fnmatch
-    import os
-    import re
-
+def _patterns(glob: str | None) -> list[str]:
+    """``*.{jpg,png}`` -> [``*.jpg``, ``*.png``] (fnmatch has no alternatives)."""
     patterns = [glob] if glob else []
     while any("{" in g for g in patterns):
         g = next(g for g in patterns if "{" in g)
         m = re.search(r"\{([^{}]*)\}", g)
+        if not m:
+            break
         patterns.remove(g)
         patterns += [g[:m.start()] + alt + g[m.end():] for alt in m.group(1).split(",")]
+    return patterns
+
+
+def walk(root: str, glob: str | None = None) -> list[tuple[str, str | None]]:
+    """(``file:/abs/path``, problem or None) for every entry under a local ``root``, sorted by path.
+
+    Files and symlinks to files are entries; folders (and symlinks to folders, followed once) are walked;
+    anything else is an entry with its problem. ``glob`` filters file names, never problem entries of other
+    names, so nothing that fails to list disappears."""
     base = root[len("file:"):] if root.startswith("file:") else root
-    out = []
-    for folder, dirs, names in os.walk(base):
-        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
-        for name in names:
-            if name.startswith(("_", ".")) or (patterns and not any(fnmatch.fnmatchcase(name, g) for g in patterns)):
+    base = os.path.abspath(base)
+    patterns = _patterns(glob)
+    out: list[tuple[str, str | None]] = []
+    if not os.path.isdir(base):  # a single file given as the root
+        return [(spark_uri(base), _file_problem(base))]
+    seen: set[tuple[int, int]] = set()
+    stack = [base]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError:
+            out.append((spark_uri(folder), "unreadable"))
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            out.append((spark_uri(folder), "symlink_loop"))
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            out.append((spark_uri(folder), "unreadable"))
+            continue
+        for entry in entries:
+            full = entry.path
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                stack.append(full)
                 continue
-            full = os.path.join(folder, name)
-            if os.path.getsize(full) == 0:
-                out.append("file:" + os.path.abspath(full))
+            problem = _file_problem(full)
+            if problem is None and patterns and not any(fnmatch.fnmatchcase(entry.name, g) for g in patterns):
+                continue
+            out.append((spark_uri(full), problem))
     return sorted(out)
+
+
+def _file_problem(path: str) -> str | None:
+    try:
+        st = os.stat(path)  # follows a symlink
+    except FileNotFoundError:
+        return "broken_link" if os.path.islink(path) else "unreadable"
+    except OSError as exc:
+        return "symlink_loop" if exc.errno == 40 else "unreadable"  # ELOOP: a link that points at itself
+    if not stat.S_ISREG(st.st_mode):
+        return "not_a_file"  # fifo, socket, device: never opened (a fifo would block the reader)
+    if not os.access(path, os.R_OK):
+        return "unreadable"
+    return None
+
+
+def local_path(path: str) -> str:
+    """The file system path of a ``file:`` path as Spark and ``walk`` write it (``file:/abs/path``, not
+    %-encoded)."""
+    if not path.startswith("file:"):
+        raise OSError(f"can only read file: paths in the worker, got {path}")
+    return "/" + path[len("file:"):].lstrip("/")
+
+
+def read_local(path: str, max_bytes: int | None = None) -> bytes:
+    """The bytes of a ``file:`` path; with ``max_bytes``, a larger file raises ``TooLarge`` before any byte is
+    read (a huge file is quarantined by its size, never loaded)."""
+    with open(local_path(path), "rb") as fh:
+        if max_bytes is not None:
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                raise TooLarge(size)
+        return fh.read()
+
+
+class TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size

@@ -78,4 +78,12 @@ LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 def java_options(paths: Paths) -> str:
     """Driver JVM flags; pass them to spark-submit as ``--conf spark.driver.extraJavaOptions=...``."""
-    return f"-Dderby.stream.error.file={paths.home / 'derby.log'} -Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"
+    return (f"-Dderby.stream.error.file={_quoted(str(paths.home / 'derby.log'))} "
+            f"-Dlog4j2.configurationFile={_quoted(LOG4J_CONFIG.as_uri())}")
+
+
+def _quoted(value: str) -> str:
+    """One argument for Spark's option-string parser: a data folder whose path holds a space would
+    otherwise split into two JVM arguments and stop the JVM from starting."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+

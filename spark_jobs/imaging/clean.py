@@ -31,11 +31,12 @@ DECODED = StructType([
 
 
 def decode(df: DataFrame, cfg: ImageCleanConfig) -> DataFrame:
-    """(path, content) -> DECODED rows, one per input file, in Arrow batches."""
+    """(path, content[, problem]) -> DECODED rows, one per listed entry, in Arrow batches."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
-            rows = [decode_one(p, c, cfg) for p, c in zip(pdf["path"], pdf["content"])]  # c None: read p
+            problems = pdf["problem"] if "problem" in pdf else [None] * len(pdf)
+            rows = [decode_one(p, c, cfg, q) for p, c, q in zip(pdf["path"], pdf["content"], problems)]  # c None: read p
             yield pd.DataFrame(rows, columns=list(FIELDS))
 
     return df.mapInPandas(run, DECODED)

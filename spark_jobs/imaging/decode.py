@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shardline.config import folder_label, relative_path
+from spark_jobs.common.files import read_local
 from spark_jobs.imaging.phash import HASHES
 
 RESIZE_POLICIES = ("pad", "crop", "stretch")
@@ -77,7 +78,7 @@ def record_id(rel: str) -> str:
     return "img-" + hashlib.sha1(rel.encode()).hexdigest()[:16]
 
 
-def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig) -> dict:
+def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem: str | None = None) -> dict:
     """One file -> one record (``reason`` set when rejected). Ids derive from the path under the root."""
     from PIL import Image, UnidentifiedImageError
 
@@ -89,6 +90,8 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig) -> dict:
         row.update(reason=reason, detail=detail[:500])
         return row
 
+    if problem is not None:  # an entry of the corpus root that is no readable file (spark_jobs/common/files.py)
+        return reject(problem, "listed under the corpus root but not a readable file")
     if content is None:  # listed only: read it here (local files)
         try:
             content = read_local(path)
@@ -128,14 +131,6 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig) -> dict:
         out_img.save(out, format="PNG")
     row.update(image=out.getvalue(), width=out_img.width, height=out_img.height)
     return row
-
-
-def read_local(path: str) -> bytes:
-    """The bytes of a ``file:`` path (as Spark writes it: ``file:/abs/path``)."""
-    if not path.startswith("file:"):
-        raise OSError(f"can only read file: paths in the worker, got {path}")
-    with open("/" + path[len("file:"):].lstrip("/"), "rb") as fh:  # Hadoop paths are not %-encoded
-        return fh.read()
 
 
 def upright(img):

@@ -21,7 +21,7 @@ from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, Stru
 
 from shardline.config import ShardlineError, folder_label, relative_path
 from spark_jobs.common import neardup
-from spark_jobs.common.files import read_files
+from spark_jobs.common.files import TooLarge, read_files, read_local
 from spark_jobs.common.flagged import flag_duplicates
 from spark_jobs.text import quality
 from spark_jobs.text.dedup import near_duplicates
@@ -96,9 +96,11 @@ def read_lines(spark: SparkSession, path: str) -> DataFrame:
 
 
 def read_txt(spark: SparkSession, path: str) -> DataFrame:
-    """.txt files: one document per file, zero-byte files included (``binaryFile`` skips those)."""
-    files = read_files(spark, path, "*.txt")
-    return files.select(F.col("path").alias("source"), F.col("content").alias("raw"), F.lit("txt").alias("fmt"),
+    """.txt files: one document per file, every entry of the folder included (``spark_jobs/common/files.py``);
+    an entry that is no readable file comes as fmt ``entry:<problem>``."""
+    files = read_files(spark, path, "*.txt")  # the workers read each file (content null), after a size check
+    fmt = F.when(F.col("problem").isNull(), F.lit("txt")).otherwise(F.concat(F.lit("entry:"), F.col("problem")))
+    return files.select(F.col("path").alias("source"), F.col("content").alias("raw"), fmt.alias("fmt"),
                         *(F.lit(None).cast("string").alias(c) for c in ("rec_id", "rec_label", "rec_text")))
 
 
@@ -120,6 +122,22 @@ def read_corpus(spark: SparkSession, path: str, fmt: str, cfg: TextCleanConfig) 
 
 # ---------------------------------------------------------------- per record, per batch (pure Python)
 
+def _json_type(value: object) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    """JSON allows ``"\\ud83d"`` alone; such a string cannot be encoded as UTF-8 anywhere downstream."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
 def _reject(row: dict, reason: str, detail: str) -> dict:
     row.update(reason=reason, detail=detail[:500])
     return row
@@ -140,9 +158,18 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
         if len(text.encode()) > cfg.max_doc_bytes:
             return _reject(row, "too_large", f"{len(text.encode())} bytes > {cfg.max_doc_bytes}"), None, False
         own_id = rec_id is not None
-    elif fmt == "txt":
+    elif fmt == "txt" or fmt.startswith("entry:"):
         rel = relative_path(source, cfg.root_uri)
         row.update(id="txt-" + hashlib.sha1(rel.encode()).hexdigest()[:16], source=rel, label=folder_label(rel))
+        if fmt.startswith("entry:"):
+            return _reject(row, fmt[len("entry:"):], "listed under the corpus root but not a readable file"), None, False
+        if raw is None:  # listed only: read here, never more than max_doc_bytes
+            try:
+                raw = read_local(source, cfg.max_doc_bytes)
+            except TooLarge as exc:
+                return _reject(row, "too_large", f"{exc.size} bytes > {cfg.max_doc_bytes}"), None, False
+            except OSError as exc:
+                return _reject(row, "unreadable", f"{type(exc).__name__}: {exc.strerror or exc}"), None, False
         if len(raw) > cfg.max_doc_bytes:
             return _reject(row, "too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}"), None, False
         try:
@@ -167,15 +194,28 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             return _reject(row, "malformed_json", f"{exc.msg} at column {exc.colno}"), None, False
+        except RecursionError:
+            return _reject(row, "malformed_json", "nested too deeply to parse"), None, False
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            return _reject(row, "malformed_json", f"{type(exc).__name__}: {str(exc)[:200]}"), None, False
         if not isinstance(obj, dict):
-            return _reject(row, "malformed_json", f"expected a JSON object, got {type(obj).__name__}"), None, False
-        _recover_id(row, obj, cfg)
+            return _reject(row, "not_an_object", f"expected a JSON object, got {_json_type(obj)}"), None, False
+        bad = [f for f in (cfg.id_field, cfg.text_field, cfg.label_field) if _has_lone_surrogate(obj.get(f))]
+        if cfg.id_field not in bad:
+            _recover_id(row, obj, cfg)
+        if bad:
+            return _reject(row, "invalid_unicode", f"field {bad[0]!r}: a \\u escape names a lone surrogate "
+                                                  "(not a character)"), None, False
         label = obj.get(cfg.label_field)
+        if isinstance(label, (bool, list, dict)) or isinstance(label, float) and label != label:
+            return _reject(row, "bad_label", f"field {cfg.label_field!r} is {_json_type(label)}"), None, False
         row["label"] = None if label is None else str(label)
         text = obj.get(cfg.text_field)
+        if text is None:
+            return _reject(row, "missing_text", f"field {cfg.text_field!r} is " +
+                           ("null" if cfg.text_field in obj else "absent")), None, False
         if not isinstance(text, str):
-            return _reject(row, "missing_text", f"field {cfg.text_field!r} is " + ("absent" if text is None else
-                                                                                   type(text).__name__)), None, False
+            return _reject(row, "text_not_a_string", f"field {cfg.text_field!r} is {_json_type(text)}"), None, False
         own_id = obj.get(cfg.id_field) is not None
     row["chars_in"] = len(text)  # words_in: set by the caller, over a whole batch where there is one
     return row, text, own_id
@@ -222,7 +262,7 @@ def _recover_id(row: dict, obj: dict | str, cfg: TextCleanConfig) -> None:
     if isinstance(obj, str):
         try:
             obj = json.loads(obj)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             return
     if isinstance(obj, dict) and obj.get(cfg.id_field) is not None:
         row["id"] = str(obj[cfg.id_field])

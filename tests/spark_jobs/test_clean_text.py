@@ -49,13 +49,40 @@ def test_each_bad_line_gets_its_reason(spark):
     assert reasons["empty"] == "empty_text"
     assert reasons["utf"] == "invalid_utf8"  # id recovered from the damaged line
     assert reasons["notext"] == "missing_text"
-    assert reasons["numtext"] == "missing_text"
+    assert reasons["numtext"] == "text_not_a_string"
     assert reasons["huge"] == "too_large"
     assert reasons["ctrl"] is None
     assert next(r["text"] for r in rows if r["id"] == "ctrl") == "nul and bell removed"
     by_reason = sorted(r["reason"] for r in rows if r["id"].startswith("raw-"))
-    assert by_reason == ["blank_line", "malformed_json", "malformed_json"]
+    assert by_reason == ["blank_line", "malformed_json", "not_an_object"]
     assert len(rows) == 10  # nothing vanished
+
+
+def test_hostile_json_lines_are_quarantined_not_fatal(spark):
+    """Lines that made the task fail before (int-digit limit, recursion, lone surrogates) and values of the
+    wrong type: each is one quarantined row with its own reason."""
+    lines = {
+        "bigint": b'{"id": "bigint", "text": "ok words", "n": ' + b"9" * 5000 + b"}",
+        "nested": b'{"id": "nested", "text": "x", "deep": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        "surrogate": b'{"id": "surrogate", "text": "half an emoji \\ud83d here"}',
+        "null": b"null", "array": b"[]", "number": b"123",
+        "textnull": j(id="textnull", text=None), "textlist": j(id="textlist", text=["a", "b"]),
+        "labellist": j(id="labellist", text="fine words here", label=["a"]),
+        "labelnum": j(id="labelnum", text="fine words here", label=7),
+        "labelnull": j(id="labelnull", text="other fine words", label=None),
+    }
+    expected = {"bigint": "malformed_json", "nested": "malformed_json", "surrogate": "invalid_unicode",
+                "null": "not_an_object", "array": "not_an_object", "number": "not_an_object",
+                "textnull": "missing_text", "textlist": "text_not_a_string", "labellist": "bad_label",
+                "labelnum": None, "labelnull": None}
+    rows = run(spark, list(lines.values()))
+    assert len(rows) == len(lines)
+    got = sorted(r["reason"] or "kept" for r in rows)
+    assert got == sorted(v or "kept" for v in expected.values())
+    by_id = {r["id"]: r for r in rows}
+    for key in ("surrogate", "textnull", "textlist", "labellist"):
+        assert by_id[key]["reason"] == expected[key], (key, by_id[key]["detail"])
+    assert by_id["labelnum"]["label"] == "7" and by_id["labelnull"]["label"] is None
 
 
 def test_txt_files_and_parquet_input(spark, tmp_path):
@@ -231,7 +258,7 @@ def test_accounting_adds_up(spark, n_bad):
 
 def test_job_accounting_per_reason_and_report(spark, paths, tmp_path):
     """The real job on a JSONL folder: quarantine per reason equals what was planted; the report agrees."""
-    planted = {"blank_line": 1, "malformed_json": 2, "invalid_utf8": 1, "missing_text": 1, "empty_text": 1,
+    planted = {"blank_line": 1, "malformed_json": 1, "not_an_object": 1, "invalid_utf8": 1, "missing_text": 1, "empty_text": 1,
                "duplicate": 1, "alpha_words": 1}
     good = [j(id=f"k{i}", text=f"Review {i}: the plot was {w} and the cast did well.", label="ab"[i % 2])
             for i, w in enumerate(["slow", "sharp", "odd", "warm", "bleak"])]

@@ -70,10 +70,40 @@ def test_min_rows_failure_names_the_numbers(spark, fresh):
     assert not (fresh.datasets / "text" / "latest").exists()
 
 
-def test_rare_label_fails_min_rows_per_label(spark, fresh):
-    publish_texts(spark, fresh, "2032-03-02", 200, labels=("a", "b", "rare"), weights=[30, 30, 1])
+def test_rare_label_is_left_out_reported_and_passes_by_default(spark, fresh):
+    """A long tail is normal: the rare label's rows are not published, the manifest and the gate name it."""
+    rows = 200
+    manifest = publish_texts(spark, fresh, "2032-03-02", rows, labels=("a", "b", "rare"), weights=[30, 30, 1])
+    expected_rare = sum(1 for i in range(rows) if i % 61 == 60)  # the pool is 30 a, 30 b, 1 rare
+    assert manifest["labels"] == ["a", "b"]
+    assert set(manifest["rare_labels"]) == {"rare"} and manifest["rare_labels"]["rare"] < 5
+    assert manifest["rare_label"] == expected_rare
+    assert sum(manifest["rows"].values()) == rows - expected_rare
+    result = gate(fresh, "text")
+    assert result["status"] == "passed" and result["rare_labels"] == manifest["rare_labels"]
+    assert latest(fresh) == manifest["version"]
+
+
+def test_rare_label_policy_fail_names_the_label(spark, fresh):
+    rows = [(f"f-{i:05d}", f"some words {i}", ["a", "b"][i % 2] if i else "rare", f"hf{i}", "inline", "2032-03-12")
+            for i in range(120)]
+    df = spark.createDataFrame(rows, "id string, text string, label string, content_hash string, source string, dt string")
+    replace_partitions(spark, df, CLEAN_TEXT, {"dt": "2032-03-12"})
+    manifest = publish(spark, "text", "2032-03-12", SplitConfig(), SHARDS, fresh, rare_labels="fail")[0]
+    assert "rare" in manifest["labels"]
     with pytest.raises(ShardlineError, match=r"label 'rare' has \d train rows < 5"):
+        gate(fresh, "text", cfg=GateConfig(rare_labels="fail"))
+
+
+def test_fewer_than_two_usable_labels_fails_the_gate_with_one_line(spark, fresh):
+    rows = [(f"u-{i:05d}", f"words {i}", "a" if i < 100 else "b", f"hu{i}", "inline", "2032-03-13") for i in range(102)]
+    df = spark.createDataFrame(rows, "id string, text string, label string, content_hash string, source string, dt string")
+    replace_partitions(spark, df, CLEAN_TEXT, {"dt": "2032-03-13"})
+    manifest = publish(spark, "text", "2032-03-13", SplitConfig(), SHARDS, fresh)[0]
+    assert manifest["labels"] == ["a", "b"] and set(manifest["rare_labels"]) == {"b"}  # published, for the gate
+    with pytest.raises(ShardlineError, match=r"1 usable labels < 2 .*rare: \{'b'"):
         gate(fresh, "text")
+    assert not (fresh.datasets / "text" / "latest").exists()
 
 
 def _tamper(folder, table):

@@ -1,0 +1,265 @@
+"""The pipeline configuration: one TOML file a user reads and changes in one place (docs/CONFIG.md).
+
+``shardline run --config FILE`` and the DAG's ``config`` param take it; every job takes ``--config FILE``
+and reads the fields it needs as its flag defaults, so a flag given on the command line still wins.
+Defaults serve real photos and real text; the bundled digits demo has its own file
+(``shardline/configs/demo.toml``). A wrong key or value is one error line naming it.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tomllib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from shardline.config import ShardlineError
+
+CONFIG_DIR = Path(__file__).with_name("configs")
+DEMO_CONFIG = CONFIG_DIR / "demo.toml"
+
+
+def _one_of(section: str, name: str, value: object, allowed: Sequence[object]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{section}.{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
+def _at_least(section: str, name: str, value: float, low: float) -> None:
+    if value < low:
+        raise ValueError(f"{section}.{name} must be >= {low}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    size: int = 96                   # output side in px (square); photos need more than the digits' 28
+    mode: str = "RGB"                # RGB or L (grayscale)
+    resize: str = "pad"              # pad (keep aspect), crop (centre), stretch
+    format: str = "PNG"              # re-encode as PNG or JPEG
+    background: str = "white"        # colour under transparent pixels
+    min_size: int = 8                # originals smaller than this (px) are quarantined as too_small
+    near_dup_threshold: int = 10     # pHash Hamming distance for near duplicates; -1 turns matching off
+
+    def __post_init__(self) -> None:
+        _at_least("images", "size", self.size, 8)
+        _one_of("images", "mode", self.mode, ("RGB", "L"))
+        _one_of("images", "resize", self.resize, ("pad", "crop", "stretch"))
+        _one_of("images", "format", self.format, ("PNG", "JPEG"))
+        _at_least("images", "min_size", self.min_size, 1)
+        if not -1 <= self.near_dup_threshold <= 63:
+            raise ValueError(f"images.near_dup_threshold must be -1 (off) or 0..63, got {self.near_dup_threshold}")
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    preset: str = "labeled"          # labeled (light, short labeled texts) or web (strict filters for crawls)
+    normal_form: str = "NFC"         # NFC, or NFKC (folds compatibility characters)
+    strip_markup: bool = True        # HTML/XML markup to text
+    drop_boilerplate: bool = True    # drop cookie/navigation/copyright lines
+    redact_pii: bool = True          # e-mails, phone numbers, IP addresses
+    max_doc_bytes: int = 1_000_000   # larger records are quarantined as too_large
+    near_dup: bool = True            # MinHash LSH near-duplicate matching
+    ngram: int = 5                   # shingle size
+    shingle: str = "word"            # word or char shingles
+    threshold: float = 0.7           # estimated Jaccard that makes a near duplicate
+
+    def __post_init__(self) -> None:
+        _one_of("text", "preset", self.preset, ("labeled", "web"))
+        _one_of("text", "normal_form", self.normal_form, ("NFC", "NFKC"))
+        _one_of("text", "shingle", self.shingle, ("word", "char"))
+        _at_least("text", "max_doc_bytes", self.max_doc_bytes, 1)
+        _at_least("text", "ngram", self.ngram, 1)
+        if not 0 < self.threshold <= 1:
+            raise ValueError(f"text.threshold must be in (0, 1], got {self.threshold}")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The validation gate's thresholds (``spark_jobs/validate_dataset.py``) and the rare-label policy
+    that publishing applies first."""
+    min_train_rows: int = 10
+    min_val_rows: int = 1
+    min_test_rows: int = 1
+    min_train_rows_per_label: int = 5
+    rare_labels: str = "exclude"     # exclude: rarer labels are left out of training and reported; fail: stop
+    max_label_psi: float = 0.2       # PSI > 0.2 is the usual "significant shift" rule of thumb
+    max_size_psi: float = 0.25
+    keep_versions: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("min_train_rows", "min_val_rows", "min_test_rows", "min_train_rows_per_label", "keep_versions"):
+            _at_least("gate", name, getattr(self, name), 1)
+        _one_of("gate", "rare_labels", self.rare_labels, ("exclude", "fail"))
+        if self.max_label_psi <= 0 or self.max_size_psi <= 0:
+            raise ValueError(f"gate PSI thresholds must be > 0, got {self.max_label_psi}, {self.max_size_psi}")
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    image_epochs: int = 5
+    text_epochs: int = 10
+    batch_size: int = 64             # per worker
+    workers: int = 1                 # local training workers (MultiWorkerMirroredStrategy)
+    promotion_tolerance: float = 0.01
+    image_conv_filters: tuple[int, ...] = (16, 32)
+    image_dense_units: int = 64
+    text_max_tokens: int = 20_000
+    text_sequence_length: int = 64
+    text_embedding_dim: int = 32
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_conv_filters", tuple(self.image_conv_filters))
+        for name in ("image_epochs", "text_epochs", "batch_size", "workers", "image_dense_units",
+                     "text_max_tokens", "text_sequence_length", "text_embedding_dim"):
+            _at_least("train", name, getattr(self, name), 1)
+        if not self.image_conv_filters or any(not isinstance(f, int) or f < 1 for f in self.image_conv_filters):
+            raise ValueError(f"train.image_conv_filters must be a list of positive integers, got "
+                             f"{list(self.image_conv_filters)}")
+        if not 0 <= self.promotion_tolerance <= 1:
+            raise ValueError(f"train.promotion_tolerance must be in [0, 1], got {self.promotion_tolerance}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    images: ImagesConfig = field(default_factory=ImagesConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def to_toml(self) -> str:
+        out = []
+        for section, values in self.to_dict().items():
+            out.append(f"[{section}]")
+            out += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+            out.append("")
+        return "\n".join(out)
+
+    def with_overrides(self, overrides: dict[str, object]) -> "PipelineConfig":
+        """``{"images.size": 64, ...}`` applied field by field (None values are skipped)."""
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            if value is None:
+                continue
+            section, _, key = dotted.partition(".")
+            if section not in data or key not in data[section]:
+                raise ShardlineError(f"unknown configuration field {dotted!r}")
+            data[section][key] = value
+        return from_dict(data, "overrides")
+
+
+SECTIONS = {f.name: f.default_factory for f in fields(PipelineConfig)}
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def from_dict(data: dict, where: str) -> PipelineConfig:
+    """A validated config from parsed TOML; every unknown key, wrong type or bad value is one line naming it."""
+    if not isinstance(data, dict):
+        raise ShardlineError(f"{where}: the configuration must be a table of sections")
+    sections = {}
+    for name, values in data.items():
+        if name not in SECTIONS:
+            raise ShardlineError(f"{where}: unknown section [{name}] (known: {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise ShardlineError(f"{where}: [{name}] must be a section of key = value lines")
+        default = SECTIONS[name]()
+        known = {f.name: f for f in fields(default)}
+        for key, value in values.items():
+            if key not in known:
+                raise ShardlineError(f"{where}: unknown key {name}.{key} (known: {', '.join(known)})")
+            want = type(getattr(default, key))
+            ok = (isinstance(value, want) and not (want is int and isinstance(value, bool))) or \
+                (want is float and isinstance(value, int) and not isinstance(value, bool)) or \
+                (want is tuple and isinstance(value, list))
+            if not ok:
+                kind = "list" if want is tuple else want.__name__
+                raise ShardlineError(f"{where}: {name}.{key} must be a {kind}, got {value!r}")
+        try:
+            sections[name] = replace(default, **values)
+        except ValueError as exc:
+            raise ShardlineError(f"{where}: {exc}") from None
+    return PipelineConfig(**sections)
+
+
+def load(path: str | Path | None) -> PipelineConfig:
+    """The file's configuration over the defaults (None or '' = the defaults)."""
+    if path is None or str(path) == "":
+        return PipelineConfig()
+    p = Path(path).expanduser()
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ShardlineError(f"configuration file not found: {p}") from None
+    except OSError as exc:
+        raise ShardlineError(f"cannot read configuration file {p}: {exc.strerror}") from None
+    try:
+        data = json.loads(raw) if p.suffix == ".json" else tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ShardlineError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") from None
+    return from_dict(data, str(p))
+
+
+def write_resolved(cfg: PipelineConfig, folder: Path) -> Path:
+    """The resolved configuration as a file the jobs read (content-addressed: same config, same file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"config-{cfg.digest()}.toml"
+    if not out.exists():
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(cfg.to_toml())
+        tmp.replace(out)
+    return out
+
+
+def job_defaults(cfg: PipelineConfig, job: str) -> dict[str, object]:
+    """The flag defaults (argparse dests) a job takes from the configuration."""
+    im, tx, gate, tr = cfg.images, cfg.text, cfg.gate, cfg.train
+    table: dict[str, dict[str, object]] = {
+        "clean_images": {"target_size": str(im.size), "mode": im.mode, "resize": im.resize, "format": im.format,
+                         "background": im.background, "min_size": im.min_size,
+                         "near_dup_threshold": im.near_dup_threshold},
+        "clean_text": {"preset": tx.preset, "normal_form": tx.normal_form, "keep_markup": not tx.strip_markup,
+                       "keep_boilerplate": not tx.drop_boilerplate, "no_pii": not tx.redact_pii,
+                       "max_doc_bytes": tx.max_doc_bytes, "near_dup": "on" if tx.near_dup else "off",
+                       "ngram": tx.ngram, "shingle": tx.shingle, "threshold": tx.threshold},
+        "publish_dataset": {"min_train_rows_per_label": gate.min_train_rows_per_label,
+                            "rare_labels": gate.rare_labels},
+        "validate_dataset": {k: v for k, v in asdict(gate).items()},
+        "train": {"batch_size": tr.batch_size, "tolerance": tr.promotion_tolerance},
+    }
+    return table.get(job, {})
+
+
+def parse_args(parser: argparse.ArgumentParser, job: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args`` with ``--config FILE`` supplying the job's defaults; explicit flags still win.
+    The loaded configuration is on the result as ``pipeline_config``."""
+    if not any(a.dest == "config" for a in parser._actions):
+        parser.add_argument("--config", default=None, metavar="FILE",
+                            help="pipeline configuration (TOML, docs/CONFIG.md); flags override its fields")
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(argv)
+    try:
+        cfg = load(known.config)
+    except ShardlineError as exc:  # one line, no usage text: the flags were fine, the file was not
+        print(f"error: {parser.prog}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    parser.set_defaults(**job_defaults(cfg, job))
+    args = parser.parse_args(argv)
+    args.pipeline_config = cfg
+    return args

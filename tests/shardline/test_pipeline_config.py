@@ -1,0 +1,63 @@
+import subprocess
+import sys
+
+import pytest
+
+from shardline.config import ShardlineError
+from shardline.pipeline_config import DEMO_CONFIG, PipelineConfig, load, parse_args, write_resolved
+
+
+def test_round_trip_through_the_written_file(tmp_path):
+    cfg = load(DEMO_CONFIG).with_overrides({"images.size": 40, "gate.rare_labels": "fail",
+                                            "train.image_conv_filters": [8, 16, 32]})
+    again = load(write_resolved(cfg, tmp_path))
+    assert again == cfg
+    assert (again.images.size, again.images.mode, again.gate.rare_labels) == (40, "L", "fail")
+    assert again.train.image_conv_filters == (8, 16, 32)
+
+
+def test_defaults_serve_real_photos_and_the_demo_has_its_own():
+    assert (PipelineConfig().images.size, PipelineConfig().images.mode) == (96, "RGB")
+    demo = load(DEMO_CONFIG)
+    assert (demo.images.size, demo.images.mode, demo.images.near_dup_threshold) == (28, "L", 3)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[images]\nsize = 'big'\n", "images.size must be a int"),
+    ("[images]\ncolour = 'RGB'\n", "unknown key images.colour"),
+    ("[imagez]\nsize = 64\n", r"unknown section \[imagez\]"),
+    ("[images]\nmode = 'CMYK'\n", "images.mode must be one of"),
+    ("[gate]\nrare_labels = 'drop'\n", "gate.rare_labels must be one of"),
+    ("[images\nsize = 1\n", "not valid TOML"),
+])
+def test_a_wrong_key_or_value_is_one_line_naming_it(tmp_path, text, message):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ShardlineError, match=message):
+        load(f)
+
+
+def test_jobs_take_their_defaults_from_the_file_and_flags_win(tmp_path):
+    import argparse
+
+    f = tmp_path / "c.toml"
+    f.write_text("[images]\nsize = 64\nmode = 'L'\n")
+    p = argparse.ArgumentParser()
+    p.add_argument("--target-size", default="28")
+    p.add_argument("--mode", default="RGB")
+    args = parse_args(p, "clean_images", ["--config", str(f), "--mode", "RGB"])
+    assert (args.target_size, args.mode) == ("64", "RGB")
+
+
+def test_cli_config_show_and_bad_config_error(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[text]\npreset = 'web'\n")
+    ok = subprocess.run([sys.executable, "-m", "shardline.cli", "config", "show", "--config", str(f),
+                         "--image-size", "128"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert 'preset = "web"' in ok.stdout and "size = 128" in ok.stdout
+    f.write_text("[text]\npreset = 'news'\n")
+    bad = subprocess.run([sys.executable, "-m", "shardline.cli", "config", "show", "--config", str(f)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "text.preset must be one of" in bad.stderr

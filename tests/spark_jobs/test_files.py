@@ -1,0 +1,55 @@
+"""The corpus walk: every entry under the root is either a file to process or an entry with a problem."""
+import os
+import socket
+
+from spark_jobs.common.files import read_files, walk
+
+
+def build(root):
+    (root / "cat").mkdir(parents=True)
+    (root / "cat" / "_under.png").write_bytes(b"a")          # Spark hides _ and . names
+    (root / "cat" / ".dot.png").write_bytes(b"b")
+    (root / "cat" / "plain.png").write_bytes(b"c")
+    (root / "cat" / "zero.png").write_bytes(b"")
+    (root / "_hidden_dir").mkdir()
+    (root / "_hidden_dir" / "x.png").write_bytes(b"d")
+    os.symlink(root / "nowhere.png", root / "cat" / "dangling.png")
+    os.symlink(root / "cat" / "plain.png", root / "cat" / "link.png")
+    os.symlink(root, root / "cat" / "loop")                  # a folder link back to the root
+    os.mkfifo(root / "cat" / "pipe.png")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(root / "cat" / "sock.png"))
+    return sock
+
+
+def test_walk_lists_every_entry_with_its_problem(tmp_path):
+    root = tmp_path / "corpus root ü#%"
+    sock = build(root)
+    try:
+        got = {path.rsplit("/", 1)[-1] if "/cat/" in path or "_hidden" in path else path: problem
+               for path, problem in walk(str(root))}
+    finally:
+        sock.close()
+    # expectations written out by hand from what build() made
+    assert got == {"_under.png": None, ".dot.png": None, "plain.png": None, "zero.png": None, "x.png": None,
+                   "link.png": None, "dangling.png": "broken_link", "pipe.png": "not_a_file",
+                   "sock.png": "not_a_file", "loop": "symlink_loop"}
+    assert all(p.startswith("file:" + str(root)) for p, _ in walk(str(root)))  # not %-encoded
+
+
+def test_glob_filters_files_but_keeps_problem_entries(tmp_path):
+    sock = build(tmp_path / "c")
+    sock.close()
+    names = sorted(p.rsplit("/", 1)[-1] for p, _ in walk(str(tmp_path / "c"), "*.{png,jpg}"))
+    assert "loop" in names and "dangling.png" in names
+    assert sorted(p.rsplit("/", 1)[-1] for p, q in walk(str(tmp_path / "c"), "plain*") if q is None) == ["plain.png"]
+
+
+def test_read_files_with_spark_content_still_lists_hidden_names(spark, tmp_path):
+    sock = build(tmp_path / "c")
+    sock.close()
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in read_files(spark, str(tmp_path / "c"), content=True).collect()}
+    assert rows["plain.png"]["content"] == b"c"           # read by Spark
+    assert rows["_under.png"]["content"] is None           # hidden from Spark: the worker reads it
+    assert rows["dangling.png"]["problem"] == "broken_link"
+    assert len(rows) == 10
