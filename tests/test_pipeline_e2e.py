@@ -192,7 +192,8 @@ def test_airflow_standalone_rest_trigger_backfill_and_rerun(pipeline):
     shardline = str(BIN / "shardline")
     # the default daily schedule: with catch-up off, unpausing schedules nothing before tomorrow 02:00
     env = {**pipeline["env"]}
-    conf = {"image_corpus": str(pipeline["images"]), "text_corpus": str(pipeline["text"]), "epochs": 1}
+    conf = {"image_corpus": str(pipeline["images"]), "text_corpus": str(pipeline["text"]), "epochs": 1,
+            "config": str(DEMO_CONFIG)}  # the digits need the demo settings
     started = subprocess.run([shardline, "airflow", "start"], env=env, capture_output=True, text=True, timeout=400)
     assert started.returncode == 0, started.stderr[-3000:]
     state = json.loads((pipeline["home"] / "airflow-standalone.json").read_text())
