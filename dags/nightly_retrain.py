@@ -80,7 +80,8 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
                              description="JSONL file or folder of JSONL files"),
         "config": Param("", type="string",
                         description="pipeline configuration file (TOML, docs/CONFIG.md); empty: built-in defaults"),
-        # Each of these overrides one field of the configuration when set (null: the file's value).
+        # Each of these overrides fields of the configuration when set (null: the file's value); the names
+        # are those of shardline.pipeline_config.OVERRIDES.
         "image_size": Param(None, type=["null", "integer"], minimum=8, description="images.size (px)"),
         "image_mode": Param(None, type=["null", "string"], description="images.mode: RGB or L"),
         "image_near_dup_threshold": Param(None, type=["null", "integer"], minimum=-1, maximum=63,
@@ -99,7 +100,7 @@ def nightly_retrain():
         """Fail fast, once, with one line, when a corpus path or the configuration is wrong (no retries for a
         typo); the resolved configuration is written once and every task reads that file."""
         from shardline.config import Paths, ShardlineError
-        from shardline.pipeline_config import load, write_resolved
+        from shardline.pipeline_config import resolve, write_resolved
 
         resolved = {}
         for key in ("image_corpus", "text_corpus"):
@@ -107,13 +108,8 @@ def nightly_retrain():
             if not path.exists():
                 raise AirflowFailException(f"{key} not found: {path}")
             resolved[key] = str(path.resolve())
-        overrides = {"images.size": params.get("image_size"), "images.mode": params.get("image_mode"),
-                     "images.near_dup_threshold": params.get("image_near_dup_threshold"),
-                     "text.preset": params.get("text_preset"), "train.image_epochs": params.get("epochs"),
-                     "train.text_epochs": params.get("epochs"), "train.workers": params.get("train_workers"),
-                     "train.promotion_tolerance": params.get("promotion_tolerance")}
-        try:
-            cfg = load(params.get("config") or None).with_overrides(overrides)
+        try:  # the override params share their names with `shardline run`'s flags (pipeline_config.OVERRIDES)
+            cfg = resolve(params.get("config") or None, params)
         except ShardlineError as exc:
             raise AirflowFailException(str(exc)) from None
         resolved["config"] = str(write_resolved(cfg, Paths.from_env().home / "configs"))

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from shardline import pipeline_config
 from shardline.config import REPO_ROOT, Paths, ShardlineError, parse_date, require_path
 
 DAG_FILE = REPO_ROOT / "dags" / "nightly_retrain.py"
@@ -80,9 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     dag = module.dag_object
-    from shardline.pipeline_config import write_resolved
-
-    cfg_file = write_resolved(cfg, paths.home / "configs")
+    cfg_file = pipeline_config.write_resolved(cfg, paths.home / "configs")
     conf = {"image_corpus": str(image_corpus), "text_corpus": str(text_corpus), "config": str(cfg_file)}
     y, m, d = (int(x) for x in dt.split("-"))
     print(f"shardline: running DAG {DAG_ID} for {dt} with {conf}", file=sys.stderr)
@@ -340,36 +339,20 @@ def cmd_spark_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-# `shardline run` flags that override one field of the configuration file each.
-CONFIG_FLAGS = {
-    "image_size": ("images.size", int, "output image side in px"),
-    "image_mode": ("images.mode", str, "RGB or L"),
-    "image_resize": ("images.resize", str, "pad, crop or stretch"),
-    "image_near_dup_threshold": ("images.near_dup_threshold", int, "pHash Hamming distance for near-duplicate images (-1 off)"),
-    "text_preset": ("text.preset", str, "text filter preset: labeled or web"),
-    "rare_labels": ("gate.rare_labels", str, "exclude (default) or fail"),
-    "train_workers": ("train.workers", int, "local training workers"),
-}
-
-
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help="pipeline configuration, TOML (docs/CONFIG.md; default: built-in defaults, or the demo's "
                              "for the bundled samples)")
-    parser.add_argument("--epochs", type=int, help="training epochs for both models (overrides train.*_epochs)")
-    for dest, (field, kind, text) in CONFIG_FLAGS.items():
-        parser.add_argument("--" + dest.replace("_", "-"), dest=dest, type=kind, help=f"{text} (overrides {field})")
+    for name, (targets, kind, text) in pipeline_config.OVERRIDES.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
+                            help=f"{text} (overrides {', '.join(targets)})")
 
 
-def resolve_config(args: argparse.Namespace, samples: bool = False):
+def resolve_config(args: argparse.Namespace, samples: bool = False) -> pipeline_config.PipelineConfig:
     """The configuration file (or the defaults; the demo's for the bundled samples) with flag overrides."""
-    from shardline import pipeline_config
-
     path = args.config or (pipeline_config.DEMO_CONFIG if samples else None)
-    overrides = {field: getattr(args, dest) for dest, (field, _, _) in CONFIG_FLAGS.items()}
-    overrides.update({"train.image_epochs": args.epochs, "train.text_epochs": args.epochs})
     try:
-        return pipeline_config.load(path).with_overrides(overrides)
+        return pipeline_config.resolve(path, vars(args))
     except ShardlineError as exc:
         raise ShardlineError(str(exc).replace("overrides: ", "a flag: ")) from None
 

@@ -12,11 +12,12 @@ import hashlib
 import json
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from shardline.config import ShardlineError
+from shardline.storage import write_text_atomic
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 DEMO_CONFIG = CONFIG_DIR / "demo.toml"
@@ -215,14 +216,34 @@ def load(path: str | Path | None) -> PipelineConfig:
     return from_dict(data, str(p))
 
 
+# Single-field overrides by name: the flags of `shardline run`/`config show` (--image-size ...) and the DAG's
+# params of the same names. name -> (the fields it sets, type, help).
+OVERRIDES: dict[str, tuple[tuple[str, ...], type, str]] = {
+    "image_size": (("images.size",), int, "output image side in px"),
+    "image_mode": (("images.mode",), str, "RGB or L"),
+    "image_resize": (("images.resize",), str, "pad, crop or stretch"),
+    "image_near_dup_threshold": (("images.near_dup_threshold",), int,
+                                 "pHash Hamming distance for near-duplicate images (-1 off)"),
+    "text_preset": (("text.preset",), str, "text filter preset: labeled or web"),
+    "rare_labels": (("gate.rare_labels",), str, "exclude or fail"),
+    "epochs": (("train.image_epochs", "train.text_epochs"), int, "training epochs for both models"),
+    "train_workers": (("train.workers",), int, "local training workers"),
+    "promotion_tolerance": (("train.promotion_tolerance",), float,
+                            "accuracy a candidate may lose to the champion and still be promoted"),
+}
+
+
+def resolve(path: str | Path | None, values: Mapping[str, object]) -> PipelineConfig:
+    """The file (None or '': the defaults) with the ``OVERRIDES`` found in ``values`` (None: not set)."""
+    return load(path).with_overrides({target: values.get(name) for name, (targets, _, _) in OVERRIDES.items()
+                                      for target in targets})
+
+
 def write_resolved(cfg: PipelineConfig, folder: Path) -> Path:
     """The resolved configuration as a file the jobs read (content-addressed: same config, same file)."""
-    folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"config-{cfg.digest()}.toml"
     if not out.exists():
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(cfg.to_toml())
-        tmp.replace(out)
+        write_text_atomic(out, cfg.to_toml())
     return out
 
 
@@ -239,7 +260,7 @@ def job_defaults(cfg: PipelineConfig, job: str) -> dict[str, object]:
                        "ngram": tx.ngram, "shingle": tx.shingle, "threshold": tx.threshold},
         "publish_dataset": {"min_train_rows_per_label": gate.min_train_rows_per_label,
                             "rare_labels": gate.rare_labels},
-        "validate_dataset": {k: v for k, v in asdict(gate).items()},
+        "validate_dataset": asdict(gate),
         "train": {"batch_size": tr.batch_size, "tolerance": tr.promotion_tolerance},
     }
     return table.get(job, {})
@@ -248,9 +269,8 @@ def job_defaults(cfg: PipelineConfig, job: str) -> dict[str, object]:
 def parse_args(parser: argparse.ArgumentParser, job: str, argv: Sequence[str] | None) -> argparse.Namespace:
     """``parser.parse_args`` with ``--config FILE`` supplying the job's defaults; explicit flags still win.
     The loaded configuration is on the result as ``pipeline_config``."""
-    if not any(a.dest == "config" for a in parser._actions):
-        parser.add_argument("--config", default=None, metavar="FILE",
-                            help="pipeline configuration (TOML, docs/CONFIG.md); flags override its fields")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="pipeline configuration (TOML, docs/CONFIG.md); flags override its fields")
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
     known, _ = pre.parse_known_args(argv)

@@ -91,21 +91,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--input", required=True, help="corpus root: ROOT/<label>/<image> (no label folder = unlabeled)")
     p.add_argument("--glob", default=None, help="only files whose name matches, e.g. '*.{jpg,png}'")
-    p.add_argument("--target-size", default="28", help="output size: N (square) or WxH (default 28)")
-    p.add_argument("--mode", default="L", choices=["L", "RGB"], help="output colour mode (default L)")
-    p.add_argument("--resize", default="pad", choices=RESIZE_POLICIES,
-                   help="pad: keep aspect and pad; crop: centre crop; stretch (default pad)")
-    p.add_argument("--format", default="PNG", choices=["PNG", "JPEG"], help="re-encode as (default PNG)")
+    p.add_argument("--target-size", help="output size: N (square) or WxH (default: the configuration's, %(default)s)")
+    p.add_argument("--mode", choices=["L", "RGB"], help="output colour mode (default: the configuration's, %(default)s)")
+    p.add_argument("--resize", choices=RESIZE_POLICIES,
+                   help="pad: keep aspect and pad; crop: centre crop; stretch (default: the configuration's, %(default)s)")
+    p.add_argument("--format", choices=["PNG", "JPEG"], help="re-encode as (default: the configuration's, %(default)s)")
     p.add_argument("--jpeg-quality", type=int, default=90)
-    p.add_argument("--background", default="white", help="colour under transparent pixels (default white)")
+    p.add_argument("--background", help="colour under transparent pixels (default: the configuration's, %(default)s)")
     p.add_argument("--pad-color", default="black", help="colour of the bars added by --resize pad (default black)")
-    p.add_argument("--min-size", type=int, default=8, help="quarantine originals smaller than this (default 8)")
+    p.add_argument("--min-size", type=int, help="quarantine originals smaller than this (default: the configuration's, %(default)s)")
     p.add_argument("--max-pixels", type=int, default=50_000_000, help="decompression-bomb limit (default 50M)")
     p.add_argument("--read-in-spark", action="store_true",
                    help="pass file bytes from Spark's binaryFile reader through Arrow (default: workers read local files)")
     p.add_argument("--hash", default="phash", choices=["phash", "dhash"], help="perceptual hash (default phash)")
-    p.add_argument("--near-dup-threshold", type=int, default=10,
-                   help="Hamming distance for near duplicates, 0..63 (default 10); -1 turns matching off")
+    p.add_argument("--near-dup-threshold", type=int,
+                   help="Hamming distance for near duplicates, 0..63, -1 turns matching off (default: the configuration's, %(default)s)")
     p.add_argument("--lsh-tables", type=int, default=64)
     p.add_argument("--lsh-bits", type=int, default=14)
     p.add_argument("--max-bucket", type=int, default=1000, help="LSH bucket size before the skew guard applies")

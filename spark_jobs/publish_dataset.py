@@ -269,17 +269,26 @@ def stratification(stats: dict, labels: list[str]) -> dict:
             "max_deviation": round(worst, 4)}
 
 
-def usable_labels(clean: DataFrame, split_cfg: SplitConfig, min_train_rows: int,
-                  policy: str = "exclude") -> tuple[list[str], dict[str, int]]:
-    """(labels to train on, {rare label: its train rows}). A label with fewer than ``min_train_rows`` rows in
-    the train split is rare: left out under policy ``exclude`` (long tails are normal in real corpora),
-    kept under ``fail`` so that the gate names it and stops."""
-    train = (assign_splits(clean.filter(F.col("label").isNotNull()), split_cfg)
-             .groupBy("label").agg(F.sum(F.when(F.col("split") == "train", 1).otherwise(0)).alias("n")).collect())
-    counts = {r["label"]: int(r["n"]) for r in train}
-    rare = {label: n for label, n in sorted(counts.items()) if n < min_train_rows}
-    keep = sorted(counts) if policy == "fail" else sorted(label for label in counts if label not in rare)
-    return keep, rare
+def label_counts(clean: DataFrame, split_cfg: SplitConfig) -> dict[str, tuple[int, int]]:
+    """{label: (rows, rows in the train split)} for the labeled clean rows, in one pass."""
+    train = F.sum(F.when(F.col("split") == "train", 1).otherwise(0))
+    counts = (assign_splits(clean.filter(F.col("label").isNotNull()), split_cfg)
+              .groupBy("label").agg(F.count("*").alias("rows"), train.alias("train")).collect())
+    return {r["label"]: (int(r["rows"]), int(r["train"])) for r in counts}
+
+
+def usable_labels(counts: dict[str, tuple[int, int]], min_train_rows: int,
+                  policy: str = "exclude") -> tuple[list[str], dict[str, int], str]:
+    """(labels to train on, {rare label: its train rows}, the policy applied). A label with fewer than
+    ``min_train_rows`` rows in the train split is rare: left out under policy ``exclude`` (long tails are
+    normal in real corpora), kept under ``fail`` so that the gate names it and stops. When excluding would
+    leave fewer than two labels, everything is published under ``fail``: the gate then names the rare labels
+    and stops the night."""
+    rare = {label: train for label, (_, train) in sorted(counts.items()) if train < min_train_rows}
+    keep = sorted(label for label in counts if label not in rare)
+    if policy == "fail" or len(keep) < 2:
+        return sorted(counts), rare, "fail"
+    return keep, rare, policy
 
 
 def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, shard_cfg: ShardConfig,
@@ -289,9 +298,8 @@ def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sha
     total = clean.count()
     if total == 0:
         raise ShardlineError(f"no clean {kind} records for {dt}: run clean_{'images' if kind == 'image' else 'text'} first")
-    labels, rare = usable_labels(clean, split_cfg, min_train_rows_per_label, rare_labels)
-    if len(labels) < 2:  # publish everything: the gate then names the rare labels and stops the night
-        labels, rare_labels = usable_labels(clean, split_cfg, min_train_rows_per_label, "fail")[0], "fail"
+    counts = label_counts(clean, split_cfg)
+    labels, rare, rare_labels = usable_labels(counts, min_train_rows_per_label, rare_labels)
     if len(labels) < 2:
         raise ShardlineError(f"need at least 2 labels to train a classifier, found {labels}")
     if rare and rare_labels == "exclude":
@@ -315,7 +323,7 @@ def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sha
         shards[split] = write_split_checked(spark, rows.filter(F.col("split") == split), kind, stage / split, plan,
                                             min_groups=min(n, shard_cfg.max_workers * shard_cfg.row_groups_per_worker))
     published = sum(sum(stats[s]["counts"].values()) for s in SPLITS)
-    rare_rows = clean.filter(F.col("label").isin(list(rare))).count() if rare and rare_labels == "exclude" else 0
+    rare_rows = sum(counts[label][0] for label in rare) if rare_labels == "exclude" else 0
     manifest = {
         "kind": kind, "version": version, "dt": dt, "labels": labels,
         "unlabeled_skipped": total - published - rare_rows,
@@ -356,10 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-workers", type=int, default=8, help="largest training worker count to shard for")
     p.add_argument("--image-encoding", choices=["auto", "png", "raw"], default="auto",
                    help="auto: raw pixels for one image size of at most 64x64, else PNG")
-    p.add_argument("--min-train-rows-per-label", type=int, default=5,
-                   help="labels with fewer train rows are rare (default 5)")
-    p.add_argument("--rare-labels", choices=["exclude", "fail"], default="exclude",
-                   help="exclude: leave rare labels out of training and report them (default); fail: the gate stops")
+    p.add_argument("--min-train-rows-per-label", type=int, help="labels with fewer train rows are rare (default: the configuration's, %(default)s)")
+    p.add_argument("--rare-labels", choices=["exclude", "fail"],
+                   help="exclude: leave rare labels out of training and report them; fail: the gate stops (default: the configuration's, %(default)s)")
     args = parse_args(p, "publish_dataset", argv)
 
     def body(spark: SparkSession) -> Counts:

@@ -75,8 +75,7 @@ def check_rows(manifest: dict, cfg: GateConfig) -> list[str]:
             problems.append(f"label {label!r} has {n} train rows < {cfg.min_train_rows_per_label}")
     if cfg.rare_labels == "fail":
         problems += [f"label {label!r} has {n} train rows < {cfg.min_train_rows_per_label} (rare_labels = fail)"
-                     for label, n in sorted((manifest.get("rare_labels") or {}).items())
-                     if label not in manifest["labels"]]
+                     for label, n in sorted(rare.items()) if label not in manifest["labels"]]
     return problems
 
 

@@ -23,6 +23,7 @@ from pyspark.sql.types import BinaryType
 from shardline.config import spark_uri
 
 LISTING = "path string, problem string"
+PROBLEM_DETAIL = "listed under the corpus root but not a readable file"  # the quarantine detail of a problem entry
 
 
 def is_remote(root: str) -> bool:

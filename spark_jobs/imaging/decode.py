@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shardline.config import folder_label, relative_path
-from spark_jobs.common.files import read_local
+from spark_jobs.common.files import PROBLEM_DETAIL, read_local
 from spark_jobs.imaging.phash import HASHES
 
 RESIZE_POLICIES = ("pad", "crop", "stretch")
@@ -91,7 +91,7 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem:
         return row
 
     if problem is not None:  # an entry of the corpus root that is no readable file (spark_jobs/common/files.py)
-        return reject(problem, "listed under the corpus root but not a readable file")
+        return reject(problem, PROBLEM_DETAIL)
     if content is None:  # listed only: read it here (local files)
         try:
             content = read_local(path)

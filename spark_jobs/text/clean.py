@@ -21,7 +21,7 @@ from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, Stru
 
 from shardline.config import ShardlineError, folder_label, relative_path
 from spark_jobs.common import neardup
-from spark_jobs.common.files import TooLarge, read_files, read_local
+from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_files, read_local
 from spark_jobs.common.flagged import flag_duplicates
 from spark_jobs.text import quality
 from spark_jobs.text.dedup import near_duplicates
@@ -162,7 +162,7 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
         rel = relative_path(source, cfg.root_uri)
         row.update(id="txt-" + hashlib.sha1(rel.encode()).hexdigest()[:16], source=rel, label=folder_label(rel))
         if fmt.startswith("entry:"):
-            return _reject(row, fmt[len("entry:"):], "listed under the corpus root but not a readable file"), None, False
+            return _reject(row, fmt[len("entry:"):], PROBLEM_DETAIL), None, False
         if raw is None:  # listed only: read here, never more than max_doc_bytes
             try:
                 raw = read_local(source, cfg.max_doc_bytes)
