@@ -24,7 +24,7 @@ from schemas.warehouse import CLEAN_IMAGES
 from shardline.config import Paths, ShardlineError, require_path, spark_uri
 from shardline.pipeline_config import parse_args
 from spark_jobs.common import report
-from spark_jobs.common.files import read_files
+from spark_jobs.common.files import read_files, read_samples
 from spark_jobs.common.flagged import write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.imaging.clean import ImageCleanConfig, NearDupConfig, transform
@@ -51,11 +51,7 @@ def build_report(spark: SparkSession, flagged: DataFrame, counts: Counts, *, dt:
     def uri(source: str) -> str:
         return cfg.root_uri.rstrip("/") + "/" + source
 
-    wanted = {uri(s["source"]) for group in (rejects, kept) for v in group.values() for s in v}
-    files = {}
-    if wanted:
-        files = {r["path"]: bytes(r["content"]) for r in
-                 spark.read.format("binaryFile").load(sorted(wanted)).select("path", "content").collect()}
+    files = read_samples(spark, sorted({uri(s["source"]) for group in (rejects, kept) for v in group.values() for s in v}))
 
     def tiles(items: list[dict]) -> list[tuple[bytes | None, str]]:
         return [(files.get(uri(s["source"])), s["source"].rsplit("/", 1)[-1]) for s in items]

@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from schemas.datasets import SCHEMAS, SPLITS
 from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
-from shardline.config import REPO_ROOT, Paths, ShardlineError
+from shardline.config import REPO_ROOT, Paths, ShardlineError, spark_uri
 from shardline.datasets import clean_stale_staging, kind_root
 from shardline.pipeline_config import parse_args
 from shardline.storage import commit_dir, staging_dir, write_json_atomic, write_pointer
@@ -218,13 +218,15 @@ def write_split(spark: SparkSession, part: DataFrame, kind: str, url: str, plan:
 
 
 def write_split_checked(spark: SparkSession, part: DataFrame, kind: str, folder: Path, plan: ShardPlan,
-                        min_groups: int, attempts: int = 3) -> dict:
+                        min_groups: int, attempts: int = 3, expected_rows: int | None = None) -> dict:
     """Write a split and check its row-group count in the footers; rewrite with smaller row groups if
     short. Parquet sizes row groups by encoded bytes, and well-compressed columns (dictionary-encoded
     text) encode far below their raw size, so a plan made from raw bytes can undershoot."""
     for attempt in range(1, attempts + 1):
-        write_split(spark, part, kind, folder.as_uri(), plan)
+        write_split(spark, part, kind, spark_uri(folder), plan)  # not %-encoded: a path may hold a space
         report = shard_report(folder)
+        if expected_rows is not None and report["rows"] != expected_rows:  # the manifest must not promise rows
+            raise ShardlineError(f"{folder}: the written shards hold {report['rows']} rows, expected {expected_rows}")
         if report["row_groups"] >= min_groups or attempt == attempts:
             return {"plan": asdict(plan), "attempts": attempt, **report}
         scale = report["row_groups"] / min_groups / 1.25
@@ -249,7 +251,7 @@ def shard_report(split_dir: Path) -> dict:
     nonempty = [n for n in group_rows if n] or [0]
     return {
         "files": len(files), "file_bytes": sum(f.stat().st_size for f in files),
-        "row_groups": len(group_rows),
+        "rows": sum(group_rows), "row_groups": len(group_rows),
         "rows_per_row_group": {"min": min(nonempty), "max": max(nonempty),
                                "mean": round(sum(nonempty) / len(nonempty), 1)},
         "row_group_bytes": {"min": min(group_bytes or [0]), "max": max(group_bytes or [0])},
@@ -321,7 +323,8 @@ def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sha
         n = sum(stats[split]["counts"].values())
         plan = plan_shards(stats[split]["bytes"], n, shard_cfg)
         shards[split] = write_split_checked(spark, rows.filter(F.col("split") == split), kind, stage / split, plan,
-                                            min_groups=min(n, shard_cfg.max_workers * shard_cfg.row_groups_per_worker))
+                                            min_groups=min(n, shard_cfg.max_workers * shard_cfg.row_groups_per_worker),
+                                            expected_rows=n)
     published = sum(sum(stats[s]["counts"].values()) for s in SPLITS)
     rare_rows = sum(counts[label][0] for label in rare) if rare_labels == "exclude" else 0
     manifest = {

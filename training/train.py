@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from shardline.config import Paths, ShardlineError, parse_date
+from shardline.config import Paths, ShardlineError, parse_date, spark_uri
 from shardline.pipeline_config import parse_args
 from shardline.storage import commit_dir, read_pointer, staging_dir, write_json_atomic
 from training import registry
@@ -170,7 +170,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     val_steps = max(1, math.ceil(manifest["rows"]["val"] / global_batch)) if manifest["rows"]["val"] else None
     column = "image" if cfg.kind == "image" else "text"
     fields = ["id", column, "label_index"]
-    url = {split: (dataset / split).as_uri() for split in ("train", "val", "test")}
+    url = {split: spark_uri(dataset / split) for split in ("train", "val", "test")}  # not %-encoded (petastorm)
     version = model_version(dt, manifest, cfg)
     root = registry.kind_root(paths, cfg.kind)
     trail = _DebugTrail(debug_dir, index)

@@ -131,6 +131,27 @@ def _file_problem(path: str) -> str | None:
     return None
 
 
+def read_samples(spark: SparkSession, paths: list[str], max_bytes: int = 64 * 2**20) -> dict[str, bytes]:
+    """{path: bytes} of a few files to show in a report; a path that is no readable regular file (or is
+    larger than ``max_bytes``) is left out, never fails the report. Local files are read here: Spark's
+    ``binaryFile`` source would treat ``[``, ``{``, ``*``, ``?`` in names as a glob, hide ``_``/``.``
+    names and fail on a dangling link."""
+    remote = [p for p in paths if is_remote(p)]
+    out = {}
+    if remote:
+        out = {r["path"]: bytes(r["content"]) for r in
+               spark.read.format("binaryFile").load(sorted(remote)).select("path", "content").collect()}
+    for path in paths:
+        if is_remote(path):
+            continue
+        try:
+            if _file_problem(local_path(path)) is None:  # never opens a fifo
+                out[path] = read_local(path, max_bytes)
+        except (OSError, TooLarge):
+            continue
+    return out
+
+
 def local_path(path: str) -> str:
     """The file system path of a ``file:`` path as Spark and ``walk`` write it (``file:/abs/path``, not
     %-encoded)."""

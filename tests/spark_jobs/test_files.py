@@ -2,7 +2,7 @@
 import os
 import socket
 
-from spark_jobs.common.files import read_files, walk
+from spark_jobs.common.files import read_files, read_samples, walk
 
 
 def build(root):
@@ -53,3 +53,18 @@ def test_read_files_with_spark_content_still_lists_hidden_names(spark, tmp_path)
     assert rows["_under.png"]["content"] is None           # hidden from Spark: the worker reads it
     assert rows["dangling.png"]["problem"] == "broken_link"
     assert len(rows) == 10
+
+
+def test_report_samples_read_awkward_names_and_skip_what_cannot_be_read(spark, tmp_path):
+    """The contact sheet's reload: glob characters and hidden names are plain names; a dangling link or a
+    fifo is left out (a fifo is never opened), nothing fails."""
+    root = tmp_path / "c"
+    root.mkdir()
+    names = {"a[1].png": b"1", "b{x,y}.png": b"2", "c*?.png": b"3", "_d.png": b"4"}
+    for name, data in names.items():
+        (root / name).write_bytes(data)
+    os.symlink(root / "gone.png", root / "dangling.png")
+    os.mkfifo(root / "pipe.png")
+    wanted = [f"file:{root}/{n}" for n in (*names, "dangling.png", "pipe.png")]
+    got = read_samples(spark, wanted)
+    assert got == {f"file:{root}/{n}": data for n, data in names.items()}

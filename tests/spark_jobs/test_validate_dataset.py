@@ -19,7 +19,7 @@ def fresh(tmp_path):
     """Each test gets its own datasets folder; tables come from the shared session's warehouse."""
     from shardline.config import Paths
 
-    return Paths(tmp_path / "home")
+    return Paths(tmp_path / "data folder ü")  # a space and non-ASCII: every publish here goes through it
 
 
 def publish_texts(spark, paths, dt, n, labels=("a", "b", "c"), weights=None):
