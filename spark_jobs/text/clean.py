@@ -127,6 +127,9 @@ def _json_type(value: object) -> str:
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _has_lone_surrogate(value: object) -> bool:
     """JSON allows ``"\\ud83d"`` alone; such a string cannot be encoded as UTF-8 anywhere downstream."""
     if not isinstance(value, str):
@@ -200,7 +203,8 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
             return _reject(row, "malformed_json", f"{type(exc).__name__}: {str(exc)[:200]}"), None, False
         if not isinstance(obj, dict):
             return _reject(row, "not_an_object", f"expected a JSON object, got {_json_type(obj)}"), None, False
-        bad = [f for f in (cfg.id_field, cfg.text_field, cfg.label_field) if _has_lone_surrogate(obj.get(f))]
+        bad = [f for f in (cfg.id_field, cfg.text_field, cfg.label_field) if _has_lone_surrogate(obj.get(f))] \
+            if _SURROGATE_ESCAPE.search(line) else []  # only a \\uD800-\\uDFFF escape can make one
         if cfg.id_field not in bad:
             _recover_id(row, obj, cfg)
         if bad:
