@@ -1,6 +1,7 @@
 """Clean a text corpus (JSONL, .txt files or Parquet) into ``ml.clean_text`` for one run date.
 
-Reading never loses a record: JSONL lines are read as raw bytes (one record per line), ``.txt`` files
+Reading never loses a record: JSONL lines are read as raw bytes (one record per line, every file a walk
+of the root finds, ``_x.jsonl`` included), ``.txt`` files
 are one document each (label = parent folder), Parquet rows come with a text column. Each record then
 goes, in ``mapInPandas`` (Arrow batches), through parsing, normalisation (``spark_jobs/text/normalize.py``),
 the preset's filters (``spark_jobs/text/quality.py``), PII redaction (``spark_jobs/text/pii.py``) and
@@ -11,7 +12,8 @@ in ``ml.quarantine`` with a reason:
            text_not_a_string, too_large, empty_text, unreadable, not_a_file, broken_link
   filters: too_short, too_long, language, mean_word_length, symbol_ratio, ellipsis_lines, bullet_lines,
            repeated_lines, repeated_ngrams, no_stop_words, alpha_words, lorem_ipsum
-  dedup:   duplicate, near_duplicate (detail names the id kept)
+  dedup:   duplicate_id (an id an earlier record holds with another text), duplicate, near_duplicate
+           (detail names the id kept)
 Ids: the record's own id field, else ``txt-`` + a hash of the normalised text (.txt files: of the path).
 A per-run report (JSON + HTML) goes to ``<data>/reports/clean_text/dt=<date>/``.
 

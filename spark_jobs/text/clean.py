@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
 
 from shardline.config import ShardlineError, folder_label, relative_path
 from spark_jobs.common import neardup
-from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_files, read_local
+from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, is_remote, local_path, read_files, read_local, walk
 from spark_jobs.common.flagged import flag_duplicates
 from spark_jobs.text import quality
 from spark_jobs.text.dedup import near_duplicates
@@ -71,6 +72,7 @@ PARSED = StructType([
     StructField("detail", StringType()),
     StructField("signature", ArrayType(IntegerType())),
     StructField("band_keys", ArrayType(LongType())),
+    StructField("pos", LongType()),  # source order within the file (dropped by transform)
 ])
 RAW = "source string, raw binary, fmt string, rec_id string, rec_label string, rec_text string"
 
@@ -88,11 +90,86 @@ def detect_format(path: Path) -> str:
 
 
 def read_lines(spark: SparkSession, path: str) -> DataFrame:
-    """JSONL: (source, raw, ...) per line; ``raw`` keeps the undecoded bytes."""
-    return (spark.read.text(path)
-            .select(F.input_file_name().alias("source"), F.col("value").cast("binary").alias("raw"))
-            .withColumns({"fmt": F.lit("jsonl"), "rec_id": F.lit(None).cast("string"),
-                          "rec_label": F.lit(None).cast("string"), "rec_text": F.lit(None).cast("string")}))
+    """JSONL: (source, raw, ..., pos) per line; ``raw`` keeps the undecoded bytes, ``pos`` is the line's byte
+    offset in its file (the source order that ``duplicate_id`` keeps the first of).
+
+    A local corpus is listed by walking it (``spark_jobs/common/files.py``: ``_x.jsonl`` and ``.x.jsonl`` are
+    read, a dangling link or fifo is an ``entry:<problem>`` record) and read by the Python workers in byte
+    ranges, so one large file still spreads over the cores and names holding ``[``, ``*``, ``?`` are never
+    taken as globs. A remote corpus is read by Spark's text source."""
+    if is_remote(path):
+        return (spark.read.text(path)
+                .select(F.input_file_name().alias("source"), F.col("value").cast("binary").alias("raw"))
+                .withColumns({"fmt": F.lit("jsonl"), "rec_id": F.lit(None).cast("string"),
+                              "rec_label": F.lit(None).cast("string"), "rec_text": F.lit(None).cast("string"),
+                              "pos": F.monotonically_increasing_id()}))
+    ranges = line_ranges(walk(path, JSONL_GLOB), spark.sparkContext.defaultParallelism)
+    listing = spark.sparkContext.parallelize(ranges, max(1, len(ranges))).toDF(RANGES)
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            for uri, problem, start, end in zip(pdf["path"], pdf["problem"], pdf["start"], pdf["end"]):
+                yield from _read_range(uri, problem, int(start), int(end))
+
+    return listing.mapInPandas(run, RAW_POS)
+
+
+JSONL_GLOB = "*.{jsonl,json,ndjson}"
+RANGES = "path string, problem string, start long, end long"
+RAW_POS = RAW + ", pos long"
+_BATCH_LINES = 5000
+
+
+def line_ranges(entries: list[tuple[str, str | None]], parallelism: int) -> list[tuple[str, str | None, int, int]]:
+    """Walked JSONL entries -> byte ranges (path, problem, start, end), about two per core for the whole
+    corpus (4-128 MB each); a problem entry is one range of its own."""
+    sizes = {}
+    for uri, problem in entries:
+        if problem is None:
+            try:
+                sizes[uri] = os.path.getsize(local_path(uri))
+            except OSError:
+                sizes[uri] = 0  # read_range reports it
+    chunk = min(128 << 20, max(4 << 20, sum(sizes.values()) // max(1, 2 * parallelism) + 1))
+    out = []
+    for uri, problem in entries:
+        size = sizes.get(uri, 0)
+        out += [(uri, problem, start, min(size, start + chunk)) for start in range(0, max(size, 1), chunk)]
+    return out
+
+
+def _read_range(uri: str, problem: str | None, start: int, end: int) -> Iterator[pd.DataFrame]:
+    """The lines that begin in [start, end) of one file (a line crossing ``end`` is read whole, a line
+    that began before ``start`` belongs to the range before), in batches of ``_BATCH_LINES``."""
+    def frame(raws: list, offsets: list, fmt: str = "jsonl") -> pd.DataFrame:
+        return pd.DataFrame({"source": uri, "raw": raws, "fmt": fmt, "rec_id": None, "rec_label": None,
+                             "rec_text": None, "pos": offsets})
+
+    if problem is not None:
+        yield frame([None], [start], "entry:" + problem)
+        return
+    raws: list[bytes] = []
+    offsets: list[int] = []
+    try:
+        with open(local_path(uri), "rb") as fh:
+            pos = start
+            if start > 0:
+                fh.seek(start - 1)
+                pos = start - 1 + len(fh.readline())
+            while pos < end:
+                line = fh.readline()
+                if not line:
+                    break
+                raws.append(line.rstrip(b"\n").removesuffix(b"\r"))
+                offsets.append(pos)
+                pos += len(line)
+                if len(raws) == _BATCH_LINES:
+                    yield frame(raws, offsets)
+                    raws, offsets = [], []
+    except OSError:  # went away or became unreadable after the walk: one more record says so
+        yield frame([None], [start], "entry:unreadable")
+    if raws:
+        yield frame(raws, offsets)
 
 
 def read_txt(spark: SparkSession, path: str) -> DataFrame:
@@ -181,6 +258,7 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
             return _reject(row, "invalid_utf8", f"byte {exc.start}: {exc.reason}"), None, False
         own_id = True
     else:
+        row["source"] = relative_path(source, cfg.root_uri) if source != cfg.root_uri else source.rsplit("/", 1)[-1]
         if not raw.strip():
             return _reject(row, "blank_line", "line holds only whitespace"), None, False
         if len(raw) > cfg.max_doc_bytes:  # not parsed; the id is looked for in the line's first 4 KB
@@ -289,6 +367,7 @@ def process_batch(pdf: pd.DataFrame, cfg: TextCleanConfig, minhash: MinHashConfi
         row["words_in"] = int(n_words)
         rows[k] = finish_record(row, own_id, text, n_dropped, next(verdicts) if text else None, cfg, hint)
     out = pd.DataFrame(rows, columns=PARSED.fieldNames())
+    out["pos"] = pdf["pos"].to_numpy() if "pos" in pdf else None
     kept = out["reason"].isna().to_numpy()
     word_count = np.full(len(out), np.nan)  # float with NaN, as pandas makes of ints and None
     word_count[kept] = quality.word_counts(out.loc[kept, "text"].tolist())
@@ -314,10 +393,31 @@ def parse(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None) -
     return raw.mapInPandas(run, PARSED)
 
 
+def flag_duplicate_ids(parsed: DataFrame) -> DataFrame:
+    """Kept records whose id an earlier kept record (by source, then position) already holds with a
+    different text become ``duplicate_id`` (one id, one text: predictions and labels join on it). The same
+    id with the same text is left to ``flag_duplicates``."""
+    w = Window.partitionBy("id").orderBy("source", "pos")
+    kept = F.col("content_hash").isNotNull()  # set only on records that passed reading and the filters
+    first_hash = F.first(F.when(kept, F.col("content_hash")), ignorenulls=True).over(w)
+    first_source = F.first(F.when(kept, F.col("source")), ignorenulls=True).over(w)
+    clash = F.col("reason").isNull() & kept & (F.col("content_hash") != first_hash)
+    return (parsed.withColumns({"_first": first_hash, "_first_source": first_source})
+            .withColumns({
+                "reason": F.when(clash, F.lit("duplicate_id")).otherwise(F.col("reason")),
+                "detail": F.when(clash, F.concat(F.lit("id already used by a different text in "),
+                                                 F.col("_first_source"))).otherwise(F.col("detail")),
+            })
+            .drop("_first", "_first_source"))
+
+
 def transform(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | None = MinHashConfig()) -> DataFrame:
     """Raw records -> PARSED rows, one per record, exact and (unless ``minhash`` is None) near duplicates
     flagged. No I/O; the parsed rows are persisted when near-dup matching reads them twice."""
-    flagged = flag_duplicates(parse(raw, cfg, minhash), ["id", "source"])  # same normalised text: smallest id
+    if "pos" not in raw.columns:
+        raw = raw.withColumn("pos", F.monotonically_increasing_id())
+    parsed = flag_duplicate_ids(parse(raw, cfg, minhash))
+    flagged = flag_duplicates(parsed, ["id", "source", "pos"]).drop("pos")  # same normalised text: smallest id
     if minhash is None:
         return flagged
     flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)

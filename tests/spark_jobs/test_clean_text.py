@@ -1,22 +1,24 @@
 """clean_text: every reading case with its exact reason, normalisation, filters and presets, PII,
 dedup quality against planted ground truth, determinism, and the whole job's accounting and report.
 Expectations (reasons, Jaccard, groups) are computed here, independently of the job's code."""
+import dataclasses
 import hashlib
 import json
+import os
 import random
 import re
 
 import pytest
 
+from shardline.config import spark_uri
 from spark_jobs.clean_text import main
 from spark_jobs.common.flagged import accepted, rejected
 from spark_jobs.text import quality
-from spark_jobs.text.clean import TextCleanConfig, read_corpus, transform
+from spark_jobs.text.clean import RAW, TextCleanConfig, _read_range, read_corpus, transform
 from spark_jobs.text.minhash import MinHashConfig
 
 CFG = TextCleanConfig()
 WEB = TextCleanConfig(filters=quality.PRESETS["web"])
-RAW = "source string, raw binary, fmt string, rec_id string, rec_label string, rec_text string"
 
 
 def frame(spark, lines: list[bytes], source="file:/c.jsonl"):
@@ -108,6 +110,57 @@ def test_txt_files_and_parquet_input(spark, tmp_path):
     prow = {r["id"]: r for r in transform(read_corpus(spark, pq_path, "parquet", pcfg), pcfg, None).collect()}
     assert prow["p1"]["reason"] is None and prow["p1"]["label"] == "x"
     assert prow["p2"]["reason"] == "missing_text"
+
+
+def test_jsonl_folder_reads_every_file_a_walk_finds(spark, tmp_path):
+    """Names Spark hides or takes as globs are read; a dangling link and a fifo are records of their own;
+    CRLF endings are stripped; ``source`` is relative to the root."""
+    root = tmp_path / "corpus ü [1]"
+    (root / "sub").mkdir(parents=True)
+    (root / "_hidden.jsonl").write_bytes(j(id="h1", text="hidden file words") + b"\n")
+    (root / ".dot.jsonl").write_bytes(j(id="d1", text="dot file words") + b"\r\n" + j(id="d2", text="more") + b"\r\n")
+    (root / "sub" / "a*b?{c}.jsonl").write_bytes(j(id="g1", text="glob name words") + b"\n\n")
+    (root / "sub" / "notes.md").write_text("not jsonl")
+    (root / "gone.jsonl").symlink_to(root / "missing.jsonl")
+    os.mkfifo(root / "pipe.jsonl")
+    cfg = TextCleanConfig(root_uri=spark_uri(root))
+    rows = transform(read_corpus(spark, str(root), "jsonl", cfg), cfg, None).collect()
+    got = sorted((r["source"], r["id"] if not r["id"].startswith(("raw-", "txt-")) else "-", r["reason"]) for r in rows)
+    assert got == [(".dot.jsonl", "d1", None), (".dot.jsonl", "d2", None), ("_hidden.jsonl", "h1", None),
+                   ("gone.jsonl", "-", "broken_link"), ("pipe.jsonl", "-", "not_a_file"),
+                   ("sub/a*b?{c}.jsonl", "-", "blank_line"), ("sub/a*b?{c}.jsonl", "g1", None)]
+
+
+@pytest.mark.parametrize("sep,last", [(b"\n", b"\n"), (b"\r\n", b"\r\n"), (b"\n", b"")])
+def test_byte_ranges_hold_each_line_once(tmp_path, sep, last):
+    """However a file is cut into two ranges, every line is read once, by the range it begins in."""
+    lines = [b"", b"a", b"bb", b"", b"ccc" * 7, b"d"]
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(sep.join(lines) + last)
+    size = path.stat().st_size
+    for cut in range(0, size + 1):
+        got = [r for start, end in ((0, cut), (cut, size))
+               for batch in _read_range(spark_uri(path), None, start, end) for r in batch["raw"]]
+        assert got == lines, (cut, got)
+
+
+def test_repeated_id_with_another_text_is_duplicate_id(spark):
+    """The first record of an id (by source, then line) keeps it; a later one with another text would
+    join twice against predictions, so it is quarantined; the same id with the same text is a duplicate."""
+    a, b = b"file:/x/a.jsonl", b"file:/x/b.jsonl"
+    rows = spark.createDataFrame([
+        (b.decode(), j(id="k", text="the first text of all"), "jsonl", None, None, None, 0),
+        (a.decode(), j(id="k", text="a different text here"), "jsonl", None, None, None, 50),
+        (a.decode(), j(id="k", text="an earlier line's text"), "jsonl", None, None, None, 10),
+        (b.decode(), j(id="k", text="an earlier line's text"), "jsonl", None, None, None, 90),
+        (b.decode(), j(id="m", text="x"), "jsonl", None, None, None, 120),
+        (b.decode(), j(id="m", text="unrelated words here"), "jsonl", None, None, None, 130),
+    ], RAW + ", pos long")
+    cfg = TextCleanConfig(filters=dataclasses.replace(quality.PRESETS["labeled"], min_words=2))
+    got = sorted((r["text"] or "x", r["reason"] or "kept") for r in transform(rows, cfg, None).collect())
+    assert got == [("a different text here", "duplicate_id"), ("an earlier line's text", "duplicate"),
+                   ("an earlier line's text", "kept"), ("the first text of all", "duplicate_id"),
+                   ("unrelated words here", "kept"), ("x", "too_short")]
 
 
 def test_normalisation(spark):
