@@ -152,7 +152,7 @@ VIEWS = {
     "prediction_accuracy": f"""
         SELECT p.kind, p.dt, p.model_version, count(*) AS n_labeled,
                sum(CASE WHEN p.predicted_label = l.label THEN 1 ELSE 0 END) AS n_correct,
-               avg(CASE WHEN p.predicted_label = l.label THEN 1.0 ELSE 0.0 END) AS accuracy
+               avg(CASE WHEN p.predicted_label = l.label THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END) AS accuracy
         FROM ({_PREDICTIONS}) p JOIN ({_LABELS}) l ON p.kind = l.kind AND p.id = l.id AND p.dt = l.dt
         WHERE l.label IS NOT NULL AND l.label <> ''
         GROUP BY p.kind, p.dt, p.model_version""",

@@ -2,7 +2,7 @@
 
     shardline run --date 2026-11-23 [--image-corpus DIR] [--text-corpus FILE] [--config FILE] [--image-size N ...]
     shardline config show [--config FILE] [overrides]
-    shardline query "SELECT count(*) FROM ml.text_predictions" [--format table|csv|json]
+    shardline query "SELECT count(*) FROM ml.text_predictions" [--format table|csv|json] [--engine duckdb|spark]
     shardline sample-data [--out DIR]
     shardline datasets list | show VERSION | validate --kind image|text
     shardline models list | show [VERSION] | promote VERSION | rollback   (--kind image|text)
@@ -120,9 +120,25 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_query(sql: str, fmt: str) -> str:
-    """Run one read-only statement. The quick check below spares a Spark start for obvious writes;
-    the read-only guard inside the session (``spark_jobs.common.readonly``) is what enforces it."""
+def run_query(sql: str, fmt: str, engine: str = "duckdb") -> str:
+    """Run one read-only statement with DuckDB (``shardline/duck.py``: in-process, sandboxed) or Spark SQL."""
+    pdf = duck_query(sql) if engine == "duckdb" else spark_query(sql)
+    if fmt == "csv":
+        return pdf.to_csv(index=False).rstrip("\n")
+    if fmt == "json":
+        return pdf.to_json(orient="records", date_format="iso")
+    return pdf.to_string(index=False) if len(pdf) else "(no rows)"
+
+
+def duck_query(sql: str):
+    from shardline import duck
+
+    return duck.query(Paths.from_env(), sql)
+
+
+def spark_query(sql: str):
+    """The quick check below spares a Spark start for obvious writes; the read-only guard inside the
+    session (``spark_jobs.common.readonly``) is what enforces it."""
     if not READ_ONLY.match(sql):
         raise ShardlineError("shardline query is read-only: only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN "
                              "statements are allowed")
@@ -132,16 +148,13 @@ def run_query(sql: str, fmt: str) -> str:
     spark = build_spark("shardline-query", master=os.environ.get("SHARDLINE_QUERY_MASTER", "local[2]"),
                         read_only=True)
     try:
-        pdf = spark.sql(sql).toPandas()
+        return spark.sql(sql).toPandas()
     except Exception as exc:  # Spark's AnalysisException, the guard's refusal etc.: one line for the user
-        raise ShardlineError(f"query failed: {spark_error_line(exc)}") from None
+        err = ShardlineError(f"query failed: {spark_error_line(exc)}")
+        err.detail = str(exc)  # shardline query --verbose prints it
+        raise err from None
     finally:
         spark.stop()
-    if fmt == "csv":
-        return pdf.to_csv(index=False).rstrip("\n")
-    if fmt == "json":
-        return pdf.to_json(orient="records", date_format="iso")
-    return pdf.to_string(index=False) if len(pdf) else "(no rows)"
 
 
 def spark_error_line(exc: Exception) -> str:
@@ -153,7 +166,12 @@ def spark_error_line(exc: Exception) -> str:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    print(run_query(args.sql, args.format))
+    try:
+        print(run_query(args.sql, args.format, args.engine))
+    except ShardlineError as exc:
+        if args.verbose and getattr(exc, "detail", None):
+            print(exc.detail, file=sys.stderr)
+        raise
     return 0
 
 
@@ -275,7 +293,8 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     if state:
         raise ShardlineError(f"already running: {state['url']} (pid {state['pid']}); `shardline warehouse stop` first")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: binding {args.host}: the endpoint has no authentication", file=sys.stderr)
+        print(f"warning: binding {args.host}: the endpoint is reachable from other machines, and its password "
+              "travels unencrypted (no TLS)", file=sys.stderr)
     cmd = [sys.executable, "-m", "shardline.servers.thrift", "--host", args.host, "--port", str(args.port),
            "--refresh", str(args.refresh)]
     if not args.detach:
@@ -381,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="run a read-only SQL query against the warehouse")
     query.add_argument("sql")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    query.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                       help="duckdb: in-process, sub-second (default); spark: Spark SQL with the read-only guard")
+    query.add_argument("--verbose", action="store_true", help="print the engine's whole error message on failure")
     query.set_defaults(func=cmd_query)
 
     datasets = sub.add_parser("datasets", help="list, show or validate published dataset versions")

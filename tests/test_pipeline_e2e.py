@@ -1,8 +1,11 @@
-"""The whole nightly pipeline through Airflow's real dag.test(), on tiny sample corpora, run twice.
+"""The whole nightly pipeline through Airflow's real dag.test(), on tiny sample corpora made hostile
+(``tests/hostile_corpus.py``), for a date a year back, from a data folder and corpus root whose paths
+hold spaces, non-ASCII and shell/glob characters.
 
 Expectations come from the sample generator's own inputs (files written, records planted), not from
 the pipeline's output.
 """
+import datetime
 import hashlib
 import json
 import os
@@ -10,6 +13,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 
 import pytest
 
@@ -21,17 +25,22 @@ from shardline.sample_corpora import (
     make_text_corpus,
 )
 from tests.conftest import BIN
+from tests.hostile_corpus import AWKWARD, RENAMED_LABEL, add_hostile_images, hostile_text_folder, unlock
 
-DT = "2026-11-20"
+_TODAY = datetime.date.today()
+DT = (_TODAY - datetime.timedelta(days=365)).isoformat()  # any date runs, not only those after a start_date
+D1, D2 = ((_TODAY - datetime.timedelta(days=365 + k)).isoformat() for k in (1, 2))  # the Airflow suite's
 IMAGES_PER_CLASS, TEXTS_PER_CLASS = 12, 20
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    home = tmp_path_factory.mktemp("e2e-home")
-    corpora = tmp_path_factory.mktemp("e2e-corpora")
+    home = tmp_path_factory.mktemp("e2e-home") / "data folder ü"
+    corpora = tmp_path_factory.mktemp("e2e-corpora") / f"corpora{AWKWARD}"
     images = make_image_corpus(corpora / "images", per_class=IMAGES_PER_CLASS)
-    text = make_text_corpus(corpora / "corpus.jsonl", per_class=TEXTS_PER_CLASS)
+    image_reasons, kept_extra = add_hostile_images(images)
+    text, text_reasons = hostile_text_folder(corpora / "text ü 'x'",
+                                             make_text_corpus(corpora / "corpus.jsonl", per_class=TEXTS_PER_CLASS))
     env = {**os.environ, "SHARDLINE_HOME": str(home)}
 
     def run():
@@ -40,14 +49,16 @@ def pipeline(tmp_path_factory):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
-    def query(sql):
-        done = subprocess.run([str(BIN / "shardline"), "query", sql, "--format", "json"], env=env,
+    def query(sql, engine="duckdb"):
+        done = subprocess.run([str(BIN / "shardline"), "query", sql, "--format", "json", "--engine", engine], env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout)
 
-    return {"run": run, "query": query, "home": home, "images": images, "text": text, "env": env,
-            "corpora": corpora}
+    yield {"run": run, "query": query, "home": home, "images": images, "text": text, "env": env,
+           "corpora": corpora, "image_reasons": image_reasons, "kept_extra": kept_extra,
+           "text_reasons": text_reasons}
+    unlock(images)
 
 
 def snapshot(query):
@@ -59,38 +70,60 @@ def snapshot(query):
     }
 
 
+def planted_rel(rel: str) -> str:
+    return f"{RENAMED_LABEL}{AWKWARD}/" + rel[2:] if rel.startswith(RENAMED_LABEL + "/") else rel
+
+
 def test_nightly_dag_end_to_end(pipeline):
     pipeline["run"]()
     first = snapshot(pipeline["query"])
 
-    expected_image_q = {("clean_images", reason, "img-" + hashlib.sha1(rel.encode()).hexdigest()[:16])
+    expected_image_q = {("clean_images", reason, "img-" + hashlib.sha1(planted_rel(rel).encode()).hexdigest()[:16])
                         for reason, rel in PLANTED_IMAGE_REJECTS.items()}
     assert expected_image_q <= set(first["quarantine"])
-    # Distinct 8x8 digits can also sit within the DAG's pHash threshold (3 bits): a few may go too,
+    image_q = [q for q in first["quarantine"] if q[0] == "clean_images"]
+    want = Counter(PLANTED_IMAGE_REJECTS.keys()) + Counter(pipeline["image_reasons"])
+    # Distinct 8x8 digits can also sit within the demo's pHash threshold (3 bits): a few may go too,
     # only ever as near_duplicate.
-    natural = set(first["quarantine"]) - expected_image_q - {q for q in first["quarantine"] if q[0] != "clean_images"}
-    assert {reason for _, reason, _ in natural} <= {"near_duplicate"} and len(natural) <= 3
+    got = Counter(reason for _, reason, _ in image_q)
+    natural = got["near_duplicate"] - want["near_duplicate"]
+    assert 0 <= natural <= 3 and got == want + Counter({"near_duplicate": natural}), (got, want)
 
-    n_images = IMAGES_PER_CLASS * 10 - len(natural)  # digits 0-9
+    n_images = IMAGES_PER_CLASS * 10 + pipeline["kept_extra"] - natural  # digits 0-9, two of them hidden names
     n_texts = TEXTS_PER_CLASS * 4  # four topics
     assert first["image"] == {"n": n_images, "d": n_images}
     assert first["text"] == {"n": n_texts, "d": n_texts}
 
     text_q = [(reason, qid) for stage, reason, qid in first["quarantine"] if stage == "clean_text"]
-    assert sorted(r for r, _ in text_q) == sorted(PLANTED_TEXT_REJECTS)
+    assert Counter(r for r, _ in text_q) == Counter(PLANTED_TEXT_REJECTS.keys()) + Counter(pipeline["text_reasons"])
     for reason, qid in PLANTED_TEXT_REJECTS.items():
         if qid is not None:
             assert (reason, qid) in text_q
-    assert len(first["quarantine"]) == len(PLANTED_IMAGE_REJECTS) + len(natural) + len(PLANTED_TEXT_REJECTS)
+    assert len(first["quarantine"]) == len(image_q) + len(text_q)
 
     runs = pipeline["query"](f"SELECT job, records_in, records_out, records_quarantined, status "
                              f"FROM ml.job_runs WHERE dt='{DT}'")
     by_job = {r["job"]: r for r in runs}
-    assert by_job["clean_images"]["records_in"] == IMAGES_PER_CLASS * 10 + len(PLANTED_IMAGE_REJECTS)
-    assert by_job["clean_text"]["records_in"] == n_texts + len(PLANTED_TEXT_REJECTS)
+    assert by_job["clean_images"]["records_in"] == (IMAGES_PER_CLASS * 10 + len(PLANTED_IMAGE_REJECTS)
+                                                    + pipeline["kept_extra"] + sum(pipeline["image_reasons"].values()))
+    # every hostile line is one record (the reused id costs the original its place, so no extra kept row)
+    assert by_job["clean_text"]["records_in"] == n_texts + len(PLANTED_TEXT_REJECTS) + sum(pipeline["text_reasons"].values())
     for r in runs:
         assert r["status"] == "success"
         assert r["records_in"] == r["records_out"] + r["records_quarantined"], r
+
+    # awkward names end to end: the renamed label is trained on and predicted; sources are relative
+    renamed = f"{RENAMED_LABEL}{AWKWARD}"
+    home = pipeline["home"]
+    champion = (home / "models" / "image" / "champion").read_text().strip()
+    assert renamed in json.loads((home / "models" / "image" / champion / "labels.json").read_text())
+    quoted = renamed.replace("'", "''")
+    in_label = pipeline["query"](f"SELECT count(*) AS n FROM ml.clean_images WHERE dt='{DT}' AND label = '{quoted}'")
+    assert in_label[0]["n"] >= IMAGES_PER_CLASS - natural  # the folder's digits (natural near duplicates aside)
+    sources = pipeline["query"](f"SELECT source FROM ml.clean_images WHERE dt='{DT}' AND source LIKE '3/three%'")
+    assert sources == [{"source": f"3/three{AWKWARD}.png"}]
+    text_sources = pipeline["query"](f"SELECT DISTINCT source FROM ml.clean_text WHERE dt='{DT}' ORDER BY source")
+    assert text_sources == [{"source": "_more.jsonl"}, {"source": "corpus.jsonl"}]
 
     # the model was evaluated on exactly the published test split
     home = pipeline["home"]
@@ -107,10 +140,31 @@ def test_nightly_dag_end_to_end(pipeline):
         ("image", "success", n_images, n_images), ("text", "success", n_texts, n_texts)]
     assert scoring[0]["model_version"] == version
     lineage = pipeline["query"](f"SELECT min(size(top_k)) k, count(DISTINCT model_version) m, "
-                                f"min(dataset_version) d FROM ml.image_predictions WHERE dt='{DT}'")[0]
+                                f"min(dataset_version) d FROM ml.image_predictions WHERE dt='{DT}'", engine="spark")[0]
     assert lineage == {"k": 3, "m": 1, "d": f"ml.clean_images@{DT}"}
     accuracy = pipeline["query"](f"SELECT kind, n_labeled FROM ml.prediction_accuracy WHERE dt='{DT}' ORDER BY kind")
     assert accuracy == [{"kind": "image", "n_labeled": n_images}, {"kind": "text", "n_labeled": n_texts}]
+
+    # DuckDB (the CLI's default) and Spark SQL answer every view and table alike on the same warehouse
+    every_view = """
+        SELECT 'accuracy' AS v, kind AS a, dt AS b, model_version AS c, CAST(n_labeled AS DOUBLE) AS x,
+               CAST(n_correct AS DOUBLE) AS y, accuracy AS z FROM ml.prediction_accuracy
+        UNION ALL SELECT 'distribution', kind, dt, predicted_label, CAST(n AS DOUBLE), share, CAST(NULL AS DOUBLE)
+                  FROM ml.prediction_distribution
+        UNION ALL SELECT 'drift', kind, dt, prev_dt, psi, max_share_change, CAST(NULL AS DOUBLE) FROM ml.prediction_drift
+        UNION ALL SELECT 'quarantine', stage, reason, dt, CAST(count(*) AS DOUBLE), CAST(NULL AS DOUBLE),
+                  CAST(NULL AS DOUBLE) FROM ml.quarantine GROUP BY stage, reason, dt
+        UNION ALL SELECT 'predictions', dt, predicted_label, model_version, CAST(count(*) AS DOUBLE), sum(score),
+                  CAST(NULL AS DOUBLE) FROM ml.text_predictions GROUP BY dt, predicted_label, model_version
+        UNION ALL SELECT 'job_runs', job, dt, status, CAST(sum(records_in) AS DOUBLE), CAST(count(*) AS DOUBLE),
+                  CAST(NULL AS DOUBLE) FROM ml.job_runs GROUP BY job, dt, status"""
+
+    def canonical(rows):
+        return sorted(tuple(round(v, 9) if isinstance(v, float) else v for v in r.values()) for r in rows)
+
+    duck_rows = canonical(pipeline["query"](every_view))
+    assert duck_rows == canonical(pipeline["query"](every_view, engine="spark"))
+    assert {r[0] for r in duck_rows} >= {"accuracy", "distribution", "quarantine", "predictions", "job_runs"}
 
     # a rerun of the date (through Airflow's REST API) is checked in test_airflow_standalone_rest_trigger_and_backfill
 
@@ -182,8 +236,8 @@ def wait_for(fn, timeout_s, what):
 @pytest.mark.skipif(os.environ.get("SHARDLINE_AIRFLOW_TESTS") != "1",
                     reason="Airflow standalone suite (~12 min on 2 cores): make test-airflow")
 def test_airflow_standalone_rest_trigger_backfill_and_rerun(pipeline):
-    """Airflow standalone on loopback, driven through its REST API: a triggered run for a new date, a
-    backfill over 2026-11-18..20 that creates the one missing run (one partition per date in each
+    """Airflow standalone on loopback, driven through its REST API: a triggered run for the day before
+    DT (D1), a backfill over D2..DT that creates the one missing run (one partition per date in each
     prediction table), and a rerun of the dag.test() date by clearing its text branch from
     clean_text on (same rows, no duplicates). Runs sit at the schedule's 02:00, as scheduled ones do."""
     if not (pipeline["home"] / "datasets" / "image" / "latest").exists():
@@ -210,17 +264,17 @@ def test_airflow_standalone_rest_trigger_backfill_and_rerun(pipeline):
             return st if st in ("success", "failed") else None
 
         run = api.call("POST", "/api/v2/dags/nightly_retrain/dagRuns",
-                       {"logical_date": "2026-11-19T02:00:00Z", "conf": conf})
+                       {"logical_date": f"{D1}T02:00:00Z", "conf": conf})
         assert wait_for(lambda: finished(run["dag_run_id"]), 900, "the REST-triggered run") == "success"
 
         backfill = api.call("POST", "/api/v2/backfills", {
-            "dag_id": "nightly_retrain", "from_date": "2026-11-18T00:00:00Z", "to_date": f"{DT}T00:00:00Z",
+            "dag_id": "nightly_retrain", "from_date": f"{D2}T00:00:00Z", "to_date": f"{DT}T00:00:00Z",
             "reprocess_behavior": "none", "dag_run_conf": conf, "max_active_runs": 1})
         wait_for(lambda: api.call("GET", f"/api/v2/backfills/{backfill['id']}")["completed_at"], 900, "the backfill")
-        runs = api.call("GET", "/api/v2/dags/nightly_retrain/dagRuns?logical_date_gte=2026-11-18T00:00:00Z"
+        runs = api.call("GET", f"/api/v2/dags/nightly_retrain/dagRuns?logical_date_gte={D2}T00:00:00Z"
                                f"&logical_date_lte={DT}T23:59:59Z")["dag_runs"]
         assert sorted((r["logical_date"][:10], r["run_type"], r["state"]) for r in runs) == [
-            ("2026-11-18", "backfill", "success"), ("2026-11-19", "manual", "success"), (DT, "manual", "success")]
+            (D2, "backfill", "success"), (D1, "manual", "success"), (DT, "manual", "success")]
 
         # rerun the dag.test() date from clean_text on, as on-call would after a bad night
         job_runs = len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'"))
@@ -239,11 +293,10 @@ def test_airflow_standalone_rest_trigger_backfill_and_rerun(pipeline):
     # the rerun replaced the date: same rows, no duplicates; ml.job_runs is a log and grows
     assert snapshot(pipeline["query"]) == first
     assert len(pipeline["query"](f"SELECT * FROM ml.job_runs WHERE dt='{DT}'")) > job_runs
-    n = {"image": IMAGES_PER_CLASS * 10, "text": TEXTS_PER_CLASS * 4}
     for kind in ("image", "text"):
-        parts = pipeline["query"](f"SELECT dt, count(*) n FROM ml.{kind}_predictions WHERE dt BETWEEN '2026-11-18' "
+        parts = pipeline["query"](f"SELECT dt, count(*) n FROM ml.{kind}_predictions WHERE dt BETWEEN '{D2}' "
                                   f"AND '{DT}' GROUP BY dt ORDER BY dt")
-        assert parts == [{"dt": d, "n": n[kind]} for d in ("2026-11-18", "2026-11-19", DT)]
+        assert parts == [{"dt": d, "n": first[kind]["n"]} for d in (D2, D1, DT)]
 
 
 def test_query_is_read_only(pipeline):

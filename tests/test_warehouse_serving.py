@@ -16,6 +16,7 @@ from shardline.storage import write_pointer
 from spark_jobs.common.warehouse import replace_partitions, sync_partitions
 from tests.conftest import BIN, REPO
 from tests.helpers import random_pngs, save_image_model
+from tests.hostile_sql import HOSTILE
 
 DT = "2032-01-01"
 N = 300
@@ -101,8 +102,10 @@ def test_readers_see_old_or_new_partition_while_scoring_runs_write(spark, scored
     assert len(pids) <= 2 * 2  # at most one per worker per run (local[2])
 
 
-def beeline(url, sql):
-    return subprocess.run([str(BEELINE), "-u", url, "--silent=true", "--outputformat=csv2", "-e", sql],
+def beeline(url, sql, password=None, user="shardline", script=None):
+    login = ["-n", user, "-p", password] if password is not None else []
+    what = ["-f", str(script), "--force=true"] if script else ["-e", sql]
+    return subprocess.run([str(BEELINE), "-u", url, *login, "--silent=true", "--outputformat=csv2", *what],
                           capture_output=True, text=True, timeout=300)
 
 
@@ -113,7 +116,7 @@ def predictions(spark, n, dt):
         "'d' AS dataset_version", "'r' AS run_id", "current_timestamp() AS scored_at", f"'{dt}' AS dt")
 
 
-def test_thrift_endpoint_serves_beeline_read_only_and_picks_up_commits(spark, paths):
+def test_thrift_endpoint_serves_beeline_read_only_and_picks_up_commits(spark, paths, tmp_path):
     replace_partitions(spark, predictions(spark, 11, "2032-02-01"), IMAGE_PREDICTIONS, {"dt": "2032-02-01"})
     shardline = str(BIN / "shardline")
     started = subprocess.run([shardline, "warehouse", "start", "--detach", "--refresh", "1"], capture_output=True,
@@ -126,21 +129,39 @@ def test_thrift_endpoint_serves_beeline_read_only_and_picks_up_commits(spark, pa
         with socket.socket() as s:  # bound to loopback only
             assert s.connect_ex(("127.0.0.1", state["port"])) == 0
 
-        done = beeline(url, "SELECT count(*) AS n FROM ml.image_predictions WHERE dt = '2032-02-01'")
+        secret = paths.home / "warehouse-server.secret"
+        assert secret.stat().st_mode & 0o777 == 0o600
+        password = secret.read_text().strip()
+        assert password not in (paths.logs / "warehouse-server.log").read_text()
+        count = "SELECT count(*) AS n FROM ml.image_predictions WHERE dt = '2032-02-01'"
+        for login in ({}, {"password": ""}, {"password": password[:-1] + "x"}):  # none, empty, wrong
+            refused = beeline(url, count, **login)
+            assert refused.returncode != 0 and "11" not in refused.stdout.splitlines(), login
+        done = beeline(url, count, password)
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.strip().splitlines()[-1] == "11"
 
-        for statement in ("DROP TABLE ml.image_predictions",
-                          "INSERT INTO ml.scoring_runs SELECT * FROM ml.scoring_runs"):
-            refused = beeline(url, statement)
-            assert refused.returncode != 0
-            assert "the Shardline warehouse is read-only here" in refused.stdout + refused.stderr
+        # the hostile statements, one connection, each refused by the guard, nothing changed on disk
+        before = {str(f): f.stat().st_mtime_ns for f in (paths.warehouse).rglob("*") if f.is_file()}
+        marker = tmp_path / "pwned"
+        statements = [sql.format(marker=marker, warehouse=paths.warehouse / "ml.db") for sql in HOSTILE
+                      if ";" not in sql]  # beeline splits scripts on ';' itself
+        script = tmp_path / "hostile.sql"
+        script.write_text("".join(f"{sql};\n" for sql in statements))
+        done = beeline(url, None, password, script=script)  # --force: goes on after each error (exit code 0)
+        # beeline glues some errors onto its previous output line: split on the error's own prefix
+        errors = (done.stdout + done.stderr).split("Error: org.apache.hive.service.cli.HiveSQLException")[1:]
+        assert len(errors) == len(statements), (len(errors), len(statements), done.stdout[-3000:])
+        assert sum("read-only here" in e for e in errors) >= 25, errors
+        assert not marker.exists()
+        assert {str(f): f.stat().st_mtime_ns for f in (paths.warehouse).rglob("*") if f.is_file()} == before
 
         # commits by another process show up without restarting the server: a new date, and a rerun
         replace_partitions(spark, predictions(spark, 7, "2032-02-02"), IMAGE_PREDICTIONS, {"dt": "2032-02-02"})
         replace_partitions(spark, predictions(spark, 5, "2032-02-01"), IMAGE_PREDICTIONS, {"dt": "2032-02-01"})
         time.sleep(3)
-        done = beeline(url, "SELECT dt, count(*) FROM ml.image_predictions WHERE dt LIKE '2032-02-%' GROUP BY dt ORDER BY dt")
+        done = beeline(url, "SELECT dt, count(*) FROM ml.image_predictions WHERE dt LIKE '2032-02-%' GROUP BY dt "
+                            "ORDER BY dt", password)
         assert done.stdout.strip().splitlines()[-2:] == ["2032-02-01,5", "2032-02-02,7"], done.stdout + done.stderr[-2000:]
     finally:
         stopped = subprocess.run([shardline, "warehouse", "stop"], capture_output=True, text=True, timeout=120)

@@ -1,18 +1,22 @@
 """The warehouse's SQL endpoint: a Spark Thrift (HiveServer2) server on loopback, for beeline and JDBC/BI tools.
 
 ``shardline warehouse start`` runs it. It registers the warehouse like any other process, loads the
-read-only guard (every data-changing statement is refused), and re-reads the partition pointers every
-``--refresh`` seconds, so it serves new partitions as jobs commit them. All JDBC connections share one
-session, so that refresh reaches them all. Its address goes to ``<data>/warehouse-server.json``;
-``shardline warehouse stop`` ends it (SIGTERM).
+read-only guard (every data-changing statement, script transform, reflect call and read by path is
+refused), and re-reads the partition pointers every ``--refresh`` seconds, so it serves new partitions as
+jobs commit them. Each JDBC connection gets its own session (``SET``/``USE`` stay in it); all share the
+catalog that the refresh updates. Connections authenticate (HiveServer2 CUSTOM auth,
+``java/shardline/PasswordAuth.java``) with the password in ``<data>/warehouse-server.secret`` (generated on
+first start, mode 0600, never printed or logged), any user name. Its address goes to
+``<data>/warehouse-server.json``; ``shardline warehouse stop`` ends it (SIGTERM).
 
-    beeline -u jdbc:hive2://127.0.0.1:<port>/ml -e "SELECT count(*) FROM ml.image_predictions"
+    beeline -u jdbc:hive2://127.0.0.1:<port>/ml -n shardline -p "$(cat data/warehouse-server.secret)" -e "SELECT 1"
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -35,30 +39,57 @@ def read_state(paths: Paths) -> dict | None:
     return processes.read_state(state_file(paths))
 
 
+def secret_file(paths: Paths) -> Path:
+    return paths.home / "warehouse-server.secret"
+
+
+def ensure_secret(paths: Paths) -> Path:
+    """The server's password file: created 0600 (never wider, not even for a moment) with a random token
+    on first use; an existing one is kept, and made 0600 if someone widened it."""
+    path = secret_file(paths)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        if not path.read_text().strip():
+            raise RuntimeError(f"{path} is empty: delete it and start again to generate a new credential") from None
+        return path
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32) + "\n")
+    return path
+
+
 def stop(paths: Paths, timeout_s: float = 30.0) -> dict | None:
     """SIGTERM: the server stops HiveServer2 and Spark and removes its state file; leftovers are killed."""
     return processes.stop_processes(state_file(paths), signal.SIGTERM, group=False, timeout_s=timeout_s)
 
 
 def serve(paths: Paths, host: str, port: int, refresh_s: float, master: str) -> None:
-    from spark_jobs.common.readonly import writer_thread
+    from spark_jobs.common.readonly import PASSWORD_AUTH, writer_thread
     from spark_jobs.common.session import build_spark
     from spark_jobs.common.warehouse import sync_partitions
 
     port = port or processes.free_port(host)
+    secret = ensure_secret(paths)
     spark = build_spark("shardline-warehouse", master=master, paths=paths, read_only=True,
-                        extra={"spark.sql.hive.thriftServer.singleSession": "true"})
+                        extra={"spark.sql.hive.thriftServer.singleSession": "false"})
     jvm = spark.sparkContext._jvm  # noqa: SLF001
-    # HiveServer2 reads its address from HiveConf, which takes these JVM system properties
-    jvm.java.lang.System.setProperty("hive.server2.thrift.bind.host", host)
-    jvm.java.lang.System.setProperty("hive.server2.thrift.port", str(port))
+    # HiveServer2 reads its address and authentication from HiveConf, which takes these JVM system properties
+    for key, value in {"hive.server2.thrift.bind.host": host, "hive.server2.thrift.port": str(port),
+                       "hive.server2.authentication": "CUSTOM",
+                       "hive.server2.custom.authentication.class": PASSWORD_AUTH,
+                       "shardline.thrift.secret.file": str(secret)}.items():
+        jvm.java.lang.System.setProperty(key, value)
     server = jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
         spark._jsparkSession.sqlContext())  # noqa: SLF001
     _wait_listening(host, port)
     url = f"jdbc:hive2://{host}:{port}/ml"
-    write_json_atomic(state_file(paths), {"pid": os.getpid(), "host": host, "port": port, "url": url})
-    print(f"warehouse SQL endpoint: {url}  (beeline -u {url}; read-only; Ctrl-C or `shardline warehouse stop`)",
-          flush=True)
+    write_json_atomic(state_file(paths), {"pid": os.getpid(), "host": host, "port": port, "url": url,
+                                          "user": "shardline", "password_file": str(secret)})
+    print(f"warehouse SQL endpoint: {url}  (beeline -u {url} -n shardline -p \"$(cat {secret})\"; read-only; "
+          "Ctrl-C or `shardline warehouse stop`)", flush=True)
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,8 +1,10 @@
-"""The read-only guard: a tiny Spark SQL extension (``java/shardline/ReadOnlyGuard.java``) that refuses
-any statement that would change data or the catalog, for ``shardline query`` and the Thrift server.
+"""The project's small Java classes: the read-only guard (``java/shardline/ReadOnlyGuard.java``), a Spark
+SQL extension that refuses any statement that would change data or the catalog, run a program or read a
+file by path, for ``shardline query --engine spark`` and the Thrift server; and the Thrift server's password
+check (``java/shardline/PasswordAuth.java``).
 
-It is compiled on first use with the JDK's ``javac`` against the pyspark wheel's jars and cached under
-``<data>/lib`` by a hash of its source, so an edit rebuilds it.
+They are compiled on first use with the JDK's ``javac`` against the pyspark wheel's jars and cached under
+``<data>/lib`` by a hash of their sources, so an edit rebuilds them.
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ from pathlib import Path
 
 from shardline.config import Paths, ShardlineError
 
-SOURCE = Path(__file__).with_name("java") / "shardline" / "ReadOnlyGuard.java"
+SOURCES = sorted((Path(__file__).with_name("java") / "shardline").glob("*.java"))
 EXTENSION = "shardline.ReadOnlyGuard"
+PASSWORD_AUTH = "shardline.PasswordAuth"
 WRITER_PROPERTY = "shardline.warehouse.writer"
 _LOCK = threading.Lock()
 
@@ -33,10 +36,10 @@ def _javac() -> str:
 
 
 def guard_jar(paths: Paths) -> Path:
-    """The compiled guard, built once per source version."""
+    """The compiled classes, built once per version of their sources."""
     import pyspark
 
-    digest = hashlib.sha1(SOURCE.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha1(b"".join(src.read_bytes() for src in SOURCES)).hexdigest()[:12]
     jar = paths.home / "lib" / f"shardline-readonly-{digest}.jar"
     with _LOCK:
         if jar.exists():
@@ -46,7 +49,7 @@ def guard_jar(paths: Paths) -> Path:
         with tempfile.TemporaryDirectory(dir=jar.parent) as tmp:
             classes = Path(tmp) / "classes"
             javac = _javac()
-            result = subprocess.run([javac, "-nowarn", "-d", str(classes), "-cp", f"{jars}/*", str(SOURCE)],
+            result = subprocess.run([javac, "-nowarn", "-d", str(classes), "-cp", f"{jars}/*", *map(str, SOURCES)],
                                     capture_output=True, text=True)
             if result.returncode != 0:
                 raise ShardlineError(f"could not compile the read-only guard: {result.stderr.strip().splitlines()[0]}")

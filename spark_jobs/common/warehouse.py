@@ -33,22 +33,13 @@ from pyspark.sql import functions as F
 from schemas.warehouse import ALL_TABLES, DATABASE, JOB_RUNS, QUARANTINE, VIEWS, Table
 from shardline.config import Paths
 from shardline.storage import read_pointer, write_pointer
+from shardline.warehouse_files import CURRENT, current_partitions, database_root, table_root  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
-
-CURRENT = "_CURRENT"
 
 # What this process registered in its catalog: table root -> {partition spec: version location}.
 _REGISTERED: dict[str, dict[tuple[tuple[str, str], ...], str]] = {}
 _LOCK = threading.RLock()
-
-
-def database_root(paths: Paths) -> Path:
-    return paths.warehouse / f"{DATABASE}.db"
-
-
-def table_root(paths: Paths, table: Table) -> Path:
-    return database_root(paths) / table.name
 
 
 def ddl(table: Table, location: Path) -> str:
@@ -88,24 +79,6 @@ def register_warehouse(spark: SparkSession, paths: Paths, views: bool = True) ->
         for stmt in definitions_sql(paths, views):
             spark.sql(stmt)
         sync_partitions(spark, paths)
-
-
-def current_partitions(paths: Paths, table: Table) -> dict[tuple[tuple[str, str], ...], str]:
-    """Partition spec -> live version folder, read from the ``_CURRENT`` pointers on disk."""
-    root = table_root(paths, table)
-    if not table.partition_by or not root.exists():
-        return {}
-    pattern = "/".join("*=*" for _ in table.partition_by) + f"/{CURRENT}"
-    found = {}
-    for pointer in root.glob(pattern):
-        version = read_pointer(pointer)
-        if not version:
-            continue
-        parts = pointer.parent.relative_to(root).parts
-        spec = tuple((p.split("=", 1)[0], p.split("=", 1)[1]) for p in parts)
-        if [k for k, _ in spec] == list(table.partition_by):
-            found[spec] = str(pointer.parent / version)
-    return found
 
 
 def sync_partitions(spark: SparkSession, paths: Paths, tables: tuple[Table, ...] = ALL_TABLES) -> int:

@@ -1,0 +1,137 @@
+"""``shardline query``'s default engine: DuckDB in-process over the warehouse's live Parquet files, sandboxed.
+
+The views ``ml.<table>`` are generated from ``schemas.warehouse`` (columns and types) and
+``shardline/warehouse_files.py`` (the live version of each partition), and the monitoring views are the
+same SQL text Spark registers (``schemas.warehouse.VIEWS``), so the two engines answer from the same data.
+
+The sandbox, set before any user statement runs and then locked:
+- ``allowed_directories`` = the warehouse and ``enable_external_access=false``: no file outside the
+  warehouse can be read or written, no ``ATTACH``, ``INSTALL``/``LOAD`` or extension autoloading;
+- ``lock_configuration=true``: no ``SET``/``RESET`` can undo that;
+- an allow-list of statement types checked on DuckDB's own parse of the text (``extract_statements``):
+  one ``SELECT`` (incl. ``WITH``, ``SHOW``, ``DESCRIBE``, ``SUMMARIZE``, ``FROM ...``) or an ``EXPLAIN`` of
+  one. ``COPY ... TO '<warehouse>/x'`` (inside the allowed folder) is therefore refused too.
+"""
+from __future__ import annotations
+
+import re
+
+from schemas.warehouse import ALL_TABLES, DATABASE, VIEWS, Table
+from shardline.config import Paths, ShardlineError
+from shardline.warehouse_files import database_root, live_files
+
+
+def duck_type(dtype) -> str:
+    """A Spark SQL type (``pyspark.sql.types``) as DuckDB spells it."""
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, T.ArrayType):
+        return duck_type(dtype.elementType) + "[]"
+    if isinstance(dtype, T.StructType):
+        return "STRUCT(" + ", ".join(f'"{f.name}" {duck_type(f.dataType)}' for f in dtype.fields) + ")"
+    simple = {T.StringType: "VARCHAR", T.BinaryType: "BLOB", T.IntegerType: "INTEGER", T.LongType: "BIGINT",
+              T.DoubleType: "DOUBLE", T.FloatType: "FLOAT", T.BooleanType: "BOOLEAN", T.ShortType: "SMALLINT",
+              T.TimestampType: "TIMESTAMP", T.DateType: "DATE"}
+    for cls, name in simple.items():
+        if isinstance(dtype, cls):
+            return name
+    raise TypeError(f"no DuckDB type for {dtype.simpleString()}")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def table_view_sql(paths: Paths, table: Table) -> str:
+    """``SELECT`` of one table: its live files with the schema's columns and types; partition values come
+    from the partition folders (the files do not hold them), as in Spark's catalog."""
+    files = live_files(paths, table)
+    if not files:
+        cols = ", ".join(f'CAST(NULL AS {duck_type(f.dataType)}) AS "{f.name}"' for f in table.schema.fields)
+        return f"SELECT {cols} WHERE false"
+    by_spec: dict[tuple, list[str]] = {}
+    for spec, f in files:
+        by_spec.setdefault(spec, []).append(str(f))
+    parts = []
+    for spec, names in by_spec.items():
+        values = dict(spec)
+        cols = ", ".join(
+            f'CAST({_quote(values[f.name])} AS {duck_type(f.dataType)}) AS "{f.name}"' if f.name in values
+            else f'CAST("{f.name}" AS {duck_type(f.dataType)}) AS "{f.name}"' for f in table.schema.fields)
+        listing = "[" + ", ".join(_quote(n) for n in names) + "]"
+        parts.append(f"SELECT {cols} FROM read_parquet({listing}, union_by_name = true)")
+    return "\nUNION ALL ".join(parts)
+
+
+def connect(paths: Paths, threads: int = 2):
+    """A sandboxed in-memory DuckDB with the warehouse's tables and views as ``ml.*``."""
+    import duckdb
+
+    root = database_root(paths)
+    root.mkdir(parents=True, exist_ok=True)
+    spill = paths.home / "tmp" / "duckdb"  # DuckDB adds its spill folder to the allowed ones (not the cwd)
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:", config={"threads": threads, "autoinstall_known_extensions": False,
+                                              "autoload_known_extensions": False, "temp_directory": str(spill)})
+    con.execute(f"CREATE SCHEMA {DATABASE}")
+    for table in ALL_TABLES:
+        con.execute(f"CREATE VIEW {table.qualified} AS {table_view_sql(paths, table)}")
+    for name, sql in VIEWS.items():
+        con.execute(f"CREATE VIEW {DATABASE}.{name} AS {sql}")
+    con.execute(f"SET allowed_directories = [{_quote(str(root.resolve()) + '/')}]")  # before external access
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALYZE\s+)?", re.IGNORECASE)
+
+
+class Refused(ShardlineError):
+    """A statement the sandbox does not run."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"shardline query is read-only: {reason}")
+
+
+def check_statement(con, sql: str) -> None:
+    """Refuse anything but one SELECT (or an EXPLAIN of one), judged on DuckDB's parse of ``sql``."""
+    import duckdb
+
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ShardlineError(f"query failed: {first_line(exc)}") from None
+    if len(statements) != 1:
+        raise Refused(f"one statement at a time (got {len(statements)})")
+    kind = statements[0].type
+    if kind == duckdb.StatementType.EXPLAIN:
+        inner = _EXPLAIN.sub("", sql, count=1)
+        if inner == sql:
+            raise Refused("only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN SELECT are allowed")
+        return check_statement(con, inner)
+    if kind != duckdb.StatementType.SELECT:
+        raise Refused(f"{kind.name} statements are refused; only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN "
+                      "are allowed")
+
+
+def first_line(exc: Exception) -> str:
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def query(paths: Paths, sql: str):
+    """One read-only statement -> a pandas DataFrame; errors and refusals as one-line ShardlineErrors."""
+    import duckdb
+
+    con = connect(paths)
+    try:
+        check_statement(con, sql)
+        try:
+            return con.sql(sql).df()
+        except duckdb.Error as exc:
+            err = ShardlineError(f"query failed: {first_line(exc)}")
+            err.detail = str(exc)  # shardline query --verbose prints it
+            raise err from None
+    finally:
+        con.close()
