@@ -108,7 +108,7 @@ def in_process(home: Path, sql: str, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        con.sql(sql).df()
+        con.sql(sql).fetchall()
         times.append(time.perf_counter() - start)
     con.close()
     return times

@@ -122,12 +122,10 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
 
 def run_query(sql: str, fmt: str, engine: str = "duckdb") -> str:
     """Run one read-only statement with DuckDB (``shardline/duck.py``: in-process, sandboxed) or Spark SQL."""
-    pdf = duck_query(sql) if engine == "duckdb" else spark_query(sql)
-    if fmt == "csv":
-        return pdf.to_csv(index=False).rstrip("\n")
-    if fmt == "json":
-        return pdf.to_json(orient="records", date_format="iso")
-    return pdf.to_string(index=False) if len(pdf) else "(no rows)"
+    from shardline.results import format_rows
+
+    columns, rows = duck_query(sql) if engine == "duckdb" else spark_query(sql)
+    return format_rows(columns, rows, fmt)
 
 
 def duck_query(sql: str):
@@ -145,10 +143,22 @@ def spark_query(sql: str):
     from spark_jobs.common.session import build_spark
 
     os.environ.setdefault("SHARDLINE_SPARK_LOG_LEVEL", "ERROR")
-    spark = build_spark("shardline-query", master=os.environ.get("SHARDLINE_QUERY_MASTER", "local[2]"),
-                        read_only=True)
+    paths = Paths.from_env()
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    # The JVM inherits this process's stderr when it starts: hand it the log file instead, so Spark's
+    # start-up lines and progress bars never reach the terminal (errors come back through Py4J).
+    saved = os.dup(2)
+    with open(paths.logs / "shardline-query-spark.log", "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            spark = build_spark("shardline-query", master=os.environ.get("SHARDLINE_QUERY_MASTER", "local[2]"),
+                                paths=paths, read_only=True, extra={"spark.ui.showConsoleProgress": "false"})
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
     try:
-        return spark.sql(sql).toPandas()
+        df = spark.sql(sql)
+        return df.columns, [tuple(r) for r in df.collect()]
     except Exception as exc:  # Spark's AnalysisException, the guard's refusal etc.: one line for the user
         err = ShardlineError(f"query failed: {spark_error_line(exc)}")
         err.detail = str(exc)  # shardline query --verbose prints it

@@ -78,6 +78,7 @@ def connect(paths: Paths, threads: int = 2):
         con.execute(f"CREATE VIEW {table.qualified} AS {table_view_sql(paths, table)}")
     for name, sql in VIEWS.items():
         con.execute(f"CREATE VIEW {DATABASE}.{name} AS {sql}")
+    con.execute("SET TimeZone = 'UTC'")  # as Spark's session (timestamps print the same from both engines)
     con.execute(f"SET allowed_directories = [{_quote(str(root.resolve()) + '/')}]")  # before external access
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -120,15 +121,16 @@ def first_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def query(paths: Paths, sql: str):
-    """One read-only statement -> a pandas DataFrame; errors and refusals as one-line ShardlineErrors."""
+def query(paths: Paths, sql: str) -> tuple[list[str], list[tuple]]:
+    """One read-only statement -> (column names, rows); errors and refusals as one-line ShardlineErrors."""
     import duckdb
 
     con = connect(paths)
     try:
         check_statement(con, sql)
         try:
-            return con.sql(sql).df()
+            rel = con.sql(sql)
+            return list(rel.columns), rel.fetchall()
         except duckdb.Error as exc:
             err = ShardlineError(f"query failed: {first_line(exc)}")
             err.detail = str(exc)  # shardline query --verbose prints it

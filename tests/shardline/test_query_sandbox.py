@@ -54,7 +54,7 @@ def test_duckdb_refuses_every_hostile_statement(warehouse):
 
     paths, before = warehouse["paths"], tree(warehouse["paths"].home)
     ok = duck.query(paths, "SELECT reason, count(*) AS n FROM ml.quarantine WHERE dt = '2033-01-01' GROUP BY 1")
-    assert ok.to_dict("records") == [{"reason": "truncated", "n": 1}]
+    assert ok == (["reason", "n"], [("truncated", 1)])
     ran = []
     for sql in warehouse["statements"]:
         try:
