@@ -41,7 +41,7 @@ test-airflow: install
 	SHARDLINE_AIRFLOW_TESTS=1 $(BIN)/python -m pytest -q tests/test_pipeline_e2e.py -k "standalone"
 
 # Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.
-BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py benchmarks/image_clean.py
+BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py benchmarks/image_clean.py benchmarks/query.py
 
 bench: install
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

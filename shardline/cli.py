@@ -134,6 +134,63 @@ def duck_query(sql: str):
     return duck.query(Paths.from_env(), sql)
 
 
+def query_repl(fmt: str) -> int:
+    """``shardline query --interactive``: one sandboxed DuckDB connection (the views as of its start;
+    ``.refresh`` picks up later runs), readline editing and a history file under the data folder."""
+    import readline
+
+    from shardline import duck
+    from shardline.results import format_rows
+
+    paths = Paths.from_env()
+    history = paths.home / ".query_history"
+    try:
+        readline.read_history_file(history)
+    except OSError:
+        pass
+    con = duck.connect(paths)
+    print("shardline query (DuckDB, read-only): end statements with ';', .tables lists the tables, "
+          ".refresh reloads the views, Ctrl-D quits", file=sys.stderr)
+    buffer = ""
+    try:
+        while True:
+            try:
+                line = input("... " if buffer else "sql> ")
+            except EOFError:
+                print(file=sys.stderr)
+                return 0
+            except KeyboardInterrupt:
+                buffer = ""
+                print(file=sys.stderr)
+                continue
+            if not buffer and line.strip() in (".tables", ".refresh"):
+                if line.strip() == ".refresh":
+                    con.close()
+                    con = duck.connect(paths)
+                line = "SELECT table_name, table_type FROM information_schema.tables ORDER BY 1" \
+                    if line.strip() == ".tables" else ""
+                if not line:
+                    continue
+                line += ";"
+            buffer += line + "\n"
+            if not buffer.rstrip().endswith(";"):
+                continue
+            sql, buffer = buffer.strip().rstrip(";"), ""
+            try:
+                duck.check_statement(con, sql)
+                rel = con.sql(sql)
+                print(format_rows(list(rel.columns), rel.fetchall(), fmt))
+            except ShardlineError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+            except Exception as exc:  # duckdb.Error: one line, the prompt goes on
+                print(f"error: query failed: {duck.first_line(exc)}", file=sys.stderr)
+    finally:
+        con.close()
+        history.parent.mkdir(parents=True, exist_ok=True)
+        readline.set_history_length(1000)
+        readline.write_history_file(history)
+
+
 def spark_query(sql: str):
     """The quick check below spares a Spark start for obvious writes; the read-only guard inside the
     session (``spark_jobs.common.readonly``) is what enforces it."""
@@ -176,6 +233,11 @@ def spark_error_line(exc: Exception) -> str:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    if args.interactive:
+        return query_repl(args.format)
+    if not args.sql:
+        raise ShardlineError("give a statement, e.g. shardline query \"SELECT * FROM ml.prediction_accuracy\", "
+                             "or --interactive")
     try:
         print(run_query(args.sql, args.format, args.engine))
     except ShardlineError as exc:
@@ -260,11 +322,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_spark_conf(args: argparse.Namespace) -> int:
-    """Print spark-sql flags that open this project's warehouse: ``spark-sql $(shardline spark-conf)``.
+    """Print spark-sql flags that open this project's warehouse read-only: ``spark-sql $(shardline spark-conf)``.
 
-    spark-sql gets a private in-memory catalog and an init file (``-i``) that registers the tables, the
-    partitions live right now, and the views. Flags hold no spaces, so plain word splitting keeps each
-    one whole."""
+    spark-sql gets a private in-memory catalog, the read-only guard (``spark_jobs/common/readonly.py``) and
+    an init file (``-i``) that registers the tables, the partitions live right now, and the views; the
+    guard lets exactly that file's statements through, first, and nothing else that writes. Flags hold no
+    spaces, so plain word splitting keeps each one whole (a data folder whose path holds a space cannot be
+    given this way: run spark-sql from a path without one, or use ``shardline query --engine spark``)."""
+    from spark_jobs.common.readonly import EXTENSION, guard_jar
     from spark_jobs.common.session import LOG4J_CONFIG, spark_conf
     from spark_jobs.common.warehouse import catalog_sql
 
@@ -276,7 +341,10 @@ def cmd_spark_conf(args: argparse.Namespace) -> int:
             "spark.hadoop.datanucleus.schema.autoCreateAll", "spark.hadoop.hive.metastore.schema.verification",
             "spark.sql.session.timeZone", "spark.ui.enabled", "spark.driver.bindAddress", "spark.driver.host")
     conf = spark_conf(paths, hive=True)
+    jar = guard_jar(paths)
     flags = [f"--conf {k}={conf[k]}" for k in keep]
+    flags += [f"--jars {jar}", f"--driver-class-path {jar}", f"--conf spark.sql.extensions={EXTENSION}",
+              f"--conf spark.shardline.catalogInit={init}"]
     flags.append(f"--driver-java-options=-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}")
     flags.append(f"-i {init}")
     print(" ".join(flags))
@@ -408,11 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=cmd_config)
 
     query = sub.add_parser("query", help="run a read-only SQL query against the warehouse")
-    query.add_argument("sql")
+    query.add_argument("sql", nargs="?", help="one statement (or --interactive)")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                        help="duckdb: in-process, sub-second (default); spark: Spark SQL with the read-only guard")
     query.add_argument("--verbose", action="store_true", help="print the engine's whole error message on failure")
+    query.add_argument("--interactive", "-i", action="store_true",
+                       help="a prompt (DuckDB, the same sandbox): statements end with ';', history kept, Ctrl-D quits")
     query.set_defaults(func=cmd_query)
 
     datasets = sub.add_parser("datasets", help="list, show or validate published dataset versions")

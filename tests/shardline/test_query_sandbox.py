@@ -94,3 +94,38 @@ def test_spark_guard_refuses_every_hostile_statement(warehouse):
                    "USING parquet SELECT", "DROP TABLE", "CREATE TABLE t3 USING", "CACHE TABLE", "ADD JAR",
                    "ADD FILE", "CREATE FUNCTION", "SET spark.sql", "TRUNCATE", "ALTER TABLE"):
         assert any(needle in sql for sql in guard), (needle, {s: m for s, (_, m) in results.items() if needle in s})
+
+
+def test_spark_sql_profile_is_guarded(warehouse, tmp_path):
+    """``spark-sql $(shardline spark-conf)``: the init file registers the warehouse, the user's statements
+    after it are guarded like every other path."""
+    import pyspark
+
+    paths = warehouse["paths"]
+    env = {**os.environ, "SHARDLINE_HOME": str(paths.home)}
+    flags = subprocess.run([str(BIN / "shardline"), "spark-conf"], env=env, capture_output=True, text=True,
+                           check=True).stdout.split()
+    before = tree(paths.home)
+    control = "SELECT reason, count(*) AS n FROM ml.quarantine WHERE dt = '2033-01-01' GROUP BY reason"
+    statements = [s for s in warehouse["statements"] if ";" not in s]  # the CLI splits on ';' itself
+    script = tmp_path / "hostile.sql"
+    script.write_text("".join(f"{s};\n" for s in [control, *statements, control]))
+    spark_sql = Path(pyspark.__file__).parent / "bin" / "spark-sql"
+    done = subprocess.run([str(spark_sql), *flags, "--hiveconf", "hive.cli.errors.ignore=true", "-f", str(script)],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    out = done.stdout + done.stderr
+    assert done.stdout.count("truncated\t1") == 2, out[-3000:]  # the catalog is there, before and after
+    assert out.count("read-only here") >= 25, out[-3000:]
+    assert not warehouse["marker"].exists() and tree(paths.home) == before
+
+
+def test_interactive_prompt_runs_reads_and_refuses_the_rest(warehouse):
+    env = {**os.environ, "SHARDLINE_HOME": str(warehouse["paths"].home)}
+    script = ("SELECT reason,\n count(*) AS n FROM ml.quarantine WHERE dt = '2033-01-01' GROUP BY reason;\n"
+              f"COPY (SELECT 1) TO '{warehouse['marker']}';\nSELECT nope;\n")
+    done = subprocess.run([str(BIN / "shardline"), "query", "--interactive", "--format", "csv"], input=script,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "truncated,1" in done.stdout
+    errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 2 and "read-only" in errors[0] and "nope" in errors[1], done.stderr
+    assert not warehouse["marker"].exists()

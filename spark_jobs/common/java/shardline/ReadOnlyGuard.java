@@ -62,6 +62,7 @@ public final class ReadOnlyGuard implements Function1<SparkSessionExtensions, Bo
         Function1<SparkSession, Function1<LogicalPlan, BoxedUnit>> builder =
             session -> (Function1<LogicalPlan, BoxedUnit>) plan -> check(session, plan);
         extensions.injectCheckRule(builder);
+        extensions.injectParser((session, delegate) -> new CatalogInitParser(session, delegate));
         return BoxedUnit.UNIT;
     }
 
