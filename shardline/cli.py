@@ -409,8 +409,7 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     ensure_samples(paths)  # the DAG's default params point at the sample corpora
     print("shardline: starting Airflow standalone (first start takes a minute)...", file=sys.stderr)
     state = airflow_server.start(paths, airflow_env(paths), port=args.port)
-    password = airflow_server.admin_password(paths)
-    print(f"Airflow UI: {state['url']}  (user admin, password {password or 'in ' + state['password_file']})")
+    print(f"Airflow UI: {state['url']}  (user admin, password in {state['password_file']}, mode 0600)")
     print(f"DAGs are paused at first: unpause nightly_retrain in the UI, or trigger it. Logs: {state['log']}. "
           f"Stop with `shardline airflow stop`.")
     return 0

@@ -1,11 +1,49 @@
-"""Stage-then-commit for directory outputs (petastorm datasets, models): readers never see a partial one."""
+"""Stage-then-commit for directory outputs (petastorm datasets, models) and pointers: readers never see a
+partial one, a committed version is never rewritten, and a commit survives a power cut (the files, the
+rename and the folder holding it are fsynced before anything points at them)."""
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
-import shutil
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from shardline.config import ShardlineError
+
+log = logging.getLogger(__name__)
+LOCK_TIMEOUT_S = float(os.environ.get("SHARDLINE_LOCK_TIMEOUT_S", "21600"))
+
+
+@contextmanager
+def file_lock(path: Path, what: str, timeout_s: float | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if needed). Another holder makes this wait, with one
+    log line saying so, up to ``timeout_s`` (then a clear error). The kernel releases the lock when its
+    holder dies, so a killed writer never leaves it held."""
+    timeout_s = LOCK_TIMEOUT_S if timeout_s is None else timeout_s
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline, warned = time.monotonic() + timeout_s, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not warned:
+                    log.warning("another writer is writing %s; waiting for it to finish (%s)", what, path)
+                    warned = True
+                if time.monotonic() > deadline:
+                    raise ShardlineError(f"another writer has held {what} for more than {timeout_s:.0f} s ({path}); "
+                                         "is a run of the same date stuck?") from None
+                time.sleep(0.5)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def staging_dir(final: Path) -> Path:
@@ -15,24 +53,51 @@ def staging_dir(final: Path) -> Path:
     return stage
 
 
+def fsync_tree(folder: Path) -> None:
+    """Flush every file under ``folder`` and the folders themselves to disk."""
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(dirpath))
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new entry in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def commit_dir(stage: Path, final: Path) -> None:
-    """Move ``stage`` to ``final``, replacing an older copy; the swap is two renames."""
+    """Move the complete ``stage`` to ``final`` with one rename, durably. A version is never rewritten in
+    place: an existing ``final`` is an error (callers reuse it or pick a new name)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    old = None
     if final.exists():
-        old = final.parent / "_staging" / f"{final.name}-old-{uuid.uuid4().hex[:8]}"
-        os.replace(final, old)
-    os.replace(stage, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        raise ShardlineError(f"{final} already exists: a committed version is never replaced")
+    fsync_tree(stage)
+    try:
+        os.rename(stage, final)  # fails rather than replace a non-empty folder that appeared meanwhile
+    except OSError as exc:
+        raise ShardlineError(f"{final} already exists: a committed version is never replaced ({exc.strerror})") from None
+    fsync_dir(final.parent)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never a part (a uniquely named temporary file, renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text)
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())  # the content is on disk before the name points at it
     os.replace(tmp, path)
+    fsync_dir(path.parent)  # and the rename itself survives a power cut
 
 
 def write_json_atomic(path: Path, obj: object) -> None:
@@ -45,4 +110,12 @@ def write_pointer(path: Path, value: str) -> None:
 
 
 def read_pointer(path: Path) -> str | None:
-    return path.read_text().strip() if path.exists() else None
+    """The pointer's value; None when there is no pointer. An empty pointer is corrupt (a crash of a writer
+    that did not fsync): an error, never "nothing there", so no caller prunes the versions it hid."""
+    if not path.exists():
+        return None
+    value = path.read_text().strip()
+    if not value:
+        raise ShardlineError(f"{path} is empty (a crash during a write?): write the name of the newest complete "
+                             f"version folder beside it into it, or delete it if there is none")
+    return value

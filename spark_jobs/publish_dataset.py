@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import logging
 import math
 import subprocess
@@ -29,7 +30,7 @@ from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
 from shardline.config import REPO_ROOT, Paths, ShardlineError, spark_uri
 from shardline.datasets import clean_stale_staging, kind_root
 from shardline.pipeline_config import parse_args
-from shardline.storage import commit_dir, staging_dir, write_json_atomic, write_pointer
+from shardline.storage import commit_dir, file_lock, staging_dir, write_json_atomic, write_pointer
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 
 log = logging.getLogger(__name__)
@@ -296,6 +297,17 @@ def usable_labels(counts: dict[str, tuple[int, int]], min_train_rows: int,
 def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, shard_cfg: ShardConfig,
             paths: Paths, encoding: str = "auto", *, min_train_rows_per_label: int = 5,
             rare_labels: str = "exclude") -> tuple[dict, Counts]:
+    """Publish the date's clean records as a dataset version (the candidate). Publishes of one kind take
+    turns (``<datasets>/<kind>/_LOCK``): one never removes another's staging as a stale leftover. The same
+    content reuses its version folder untouched (its validation result included); other content gets a
+    new version; a committed version is never rewritten."""
+    with file_lock(kind_root(paths, kind) / "_LOCK", f"the {kind} datasets"):
+        return _publish(spark, kind, dt, split_cfg, shard_cfg, paths, encoding,
+                        min_train_rows_per_label=min_train_rows_per_label, rare_labels=rare_labels)
+
+
+def _publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, shard_cfg: ShardConfig,
+             paths: Paths, encoding: str, *, min_train_rows_per_label: int, rare_labels: str) -> tuple[dict, Counts]:
     clean = spark.table(SOURCES[kind].qualified).filter(F.col("dt") == dt).persist()
     total = clean.count()
     if total == 0:
@@ -313,10 +325,17 @@ def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sha
         rows = to_raw_pixels(rows)
     rows = rows.persist()
     version = fingerprint(rows, asdict(split_cfg), asdict(shard_cfg), encoding, labels)
-    stats = split_stats(rows, kind)
     root = kind_root(paths, kind)
     clean_stale_staging(paths, kind)
     final = root / version
+    if (final / "manifest.json").exists():  # the same content was published before: reuse it untouched
+        manifest = json.loads((final / "manifest.json").read_text())
+        write_pointer(root / "candidate", version)
+        rows.unpersist()
+        clean.unpersist()
+        log.info("%s dataset %s already published with the same content: reused as the candidate", kind, version)
+        return manifest, Counts(total, total, 0)
+    stats = split_stats(rows, kind)
     stage = staging_dir(final)
     shards = {}
     for split in SPLITS:

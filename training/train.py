@@ -58,9 +58,21 @@ def worker_rank() -> tuple[int, int]:
 
 
 def model_version(dt: str, manifest: dict, cfg: TrainConfig) -> str:
-    """Same date, data and config -> same version (a rerun replaces it); a new config -> a new version."""
+    """The training run's key: same date, data and config -> same key (a relaunched job resumes from its
+    checkpoints under it); the registered version adds when it was saved (``new_version``)."""
     digest = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:6]
     return f"{dt.replace('-', '')}-{manifest['version']}-{digest}"
+
+
+def new_version(root: Path, run_key: str) -> str:
+    """A version id no registered model has: ``<run key>-<UTC save time>`` (sortable, traceable to date,
+    dataset and config). A rerun of a date registers a new version; none is ever rewritten."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    version, n = f"{run_key}-{stamp}", 1
+    while (root / version).exists():
+        n += 1
+        version = f"{run_key}-{stamp}-{n}"
+    return version
 
 
 def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[str],
@@ -171,7 +183,8 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     column = "image" if cfg.kind == "image" else "text"
     fields = ["id", column, "label_index"]
     url = {split: spark_uri(dataset / split) for split in ("train", "val", "test")}  # not %-encoded (petastorm)
-    version = model_version(dt, manifest, cfg)
+    run_key = model_version(dt, manifest, cfg)
+    version = run_key  # until the chief registers it under a new version id
     root = registry.kind_root(paths, cfg.kind)
     trail = _DebugTrail(debug_dir, index)
     enc = {"encoding": manifest.get("encoding", "png"), "shape": manifest.get("image_shape")}
@@ -188,10 +201,10 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
 
     callbacks = [
         # Checkpoint each epoch; a relaunched job resumes here. Removed after a successful fit.
-        keras.callbacks.BackupAndRestore(str(root / "_backup" / version)),
+        keras.callbacks.BackupAndRestore(str(root / "_backup" / run_key)),
         keras.callbacks.EarlyStopping(monitor="val_loss" if val_steps else "loss", patience=3,
                                       restore_best_weights=True),
-        keras.callbacks.TensorBoard(str(root / "_tensorboard" / version)),
+        keras.callbacks.TensorBoard(str(root / "_tensorboard" / run_key)),
         EpochTrail(),
     ]
     with open_reader(url["train"], fields, num_epochs=None, shard=index, shard_count=n_workers,
@@ -238,6 +251,8 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     log.info("test accuracy %.4f macro-F1 %.4f (majority baseline %.4f); %s", metrics["accuracy"],
              metrics["macro_f1"], metrics["majority_baseline_accuracy"], reason)
 
+    version = new_version(root, run_key)  # a rerun never rewrites a registered version (nor the champion)
+    final = root / version
     stage = staging_dir(final)
     model.save(stage / "model.keras")
     model.save(stage / "saved_model", save_format="tf")  # TF Serving layout
@@ -252,7 +267,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
         "code_version": manifest.get("code_version"), "gpus": len(gpus),
         "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
     commit_dir(stage, final)
-    shutil.rmtree(root / "_backup" / version, ignore_errors=True)  # the run finished: nothing to resume
+    shutil.rmtree(root / "_backup" / run_key, ignore_errors=True)  # the run finished: nothing to resume
     if promoted and promote:
         registry.promote(paths, cfg.kind, version, reason)
     log.info("registered %s model %s -> %s (champion: %s)", cfg.kind, version, final, registry.champion(paths, cfg.kind))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,7 +20,6 @@ from pathlib import Path
 
 from shardline.config import REPO_ROOT, Paths, ShardlineError
 from shardline.servers import processes
-from shardline.storage import write_json_atomic
 
 HOST = "127.0.0.1"
 
@@ -54,6 +54,22 @@ def password_file(paths: Paths) -> Path:
     return paths.airflow_home / "simple_auth_manager_passwords.json.generated"
 
 
+def ensure_password_file(paths: Paths) -> Path:
+    """Write the admin password before Airflow does: created 0600 (Airflow's own file gets the default
+    mode, and standalone prints a password it generates into its log); an existing file is narrowed to 0600."""
+    path = password_file(paths)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return path
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"admin": secrets.token_urlsafe(18)}, fh)
+    return path
+
+
 def api_ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5) as resp:
@@ -71,13 +87,14 @@ def start(paths: Paths, base_env: dict[str, str], port: int = 0, timeout_s: floa
     url = f"http://{HOST}:{port}"
     paths.logs.mkdir(parents=True, exist_ok=True)
     log_path = paths.logs / "airflow-standalone.log"
+    ensure_password_file(paths)
     with open(log_path, "ab") as out:
         proc = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], cwd=REPO_ROOT,
                                 env=standalone_env(paths, port, base_env), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     state = {"pid": proc.pid, "url": url, "port": port, "log": str(log_path),
              "password_file": str(password_file(paths))}
-    write_json_atomic(state_file(paths), state)
+    processes.write_state(state_file(paths), state)
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -94,8 +111,3 @@ def stop(paths: Paths, timeout_s: float = 60.0) -> dict | None:
     """Ctrl-C to standalone (it stops its components), then whatever is left of its process group
     (task runners, uvicorn) is killed."""
     return processes.stop_processes(state_file(paths), signal.SIGINT, group=False, timeout_s=timeout_s)
-
-
-def admin_password(paths: Paths) -> str | None:
-    path = password_file(paths)
-    return json.loads(path.read_text()).get("admin") if path.exists() else None

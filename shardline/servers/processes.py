@@ -1,5 +1,9 @@
 """The background servers the CLI starts (Thrift endpoint, Airflow standalone, Spark standalone):
-free loopback ports, state files naming their processes, and stopping them."""
+free loopback ports, state files naming their processes, and stopping them.
+
+A state file records each process's identity (boot id and start time, from ``/proc``) next to its pid,
+so after a reboot or a crash a reused pid is never taken for the server: ``stop`` signals only
+processes that are still the ones it started."""
 from __future__ import annotations
 
 import json
@@ -8,6 +12,8 @@ import signal
 import socket
 import time
 from pathlib import Path
+
+from shardline.storage import write_json_atomic
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,6 +30,30 @@ def alive(pid: int) -> bool:
         return False
 
 
+def identity(pid: int) -> str | None:
+    """``<boot id>:<start time in clock ticks>`` of a running process; None where /proc cannot tell."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        start = stat[stat.rindex(")") + 2:].split()[19]  # field 22, counted after the command name
+        return f"{boot}:{start}"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def write_state(path: Path, state: dict) -> None:
+    """Write a server's state file with the identity of each of its processes."""
+    write_json_atomic(path, {**state, "identity": {str(pid): identity(pid) for pid in state_pids(state)}})
+
+
+def ours(pid: int, state: dict) -> bool:
+    """``pid`` is running and is still the process the state file recorded (not a reused pid)."""
+    if not alive(pid):
+        return False
+    recorded = (state.get("identity") or {}).get(str(pid))
+    return recorded is None or recorded == identity(pid)
+
+
 def state_pids(state: dict) -> list[int]:
     """A state file names one process (``pid``) or several (``pids``)."""
     return list(state["pids"]) if "pids" in state else [state["pid"]]
@@ -35,7 +65,7 @@ def read_state(path: Path) -> dict | None:
     if not path.exists():
         return None
     state = json.loads(path.read_text())
-    if not any(alive(pid) for pid in state_pids(state)):
+    if not any(ours(pid, state) for pid in state_pids(state)):
         path.unlink(missing_ok=True)
         return None
     return state
@@ -47,7 +77,7 @@ def stop_processes(path: Path, sig: int, *, group: bool, timeout_s: float) -> di
     if not path.exists():
         return None
     state = json.loads(path.read_text())
-    pids = state_pids(state)
+    pids = [pid for pid in state_pids(state) if ours(pid, state)]  # a reused pid is left alone
     for pid in reversed(pids):
         try:
             os.killpg(pid, sig) if group else os.kill(pid, sig)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from shardline.config import Paths, ShardlineError
 from shardline.servers import processes
-from shardline.storage import write_json_atomic
 
 HOST = "127.0.0.1"
 
@@ -74,7 +73,7 @@ def start(paths: Paths, workers: int = 1, cores: int | None = None, memory: str 
                                "--work-dir", str(work)])
     state = {"master": master, "webui": f"http://{HOST}:{webui}", "pids": [p.pid for p in procs],
              "workers": workers, "cores_per_worker": cores, "memory_per_worker": memory}
-    write_json_atomic(state_file(paths), state)
+    processes.write_state(state_file(paths), state)
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if any(p.poll() is not None for p in procs):

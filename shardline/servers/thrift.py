@@ -25,7 +25,6 @@ from pathlib import Path
 
 from shardline.config import Paths
 from shardline.servers import processes
-from shardline.storage import write_json_atomic
 
 log = logging.getLogger("shardline.warehouse")
 
@@ -86,7 +85,7 @@ def serve(paths: Paths, host: str, port: int, refresh_s: float, master: str) -> 
         spark._jsparkSession.sqlContext())  # noqa: SLF001
     _wait_listening(host, port)
     url = f"jdbc:hive2://{host}:{port}/ml"
-    write_json_atomic(state_file(paths), {"pid": os.getpid(), "host": host, "port": port, "url": url,
+    processes.write_state(state_file(paths), {"pid": os.getpid(), "host": host, "port": port, "url": url,
                                           "user": "shardline", "password_file": str(secret)})
     print(f"warehouse SQL endpoint: {url}  (beeline -u {url} -n shardline -p \"$(cat {secret})\"; read-only; "
           "Ctrl-C or `shardline warehouse stop`)", flush=True)

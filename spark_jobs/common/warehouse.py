@@ -12,6 +12,11 @@ definitions in ``schemas.warehouse`` (``register_warehouse``). The files are the
   before a commit can still finish; older ones are deleted.
 - Rerunning a date writes a new version of that date's partition only: other dates are untouched and
   rows are never duplicated (the effect of a dynamic-partition overwrite, with an atomic swap).
+- Two writers of one partition (``shardline run`` while the scheduler runs the same date, a retried task
+  whose zombie still runs) take turns: each holds the partition's ``_LOCK`` (``flock``, released by the
+  kernel if the process dies) from staging to pruning, so pruning never meets another writer's staging
+  and the partition always holds one writer's complete version. The version files, the rename and the
+  pointer are fsynced before the pointer moves; an empty pointer is an error, never "no partition".
 - Unpartitioned log tables (``ml.job_runs``, ``ml.scoring_runs``) only ever get whole files appended,
   staged under ``_staging`` and renamed in.
 
@@ -32,7 +37,7 @@ from pyspark.sql import functions as F
 
 from schemas.warehouse import ALL_TABLES, DATABASE, JOB_RUNS, QUARANTINE, VIEWS, Table
 from shardline.config import Paths
-from shardline.storage import read_pointer, write_pointer
+from shardline.storage import file_lock, fsync_dir, fsync_tree, read_pointer, write_pointer
 from shardline.warehouse_files import CURRENT, current_partitions, database_root, table_root  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -132,23 +137,33 @@ def replace_partitions(spark: SparkSession, df: DataFrame, table: Table, partiti
         raise ValueError(f"{table.qualified} is partitioned by {table.partition_by}, got {list(partition)}")
     part_dir = table_root(paths, table).joinpath(*(f"{k}={v}" for k, v in partition.items()))
     pointer = part_dir / CURRENT
-    previous = read_pointer(pointer)
-    version = f"v-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-    stage = part_dir / f"_staging-{version}"
-    conform(df, table).drop(*table.partition_by).write.parquet(str(stage))
-    written = parquet_rows(stage)
-    if written == 0:
-        shutil.rmtree(stage, ignore_errors=True)
-        pointer.unlink(missing_ok=True)
-        location = None
-    else:
-        os.replace(stage, part_dir / version)  # the version is complete before anything can point at it
-        write_pointer(pointer, version)
-        location = str(part_dir / version)
-    _prune_versions(part_dir, keep={v for v in (read_pointer(pointer), previous) if v})
+    with partition_lock(part_dir, f"{table.qualified} {partition}"):
+        previous = read_pointer(pointer)  # an empty (corrupt) pointer stops here, before anything is pruned
+        version = f"v-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+        stage = part_dir / f"_staging-{version}"
+        conform(df, table).drop(*table.partition_by).write.parquet(str(stage))
+        written = parquet_rows(stage)
+        if written == 0:
+            shutil.rmtree(stage, ignore_errors=True)
+            pointer.unlink(missing_ok=True)
+            fsync_dir(part_dir)
+            location = None
+        else:
+            fsync_tree(stage)
+            os.replace(stage, part_dir / version)  # the version is complete before anything can point at it
+            fsync_dir(part_dir)
+            write_pointer(pointer, version)
+            location = str(part_dir / version)
+        _prune_versions(part_dir, keep={v for v in (read_pointer(pointer), previous) if v})
     sync_partitions(spark, paths, (table,))
     log.info("%s %s -> %s (%d rows)", table.qualified, partition, location or "(removed: no rows)", written)
     return location, written
+
+
+def partition_lock(part_dir: Path, what: str):
+    """Hold ``part_dir/_LOCK`` exclusively (another writer of the partition waits, saying so in the log)."""
+    part_dir.mkdir(parents=True, exist_ok=True)
+    return file_lock(part_dir / "_LOCK", what)
 
 
 def parquet_rows(folder: Path) -> int:
@@ -174,8 +189,10 @@ def append_rows(spark: SparkSession, df: DataFrame, table: Table, paths: Paths |
     tag = uuid.uuid4().hex[:12]
     stage = root / "_staging" / tag
     conform(df, table).coalesce(1).write.parquet(str(stage))
+    fsync_tree(stage)
     for part in sorted(stage.glob("part-*.parquet")):
         os.replace(part, root / f"{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}-{tag}-{part.name}")
+    fsync_dir(root)
     shutil.rmtree(stage, ignore_errors=True)
     spark.catalog.refreshTable(table.qualified)
 

@@ -89,14 +89,16 @@ def detect_format(path: Path) -> str:
     raise ShardlineError(f"no .jsonl, .txt or .parquet files in {path}; say which with --format")
 
 
-def read_lines(spark: SparkSession, path: str) -> DataFrame:
+def read_lines(spark: SparkSession, path: str, max_line_bytes: int | None = None) -> DataFrame:
     """JSONL: (source, raw, ..., pos) per line; ``raw`` keeps the undecoded bytes, ``pos`` is the line's byte
     offset in its file (the source order that ``duplicate_id`` keeps the first of).
 
     A local corpus is listed by walking it (``spark_jobs/common/files.py``: ``_x.jsonl`` and ``.x.jsonl`` are
     read, a dangling link or fifo is an ``entry:<problem>`` record) and read by the Python workers in byte
     ranges, so one large file still spreads over the cores and names holding ``[``, ``*``, ``?`` are never
-    taken as globs. A remote corpus is read by Spark's text source."""
+    taken as globs; of a line longer than ``max_line_bytes`` only the first ``max_line_bytes + 1`` bytes are
+    kept (enough to quarantine it as too_large and recover its id), the rest is skipped, never loaded.
+    A remote corpus is read by Spark's text source."""
     if is_remote(path):
         return (spark.read.text(path)
                 .select(F.input_file_name().alias("source"), F.col("value").cast("binary").alias("raw"))
@@ -109,7 +111,7 @@ def read_lines(spark: SparkSession, path: str) -> DataFrame:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
             for uri, problem, start, end in zip(pdf["path"], pdf["problem"], pdf["start"], pdf["end"]):
-                yield from _read_range(uri, problem, int(start), int(end))
+                yield from _read_range(uri, problem, int(start), int(end), max_line_bytes)
 
     return listing.mapInPandas(run, RAW_POS)
 
@@ -138,7 +140,8 @@ def line_ranges(entries: list[tuple[str, str | None]], parallelism: int) -> list
     return out
 
 
-def _read_range(uri: str, problem: str | None, start: int, end: int) -> Iterator[pd.DataFrame]:
+def _read_range(uri: str, problem: str | None, start: int, end: int,
+                max_line_bytes: int | None = None) -> Iterator[pd.DataFrame]:
     """The lines that begin in [start, end) of one file (a line crossing ``end`` is read whole, a line
     that began before ``start`` belongs to the range before), in batches of ``_BATCH_LINES``."""
     def frame(raws: list, offsets: list, fmt: str = "jsonl") -> pd.DataFrame:
@@ -153,16 +156,29 @@ def _read_range(uri: str, problem: str | None, start: int, end: int) -> Iterator
     try:
         with open(local_path(uri), "rb") as fh:
             pos = start
-            if start > 0:
+            if start > 0:  # skip the end of the line that began in the range before (in chunks)
                 fh.seek(start - 1)
-                pos = start - 1 + len(fh.readline())
+                pos = start - 1
+                while True:
+                    part = fh.readline(1 << 20)
+                    pos += len(part)
+                    if not part or part.endswith(b"\n"):
+                        break
+            cap = -1 if max_line_bytes is None else max_line_bytes + 1
             while pos < end:
-                line = fh.readline()
+                line = fh.readline(cap)
                 if not line:
                     break
+                length = len(line)
+                if len(line) == cap and not line.endswith(b"\n"):  # too long: keep the head, skip the rest
+                    while True:
+                        more = fh.readline(1 << 20)
+                        length += len(more)
+                        if not more or more.endswith(b"\n"):
+                            break
                 raws.append(line.rstrip(b"\n").removesuffix(b"\r"))
                 offsets.append(pos)
-                pos += len(line)
+                pos += length
                 if len(raws) == _BATCH_LINES:
                     yield frame(raws, offsets)
                     raws, offsets = [], []
@@ -193,7 +209,7 @@ def read_parquet(spark: SparkSession, path: str, cfg: TextCleanConfig) -> DataFr
 
 
 def read_corpus(spark: SparkSession, path: str, fmt: str, cfg: TextCleanConfig) -> DataFrame:
-    return {"jsonl": lambda: read_lines(spark, path), "txt": lambda: read_txt(spark, path),
+    return {"jsonl": lambda: read_lines(spark, path, cfg.max_doc_bytes), "txt": lambda: read_txt(spark, path),
             "parquet": lambda: read_parquet(spark, path, cfg)}[fmt]()
 
 

@@ -142,6 +142,10 @@ def test_byte_ranges_hold_each_line_once(tmp_path, sep, last):
         got = [r for start, end in ((0, cut), (cut, size))
                for batch in _read_range(spark_uri(path), None, start, end) for r in batch["raw"]]
         assert got == lines, (cut, got)
+    # a line longer than the cap: its head only (cap + 1 bytes), the lines after it intact
+    capped = [r for start, end in ((0, 9), (9, size))
+              for batch in _read_range(spark_uri(path), None, start, end, max_line_bytes=4) for r in batch["raw"]]
+    assert capped == [b"", b"a", b"bb", b"", b"cccc" + b"c", b"d"]
 
 
 def test_repeated_id_with_another_text_is_duplicate_id(spark):
