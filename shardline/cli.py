@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def airflow_env(paths: Paths) -> dict[str, str]:
         "AIRFLOW_HOME": str(paths.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Airflow's default URL is a template over AIRFLOW_HOME that breaks on '%' in the path; this one is
+        # percent-encoded (SQLAlchemy decodes it), so any data folder path works.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:///" + urllib.parse.quote(str(paths.airflow_home / "airflow.db")),
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,

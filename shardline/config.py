@@ -14,6 +14,11 @@ class ShardlineError(Exception):
     """A user-facing error (bad flag, missing path, failed gate): printed as one line, no stack trace."""
 
 
+# Spark reads a table location holding these as a file pattern; petastorm and pyarrow take '#' (and '?')
+# in a file: URL as the start of a fragment (query): a data folder with any of them cannot work.
+GLOB_CHARS = "[]{}*?\\#"
+
+
 @dataclass(frozen=True)
 class Paths:
     """Every location under the data directory (``SHARDLINE_HOME``, default ``<repo>/data``)."""
@@ -22,7 +27,13 @@ class Paths:
 
     @classmethod
     def from_env(cls) -> "Paths":
-        return cls(Path(os.environ.get("SHARDLINE_HOME") or REPO_ROOT / "data").resolve())
+        home = Path(os.environ.get("SHARDLINE_HOME") or REPO_ROOT / "data").resolve()
+        bad = sorted(set(GLOB_CHARS) & set(str(home)))
+        if bad:  # spaces, non-ASCII, ' % ; are fine (tested end to end)
+            raise ShardlineError(f"the data folder's path {home} holds {' '.join(bad)}: Spark reads a table "
+                                 "location with those as a file pattern and petastorm a dataset URL with # as a "
+                                 "fragment; set SHARDLINE_HOME to a folder whose path has none of [ ] { } * ? \\ #")
+        return cls(home)
 
     @property
     def warehouse(self) -> Path:

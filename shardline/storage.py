@@ -9,7 +9,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -86,6 +86,21 @@ def commit_dir(stage: Path, final: Path) -> None:
     except OSError as exc:
         raise ShardlineError(f"{final} already exists: a committed version is never replaced ({exc.strerror})") from None
     fsync_dir(final.parent)
+
+
+def ensure_private_file(path: Path, content: Callable[[], str]) -> Path:
+    """A credential file: created 0600 from its first byte (never wider, not even for a moment) with
+    ``content()`` when missing; an existing one is kept and narrowed back to 0600 if someone widened it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return path
+    with os.fdopen(fd, "w") as fh:
+        fh.write(content())
+    return path
 
 
 def write_text_atomic(path: Path, text: str) -> None:

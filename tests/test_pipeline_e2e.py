@@ -35,7 +35,7 @@ IMAGES_PER_CLASS, TEXTS_PER_CLASS = 12, 20
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    home = tmp_path_factory.mktemp("e2e-home") / "data folder ü"
+    home = tmp_path_factory.mktemp("e2e-home") / "data folder ü '%;"
     corpora = tmp_path_factory.mktemp("e2e-corpora") / f"corpora{AWKWARD}"
     images = make_image_corpus(corpora / "images", per_class=IMAGES_PER_CLASS)
     image_reasons, kept_extra = add_hostile_images(images)

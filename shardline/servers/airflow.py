@@ -20,6 +20,7 @@ from pathlib import Path
 
 from shardline.config import REPO_ROOT, Paths, ShardlineError
 from shardline.servers import processes
+from shardline.storage import ensure_private_file
 
 HOST = "127.0.0.1"
 
@@ -57,17 +58,7 @@ def password_file(paths: Paths) -> Path:
 def ensure_password_file(paths: Paths) -> Path:
     """Write the admin password before Airflow does: created 0600 (Airflow's own file gets the default
     mode, and standalone prints a password it generates into its log); an existing file is narrowed to 0600."""
-    path = password_file(paths)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-        return path
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"admin": secrets.token_urlsafe(18)}, fh)
-    return path
+    return ensure_private_file(password_file(paths), lambda: json.dumps({"admin": secrets.token_urlsafe(18)}))
 
 
 def api_ready(url: str) -> bool:

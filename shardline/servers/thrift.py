@@ -25,6 +25,7 @@ from pathlib import Path
 
 from shardline.config import Paths
 from shardline.servers import processes
+from shardline.storage import ensure_private_file
 
 log = logging.getLogger("shardline.warehouse")
 
@@ -45,18 +46,9 @@ def secret_file(paths: Paths) -> Path:
 def ensure_secret(paths: Paths) -> Path:
     """The server's password file: created 0600 (never wider, not even for a moment) with a random token
     on first use; an existing one is kept, and made 0600 if someone widened it."""
-    path = secret_file(paths)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-        if not path.read_text().strip():
-            raise RuntimeError(f"{path} is empty: delete it and start again to generate a new credential") from None
-        return path
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(32) + "\n")
+    path = ensure_private_file(secret_file(paths), lambda: secrets.token_urlsafe(32) + "\n")
+    if not path.read_text().strip():
+        raise RuntimeError(f"{path} is empty: delete it and start again to generate a new credential")
     return path
 
 

@@ -50,12 +50,12 @@ _LOCK = threading.RLock()
 def ddl(table: Table, location: Path) -> str:
     cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in table.schema.fields)
     parts = f" PARTITIONED BY ({', '.join(table.partition_by)})" if table.partition_by else ""
-    return f"CREATE TABLE IF NOT EXISTS {table.qualified} ({cols}) USING parquet{parts} LOCATION '{location}'"
+    return f"CREATE TABLE IF NOT EXISTS {table.qualified} ({cols}) USING parquet{parts} LOCATION {sql_string(location)}"
 
 
 def definitions_sql(paths: Paths, views: bool = True) -> list[str]:
     """The database, every table from ``schemas.warehouse`` at its folder, and (optionally) the views."""
-    stmts = [f"CREATE DATABASE IF NOT EXISTS {DATABASE} LOCATION '{database_root(paths)}'"]
+    stmts = [f"CREATE DATABASE IF NOT EXISTS {DATABASE} LOCATION {sql_string(database_root(paths))}"]
     stmts += [ddl(table, table_root(paths, table)) for table in ALL_TABLES]
     if views:
         stmts += [f"CREATE OR REPLACE VIEW {DATABASE}.{name} AS {sql}" for name, sql in VIEWS.items()]
@@ -63,7 +63,7 @@ def definitions_sql(paths: Paths, views: bool = True) -> list[str]:
 
 
 def add_partitions_sql(table: Table, specs: dict[tuple[tuple[str, str], ...], str]) -> str:
-    adds = " ".join(f"PARTITION ({_spec_sql(spec)}) LOCATION '{loc}'" for spec, loc in sorted(specs.items()))
+    adds = " ".join(f"PARTITION ({_spec_sql(spec)}) LOCATION {sql_string(loc)}" for spec, loc in sorted(specs.items()))
     return f"ALTER TABLE {table.qualified} ADD IF NOT EXISTS {adds}"
 
 
@@ -102,7 +102,7 @@ def sync_partitions(spark: SparkSession, paths: Paths, tables: tuple[Table, ...]
                 spark.sql(add_partitions_sql(table, added))
             for spec, loc in live.items():
                 if spec in known and known[spec] != loc:
-                    spark.sql(f"ALTER TABLE {table.qualified} PARTITION ({_spec_sql(spec)}) SET LOCATION '{loc}'")
+                    spark.sql(f"ALTER TABLE {table.qualified} PARTITION ({_spec_sql(spec)}) SET LOCATION {sql_string(loc)}")
                     changed += 1
             gone = [s for s in known if s not in live]
             if gone:
@@ -114,7 +114,12 @@ def sync_partitions(spark: SparkSession, paths: Paths, tables: tuple[Table, ...]
 
 
 def _spec_sql(spec: tuple[tuple[str, str], ...]) -> str:
-    return ", ".join(f"{k}='{v}'" for k, v in spec)
+    return ", ".join(f"{k}={sql_string(v)}" for k, v in spec)
+
+
+def sql_string(value: object) -> str:
+    """A Spark SQL string literal: a data folder whose path holds ``'`` or ``\\`` stays one literal."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def conform(df: DataFrame, table: Table) -> DataFrame:
