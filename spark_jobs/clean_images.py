@@ -5,8 +5,8 @@ and resized with Pillow inside ``mapInPandas`` (Arrow batches; see ``spark_jobs/
 the rules), then deduplicated twice: exact (a hash of the decoded pixels, so one picture saved as two
 files is caught) and near (perceptual hash within a Hamming distance, matched with LSH in Spark, see
 ``spark_jobs/imaging/dedup.py``). Rejects keep their id and source and go to ``ml.quarantine`` with a
-reason: empty_file, not_an_image, decompression_bomb, too_small, unsupported_mode, truncated, duplicate,
-near_duplicate. A per-run report (JSON, HTML, contact sheet PNG) goes to ``<data>/reports/clean_images/``.
+reason: empty_file, too_large (by size, unread), not_an_image, decompression_bomb, too_small, unsupported_mode,
+truncated, duplicate, near_duplicate. A per-run report (JSON, HTML, contact sheet PNG) goes to ``<data>/reports/clean_images/``.
 
     spark-submit spark_jobs/clean_images.py --date 2026-11-23 --input data/samples/images
 """
@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--pad-color", default="black", help="colour of the bars added by --resize pad (default black)")
     p.add_argument("--min-size", type=int, help="quarantine originals smaller than this (default: the configuration's, %(default)s)")
     p.add_argument("--max-pixels", type=int, default=50_000_000, help="decompression-bomb limit (default 50M)")
+    p.add_argument("--max-file-bytes", type=int, default=256 * 2**20,
+                   help="larger files are quarantined as too_large without being read (default 256 MiB)")
     p.add_argument("--read-in-spark", action="store_true",
                    help="pass file bytes from Spark's binaryFile reader through Arrow (default: workers read local files)")
     p.add_argument("--hash", default="phash", choices=["phash", "dhash"], help="perceptual hash (default phash)")
@@ -116,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 root_uri=spark_uri(root), target_width=w, target_height=h,
                 mode=args.mode, resize=args.resize, output_format=args.format, jpeg_quality=args.jpeg_quality,
                 background=_colour(args.background), pad_color=_colour(args.pad_color), min_size=args.min_size,
-                max_pixels=args.max_pixels, hash=args.hash)
+                max_pixels=args.max_pixels, max_file_bytes=args.max_file_bytes, hash=args.hash)
             near = None if args.near_dup_threshold < 0 else NearDupConfig(
                 threshold=args.near_dup_threshold, tables=args.lsh_tables, bits=args.lsh_bits,
                 max_bucket=args.max_bucket)

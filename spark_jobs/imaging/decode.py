@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shardline.config import folder_label, relative_path
-from spark_jobs.common.files import PROBLEM_DETAIL, read_local
+from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_local
 from spark_jobs.imaging.phash import HASHES
 
 RESIZE_POLICIES = ("pad", "crop", "stretch")
@@ -50,6 +50,7 @@ class ImageCleanConfig:
     pad_color: tuple[int, int, int] = (0, 0, 0)          # the bars added by resize=pad
     min_size: int = 8                     # smaller originals are quarantined as too_small
     max_pixels: int = 50_000_000          # decompression-bomb guard (header width x height)
+    max_file_bytes: int = 256 * 2**20     # larger files are quarantined as too_large by their size, never read
     hash: str = "phash"                   # perceptual hash for near duplicates: phash or dhash
 
     def __post_init__(self) -> None:
@@ -92,11 +93,17 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem:
 
     if problem is not None:  # an entry of the corpus root that is no readable file (spark_jobs/common/files.py)
         return reject(problem, PROBLEM_DETAIL)
-    if content is None:  # listed only: read it here (local files)
+    if content is None:  # listed only: read it here (local files), after a size check on the open file
         try:
-            content = read_local(path)
+            content = read_local(path, cfg.max_file_bytes)
+        except TooLarge as exc:
+            return reject("too_large", f"{exc.size} bytes > {cfg.max_file_bytes}")
+        except MemoryError:
+            return reject("too_large", "no memory to read it")
         except OSError as exc:
             return reject("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
+    if len(content) > cfg.max_file_bytes:
+        return reject("too_large", f"{len(content)} bytes > {cfg.max_file_bytes}")
     if not content:
         return reject("empty_file", "0 bytes")
     Image.MAX_IMAGE_PIXELS = None  # our own limit below, with our own reason

@@ -253,3 +253,21 @@ def test_bad_setting_is_one_clear_line(capsys, tmp_path):
     assert main(["--date", "2031-01-05", "--input", str(tmp_path), "--resize", "pad", "--target-size", "0"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
         "error: clean_images: target_width must be in 1..4096, got 0"
+
+
+def test_oversized_file_is_quarantined_by_its_size_unread(tmp_path):
+    """A file over max_file_bytes is too_large from its size (fstat) alone: a 4 GB sparse file costs nothing."""
+    import dataclasses
+
+    from shardline.config import spark_uri
+    from spark_jobs.imaging.decode import decode_one
+
+    huge = tmp_path / "cat" / "huge.png"
+    huge.parent.mkdir()
+    with open(huge, "wb") as fh:
+        fh.truncate(4 * 2**30)  # sparse: no disk, and reading it whole would need 4 GB of memory
+    (tmp_path / "cat" / "ok.png").write_bytes(png(gradient(16, 16)))
+    cfg = dataclasses.replace(CFG, root_uri=spark_uri(tmp_path), max_file_bytes=2**20)
+    row = decode_one(spark_uri(huge), None, cfg)
+    assert (row["reason"], row["detail"], row["source"]) == ("too_large", f"{4 * 2**30} bytes > {2**20}", "cat/huge.png")
+    assert decode_one(spark_uri(tmp_path / "cat" / "ok.png"), None, cfg)["reason"] is None
