@@ -21,19 +21,20 @@ from schemas.warehouse import TEXT_PREDICTIONS
 from spark_jobs.common.session import build_spark
 from spark_jobs.common.warehouse import replace_partitions
 tag, n, start_at = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+dt, pause = (sys.argv[4], float(sys.argv[5])) if len(sys.argv) > 5 else ("2034-01-01", 3.0)
 spark = build_spark("writer-" + tag, master="local[1]")
 def slow(batches):
     for b in batches:
-        time.sleep(3)  # both writers are staging at the same time
+        time.sleep(pause)  # the writer is staging for a while (both writers at once; a kill mid-write)
         yield b
 df = spark.range(n).selectExpr(
     f"concat('{tag}-', id) AS id", "'src' AS source", "'x' AS predicted_label", "0.5D AS score",
     "array(named_struct('label', 'x', 'probability', 0.5D)) AS top_k", "'m' AS model_name",
     "'v' AS model_version", "'d' AS dataset_version", f"'{tag}' AS run_id", "current_timestamp() AS scored_at",
-    "'2034-01-01' AS dt").repartition(2)
+    f"'{dt}' AS dt").repartition(2)
 df = df.mapInPandas(slow, df.schema)
 time.sleep(max(0.0, start_at - time.time()))
-replace_partitions(spark, df, TEXT_PREDICTIONS, {"dt": "2034-01-01"})
+replace_partitions(spark, df, TEXT_PREDICTIONS, {"dt": dt})
 print("DONE", tag)
 """
 
@@ -123,3 +124,40 @@ def test_two_writers_of_one_partition_take_turns(paths):
     part = table_root(paths, TEXT_PREDICTIONS) / "dt=2034-01-01"
     assert not [p for p in part.iterdir() if p.name.startswith("_staging")]
     assert len([p for p in part.iterdir() if p.name.startswith("v-")]) == 2
+
+
+def test_sigkill_mid_write_keeps_the_last_good_partition(paths):
+    """A writer SIGKILLed (with its JVM) while staging a new version: readers keep the previous version,
+    the lock is free, and the next write succeeds and removes the dead writer's staging."""
+    import signal
+
+    from schemas.warehouse import TEXT_PREDICTIONS
+    from shardline import duck
+    from spark_jobs.common.warehouse import table_root
+
+    env = {**os.environ, "SHARDLINE_HOME": str(paths.home)}
+    dt, part = "2034-03-01", table_root(paths, TEXT_PREDICTIONS) / "dt=2034-03-01"
+
+    def write(tag, n, pause, **kw):
+        return subprocess.Popen([sys.executable, "-c", WRITER, tag, str(n), "0", dt, str(pause)], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+    def rows():
+        return duck.query(paths, f"SELECT run_id, count(*) FROM ml.text_predictions WHERE dt = '{dt}' GROUP BY 1")[1]
+
+    first = write("good", 300, 0)
+    assert first.wait(timeout=300) == 0, first.stderr.read()[-3000:]
+    assert rows() == [("good", 300)]
+    doomed = write("doomed", 400, 60, start_new_session=True)
+    deadline = time.time() + 240
+    while not any(p.name.startswith("_staging") for p in part.iterdir()):
+        assert time.time() < deadline and doomed.poll() is None, "the writer never started staging"
+        time.sleep(0.5)
+    time.sleep(2)
+    os.killpg(doomed.pid, signal.SIGKILL)  # the Python driver and its JVM
+    doomed.wait(timeout=60)
+    assert rows() == [("good", 300)]  # the last good version, whole
+    again = write("next", 200, 0)
+    assert again.wait(timeout=300) == 0, again.stderr.read()[-3000:]
+    assert rows() == [("next", 200)]
+    assert not [p for p in part.iterdir() if p.name.startswith("_staging")]
