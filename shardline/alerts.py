@@ -5,7 +5,10 @@ good (after its retries). It always logs one ``SHARDLINE ALERT`` line. If the co
 ``shardline_alerts`` exists, the alert is also sent through it:
 
 - ``conn_type`` ``http``/``https``: POSTed as JSON to the connection's URL (``{"text": ..., **fields}``,
-  which Slack-style incoming webhooks accept);
+  which Slack-style incoming webhooks accept). The URL is ``extra.url`` when given, else built from the
+  connection's fields (``https://<host>[:port]/<schema>``: the path as written, not percent-encoded as
+  ``Connection.get_uri()`` does, which turned ``/services/T/B/X`` into ``/services%2FT%2FB%2FX``). Logs name
+  the scheme and host only: a webhook's path is its credential;
 - ``conn_type`` ``fs`` (or ``file``): appended as one JSON line to the file named by ``extra.path``.
 
 Example: ``AIRFLOW_CONN_SHARDLINE_ALERTS='{"conn_type": "fs", "extra": {"path": "/var/log/shardline-alerts.jsonl"}}'``.
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -37,16 +42,35 @@ def alert_fields(context: dict) -> dict:
     return fields
 
 
+def webhook_url(conn) -> str:
+    """The URL to POST to: ``extra.url`` as given, or the connection's fields with the path unencoded."""
+    extra = conn.extra_dejson or {}
+    if extra.get("url"):
+        return str(extra["url"])
+    host = conn.host or ""
+    if "://" in host:  # a whole URL put in the host field
+        return host
+    port = f":{conn.port}" if conn.port else ""
+    path = (conn.schema or "").lstrip("/")
+    return f"{conn.conn_type.lower()}://{host}{port}/{path}"
+
+
+def redact(url: str) -> str:
+    """``https://hooks.example.com/…``: what a log may say about a webhook (its path holds the token)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}/…"
+
+
 def send(conn, fields: dict) -> str:
     """Deliver ``fields`` through the connection; returns where it went."""
     kind = (conn.conn_type or "").lower()
     if kind in ("http", "https"):
-        url = conn.get_uri()
+        url = webhook_url(conn)
         req = urllib.request.Request(url, data=json.dumps(fields).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             resp.read()
-        return url
+        return redact(url)
     if kind in ("fs", "file"):
         path = Path((conn.extra_dejson or {}).get("path") or conn.host or "")
         if not str(path):
@@ -71,4 +95,13 @@ def notify_failure(context: dict) -> None:
         where = send(conn, fields)
         log.info("alert sent to %s", where)
     except Exception:
-        log.exception("could not send the alert through connection %s", CONN_ID)
+        log.error("could not send the alert through connection %s: %s", CONN_ID, _redacted_error())
+
+
+def _redacted_error() -> str:
+    """The current exception's type and message, with any URL in it cut to scheme and host."""
+    import re
+
+    exc = sys.exc_info()[1]
+    text = f"{type(exc).__name__}: {exc}" if exc else "unknown error"
+    return re.sub(r"https?://[^\s'\"]+", lambda m: redact(m.group(0)), text)

@@ -1,0 +1,52 @@
+"""Alerts reach a Slack-style webhook at its exact path, and no log line holds the webhook's token."""
+import http.server
+import json
+import logging
+import threading
+
+from airflow.sdk import Connection
+
+from shardline import alerts
+
+
+def serve():
+    got = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, got
+
+
+def test_webhook_gets_the_alert_at_its_path_and_logs_hold_no_token(caplog):
+    server, got = serve()
+    port = server.server_address[1]
+    try:
+        fields = {"text": "Shardline: task x failed", "task_id": "x"}
+        conns = [Connection(conn_id="a", conn_type="http", host="127.0.0.1", port=port, schema="services/T0/B0/SECRET1"),
+                 Connection(conn_id="b", conn_type="http", extra=json.dumps(
+                     {"url": f"http://127.0.0.1:{port}/services/T0/B0/SECRET2"}))]
+        where = [alerts.send(c, fields) for c in conns]
+        assert [path for path, _ in got] == ["/services/T0/B0/SECRET1", "/services/T0/B0/SECRET2"]
+        assert got[0][1] == fields
+        assert where == [f"http://127.0.0.1:{port}/…"] * 2
+        server.shutdown()
+        server.server_close()  # refused at once: the send fails
+        caplog.set_level(logging.INFO, logger="shardline.alerts")
+        bad = Connection(conn_id="c", conn_type="http", host="127.0.0.1", port=port, schema="services/T0/B0/SECRET3")
+        try:
+            alerts.send(bad, fields)
+        except Exception:
+            alerts.log.error("could not send: %s", alerts._redacted_error())
+        assert "SECRET" not in caplog.text
+    finally:
+        server.server_close()
