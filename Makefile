@@ -15,7 +15,7 @@ export JAVA_HOME := $(firstword $(JAVA17))
 endif
 endif
 
-.PHONY: install demo test test-airflow bench lint clean airflow airflow-stop
+.PHONY: install demo test test-airflow test-reliability bench lint clean airflow airflow-stop
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ test: install
 # backfill, a rerun by clearing tasks (about 12 minutes on 2 cores, so not part of `make test`).
 test-airflow: install
 	SHARDLINE_AIRFLOW_TESTS=1 $(BIN)/python -m pytest -q tests/test_pipeline_e2e.py -k "standalone"
+
+# The fault-injection and concurrency tests alone (docs/RELIABILITY.md; also part of `make test`, ~1.5 min).
+test-reliability: install
+	$(BIN)/python -m pytest -q tests/reliability
 
 # Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.
 BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py benchmarks/image_clean.py benchmarks/query.py
