@@ -43,6 +43,11 @@ def airflow_env(paths: Paths) -> dict[str, str]:
         # Airflow's default URL is a template over AIRFLOW_HOME that breaks on '%' in the path; this one is
         # percent-encoded (SQLAlchemy decodes it), so any data folder path works.
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:///" + urllib.parse.quote(str(paths.airflow_home / "airflow.db")),
+        # the other settings whose defaults are templates over AIRFLOW_HOME (with a '%' in the path they stay
+        # unexpanded and Airflow writes to a relative '{AIRFLOW_HOME}/logs' in the working directory)
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(paths.airflow_home / "plugins"),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(paths.airflow_home / "logs"),
+        "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(paths.airflow_home / "logs" / "dag_processor"),
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
