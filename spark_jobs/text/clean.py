@@ -140,6 +140,16 @@ def line_ranges(entries: list[tuple[str, str | None]], parallelism: int) -> list
     return out
 
 
+def _skip_line(fh) -> int:
+    """Read past the rest of the current line in 1 MB chunks (never the whole line at once); bytes consumed."""
+    skipped = 0
+    while True:
+        part = fh.readline(1 << 20)
+        skipped += len(part)
+        if not part or part.endswith(b"\n"):
+            return skipped
+
+
 def _read_range(uri: str, problem: str | None, start: int, end: int,
                 max_line_bytes: int | None = None) -> Iterator[pd.DataFrame]:
     """The lines that begin in [start, end) of one file (a line crossing ``end`` is read whole, a line
@@ -156,14 +166,9 @@ def _read_range(uri: str, problem: str | None, start: int, end: int,
     try:
         with open(local_path(uri), "rb") as fh:
             pos = start
-            if start > 0:  # skip the end of the line that began in the range before (in chunks)
+            if start > 0:  # skip the end of the line that began in the range before
                 fh.seek(start - 1)
-                pos = start - 1
-                while True:
-                    part = fh.readline(1 << 20)
-                    pos += len(part)
-                    if not part or part.endswith(b"\n"):
-                        break
+                pos = start - 1 + _skip_line(fh)
             cap = -1 if max_line_bytes is None else max_line_bytes + 1
             while pos < end:
                 line = fh.readline(cap)
@@ -171,11 +176,7 @@ def _read_range(uri: str, problem: str | None, start: int, end: int,
                     break
                 length = len(line)
                 if len(line) == cap and not line.endswith(b"\n"):  # too long: keep the head, skip the rest
-                    while True:
-                        more = fh.readline(1 << 20)
-                        length += len(more)
-                        if not more or more.endswith(b"\n"):
-                            break
+                    length += _skip_line(fh)
                 raws.append(line.rstrip(b"\n").removesuffix(b"\r"))
                 offsets.append(pos)
                 pos += length
