@@ -131,7 +131,7 @@ def udf_version(raw, cfg, mh):
 
     a, b, _ = mh.params()
     a, b = [int(x) for x in a], [int(x) for x in b]
-    row_type = StructType([f for f in PARSED.fields if f.name not in ("signature", "band_keys")])
+    row_type = StructType([f for f in PARSED.fields if f.name != "band_keys"])
     names = row_type.fieldNames()
 
     @F.udf(row_type)
@@ -150,7 +150,7 @@ def udf_version(raw, cfg, mh):
         return [hash(tuple(sig[i * mh.rows:(i + 1) * mh.rows])) for i in range(mh.bands)]
 
     parsed = raw.select(parse_udf(*raw.columns).alias("r")).select("r.*")
-    parsed = parsed.withColumn("signature", minhash_udf("text")).withColumn("band_keys", bands_udf("signature"))
+    parsed = parsed.withColumn("band_keys", bands_udf(minhash_udf("text")))
     flagged = flag_duplicates(parsed, ["id", "source"]).persist()
     detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"))
     return neardup.mark(flagged, near_duplicates(flagged, mh), "near_duplicate", detail)

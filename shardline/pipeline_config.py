@@ -41,7 +41,8 @@ class ImagesConfig:
     format: str = "PNG"              # re-encode as PNG or JPEG
     background: str = "white"        # colour under transparent pixels
     min_size: int = 8                # originals smaller than this (px) are quarantined as too_small
-    near_dup_threshold: int = 10     # pHash Hamming distance for near duplicates; -1 turns matching off
+    near_dup_threshold: int = 10     # pHash Hamming distance for near-duplicate candidates; -1 turns matching off
+    near_dup_max_difference: float = 0.6  # thumbnail block difference that confirms a candidate (inf: no check)
 
     def __post_init__(self) -> None:
         _at_least("images", "size", self.size, 8)
@@ -51,6 +52,8 @@ class ImagesConfig:
         _at_least("images", "min_size", self.min_size, 1)
         if not -1 <= self.near_dup_threshold <= 63:
             raise ValueError(f"images.near_dup_threshold must be -1 (off) or 0..63, got {self.near_dup_threshold}")
+        if not self.near_dup_max_difference >= 0:
+            raise ValueError(f"images.near_dup_max_difference must be >= 0, got {self.near_dup_max_difference}")
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,11 @@ class TextConfig:
     redact_pii: bool = True          # e-mails, phone numbers, IP addresses
     max_doc_bytes: int = 1_000_000   # larger records are quarantined as too_large
     near_dup: bool = True            # MinHash LSH near-duplicate matching
-    ngram: int = 5                   # shingle size
+    ngram: int = 2                   # shingle size of the MinHash candidates (word bigrams)
     shingle: str = "word"            # word or char shingles
-    threshold: float = 0.7           # estimated Jaccard that makes a near duplicate
+    threshold: float = 0.8           # shared words (in order, of the longer text) that make a near duplicate
+    max_extra_words: int = 30        # ... or the shorter text contained at `threshold` in one this much longer
+    near_dup_min_words: int = 30     # shorter texts are near duplicates only with the same words
 
     def __post_init__(self) -> None:
         _one_of("text", "preset", self.preset, ("labeled", "web"))
@@ -72,6 +77,8 @@ class TextConfig:
         _one_of("text", "shingle", self.shingle, ("word", "char"))
         _at_least("text", "max_doc_bytes", self.max_doc_bytes, 1)
         _at_least("text", "ngram", self.ngram, 1)
+        _at_least("text", "max_extra_words", self.max_extra_words, 0)
+        _at_least("text", "near_dup_min_words", self.near_dup_min_words, 0)
         if not 0 < self.threshold <= 1:
             raise ValueError(f"text.threshold must be in (0, 1], got {self.threshold}")
 
@@ -253,11 +260,13 @@ def job_defaults(cfg: PipelineConfig, job: str) -> dict[str, object]:
     table: dict[str, dict[str, object]] = {
         "clean_images": {"target_size": str(im.size), "mode": im.mode, "resize": im.resize, "format": im.format,
                          "background": im.background, "min_size": im.min_size,
-                         "near_dup_threshold": im.near_dup_threshold},
+                         "near_dup_threshold": im.near_dup_threshold,
+                         "near_dup_max_difference": im.near_dup_max_difference},
         "clean_text": {"preset": tx.preset, "normal_form": tx.normal_form, "keep_markup": not tx.strip_markup,
                        "keep_boilerplate": not tx.drop_boilerplate, "no_pii": not tx.redact_pii,
                        "max_doc_bytes": tx.max_doc_bytes, "near_dup": "on" if tx.near_dup else "off",
-                       "ngram": tx.ngram, "shingle": tx.shingle, "threshold": tx.threshold},
+                       "ngram": tx.ngram, "shingle": tx.shingle, "threshold": tx.threshold,
+                       "max_extra_words": tx.max_extra_words, "near_dup_min_words": tx.near_dup_min_words},
         "publish_dataset": {"min_train_rows_per_label": gate.min_train_rows_per_label,
                             "rare_labels": gate.rare_labels},
         "validate_dataset": asdict(gate),

@@ -104,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--hash", default="phash", choices=["phash", "dhash"], help="perceptual hash (default phash)")
     p.add_argument("--near-dup-threshold", type=int,
                    help="Hamming distance for near duplicates, 0..63, -1 turns matching off (default: the configuration's, %(default)s)")
+    p.add_argument("--near-dup-max-difference", type=float,
+                   help="largest thumbnail block difference of a confirmed near duplicate; inf skips the check (default: the configuration's, %(default)s)")
     p.add_argument("--lsh-tables", type=int, default=64)
     p.add_argument("--lsh-bits", type=int, default=14)
     p.add_argument("--max-bucket", type=int, default=1000, help="LSH bucket size before the skew guard applies")
@@ -120,8 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 background=_colour(args.background), pad_color=_colour(args.pad_color), min_size=args.min_size,
                 max_pixels=args.max_pixels, max_file_bytes=args.max_file_bytes, hash=args.hash)
             near = None if args.near_dup_threshold < 0 else NearDupConfig(
-                threshold=args.near_dup_threshold, tables=args.lsh_tables, bits=args.lsh_bits,
-                max_bucket=args.max_bucket)
+                threshold=args.near_dup_threshold, max_difference=args.near_dup_max_difference,
+                tables=args.lsh_tables, bits=args.lsh_bits, max_bucket=args.max_bucket)
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
         return root, cfg, near

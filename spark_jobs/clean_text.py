@@ -6,7 +6,7 @@ are one document each (label = parent folder), Parquet rows come with a text col
 goes, in ``mapInPandas`` (Arrow batches), through parsing, normalisation (``spark_jobs/text/normalize.py``),
 the preset's filters (``spark_jobs/text/quality.py``), PII redaction (``spark_jobs/text/pii.py``) and
 MinHash (``spark_jobs/text/minhash.py``); then exact duplicates (hash of the normalised text) and near
-duplicates (MinHash LSH in Spark, ``spark_jobs/text/dedup.py``) are flagged. Every record ends up kept or
+duplicates (MinHash LSH candidates judged by shared words in order, ``spark_jobs/text/dedup.py``) are flagged. Every record ends up kept or
 in ``ml.quarantine`` with a reason:
   reading: blank_line, invalid_utf8, malformed_json, not_an_object, invalid_unicode, bad_label, missing_text,
            text_not_a_string, too_large, empty_text, unreadable, not_a_file, broken_link
@@ -90,9 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--near-dup", choices=["on", "off"], help="MinHash near-duplicate matching (default: the configuration's, %(default)s)")
     p.add_argument("--ngram", type=int, help="shingle size (default: the configuration's, %(default)s)")
     p.add_argument("--shingle", choices=["word", "char"], help="(default: the configuration's, %(default)s)")
-    p.add_argument("--bands", type=int, default=20)
-    p.add_argument("--rows", type=int, default=7, help="MinHash values per band (permutations = bands x rows)")
-    p.add_argument("--threshold", type=float, help="estimated Jaccard for a near duplicate (default: the configuration's, %(default)s)")
+    p.add_argument("--bands", type=int, default=MinHashConfig.bands)
+    p.add_argument("--rows", type=int, default=MinHashConfig.rows, help="MinHash values per band (permutations = bands x rows)")
+    p.add_argument("--threshold", type=float, help="shared-word score for a near duplicate, 0-1 (default: the configuration's, %(default)s)")
+    p.add_argument("--max-extra-words", type=int, help="a shorter text contained in one at most this many words longer is a near duplicate (default: the configuration's, %(default)s)")
+    p.add_argument("--near-dup-min-words", type=int, help="texts shorter than this are near duplicates only with the same words (default: the configuration's, %(default)s)")
     p.add_argument("--max-bucket", type=int, default=1000)
     args = parse_args(p, "clean_text", argv)
 
@@ -109,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   root_uri=spark_uri(path), filters=filters)
             minhash = None if args.near_dup == "off" else MinHashConfig(
                 ngram=args.ngram, shingle=args.shingle, bands=args.bands, rows=args.rows,
-                threshold=args.threshold, max_bucket=args.max_bucket)
+                threshold=args.threshold, max_extra_words=args.max_extra_words,
+                min_words=args.near_dup_min_words, max_bucket=args.max_bucket)
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
         return path, fmt, cfg, minhash

@@ -14,19 +14,21 @@ import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import BinaryType, IntegerType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import BinaryType, BooleanType, IntegerType, LongType, StringType, StructField, StructType
 
 from spark_jobs.common import neardup
 from spark_jobs.common.flagged import flag_duplicates
-from spark_jobs.imaging.decode import FIELDS, ImageCleanConfig, decode_one
+from spark_jobs.imaging.decode import FIELDS, MATCH_FIELDS, ImageCleanConfig, decode_one
 from spark_jobs.imaging.dedup import NearDupConfig, near_duplicates
 
 __all__ = ["DECODED", "ImageCleanConfig", "NearDupConfig", "decode", "transform"]
 
+_TYPES = {"image": BinaryType(), "perceptual_hash": LongType(), "alt_hash": LongType(), "thumb": BinaryType(),
+          "alt_thumb": BinaryType(), "opaque": BooleanType()}
 DECODED = StructType([
-    StructField(name, {"image": BinaryType(), "perceptual_hash": LongType()}.get(
-        name, IntegerType() if name in ("width", "height", "orig_width", "orig_height") else StringType()))
-    for name in FIELDS
+    StructField(name, _TYPES.get(name, IntegerType() if name in ("width", "height", "orig_width", "orig_height")
+                                 else StringType()))
+    for name in FIELDS + MATCH_FIELDS
 ])
 
 
@@ -37,7 +39,7 @@ def decode(df: DataFrame, cfg: ImageCleanConfig) -> DataFrame:
         for pdf in batches:
             problems = pdf["problem"] if "problem" in pdf else [None] * len(pdf)
             rows = [decode_one(p, c, cfg, q) for p, c, q in zip(pdf["path"], pdf["content"], problems)]  # c None: read p
-            yield pd.DataFrame(rows, columns=list(FIELDS))
+            yield pd.DataFrame(rows, columns=list(FIELDS + MATCH_FIELDS))
 
     return df.mapInPandas(run, DECODED)
 
@@ -50,8 +52,8 @@ def transform(df: DataFrame, cfg: ImageCleanConfig, near: NearDupConfig | None =
     """
     flagged = flag_duplicates(decode(df, cfg), ["source"])  # same pixels: keep the smallest source path
     if near is None:
-        return flagged
+        return flagged.drop(*MATCH_FIELDS)
     flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
     detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"), F.lit(" (hamming "),
                       F.col("score").cast("string"), F.lit(")"))
-    return neardup.mark(flagged, near_duplicates(flagged, near), "near_duplicate", detail)
+    return neardup.mark(flagged.drop(*MATCH_FIELDS), near_duplicates(flagged, near), "near_duplicate", detail)

@@ -26,6 +26,7 @@ import numpy as np
 
 from shardline.config import folder_label, relative_path
 from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_local
+from spark_jobs.imaging.likeness import is_flat, thumbnail
 from spark_jobs.imaging.phash import HASHES
 
 RESIZE_POLICIES = ("pad", "crop", "stretch")
@@ -73,6 +74,10 @@ class ImageCleanConfig:
 
 FIELDS = ("id", "source", "label", "image", "width", "height", "orig_width", "orig_height", "orig_format",
           "content_hash", "perceptual_hash", "reason", "detail")
+# Near-duplicate matching only (spark_jobs/imaging/dedup.py), dropped before anything is written: the hash
+# and thumbnail of a transparent picture flattened onto the other extreme (black for a white background),
+# so a copy someone flattened onto black still matches; whether the picture has transparency; thumbnails.
+MATCH_FIELDS = ("opaque", "thumb", "alt_hash", "alt_thumb")
 
 
 def record_id(rel: str) -> str:
@@ -84,7 +89,7 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem:
     from PIL import Image, UnidentifiedImageError
 
     rel = relative_path(path, cfg.root_uri)
-    row = dict.fromkeys(FIELDS)
+    row = dict.fromkeys(FIELDS + MATCH_FIELDS)
     row.update(id=record_id(rel), source=rel, label=folder_label(rel))
 
     def reject(reason: str, detail: str) -> dict:
@@ -126,10 +131,18 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem:
             img.load()  # the first frame of an animation
     except Exception as exc:  # noqa: BLE001
         return reject("truncated", f"{type(exc).__name__}: {exc}")
-    img = to_mode(upright(img), cfg.mode, cfg.background)
+    source_img = upright(img)
+    img = to_mode(source_img, cfg.mode, cfg.background)
     row["content_hash"] = hashlib.sha1(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
     gray = img if img.mode == "L" else img.convert("L")
     row["perceptual_hash"] = HASHES[cfg.hash](gray)
+    row["thumb"] = thumbnail(img if img.mode == "RGB" else img.convert("RGB"))
+    row["opaque"] = not has_alpha(source_img)
+    if not row["opaque"]:
+        other = to_mode(source_img, "RGB", (0, 0, 0) if sum(cfg.background) >= 384 else (255, 255, 255))
+        if not is_flat(other):
+            row["alt_hash"] = HASHES[cfg.hash](other.convert("L"))
+            row["alt_thumb"] = thumbnail(other)
     out_img = resize(img, cfg)
     out = io.BytesIO()
     if cfg.output_format == "JPEG":
@@ -150,6 +163,10 @@ def upright(img):
         return img
 
 
+def has_alpha(img) -> bool:
+    return img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
+
+
 def to_mode(img, mode: str, background: tuple[int, int, int]):
     """Any supported mode -> ``mode`` (L or RGB), compositing transparency on ``background``."""
     from PIL import Image
@@ -158,8 +175,7 @@ def to_mode(img, mode: str, background: tuple[int, int, int]):
         arr = np.asarray(img, dtype=np.float64)
         scale = 257.0 if arr.max(initial=0) <= 65535 else 16843009.0
         img = Image.fromarray(np.clip(np.rint(arr / scale), 0, 255).astype(np.uint8), mode="L")
-    has_alpha = img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
-    if has_alpha:
+    if has_alpha(img):
         rgba = img.convert("RGBA")
         base = Image.new("RGBA", rgba.size, (*background, 255))
         img = Image.alpha_composite(base, rgba).convert("RGB")

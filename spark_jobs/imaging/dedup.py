@@ -4,23 +4,35 @@ Bit-sampling LSH: table t keeps ``bits`` fixed random bit positions of the hash 
 JVM). Two hashes ``d`` bits apart land in the same bucket of one table with probability
 C(64-d, bits) / C(64, bits), and in at least one of ``tables`` tables with 1 - (1 - p)^tables: for the
 defaults (64 tables x 14 bits) 0.989 at d = 10 and 0.9999 at d = 6, while two unrelated pictures
-(d around 32) meet in 1 of ~1,600 pairs. Candidates are then checked exactly: ``bit_count(a ^ b) <= threshold``.
+(d around 32) meet in 1 of ~1,600 pairs. Candidates are then checked exactly: ``bit_count(a ^ b) <= threshold``,
+and confirmed on colour thumbnails (``likeness.block_difference <= max_difference``): the hash alone
+cannot tell distinct icons with the same layout apart (docs/IMAGE_CLEANING.md).
+
+Transparency: a picture with an alpha channel is hashed flattened on the configured background and, as
+a second variant, on the other extreme (black for white). The second variant is matched only against
+pictures without transparency - a copy someone flattened onto black - never against another
+transparent picture, whose own pixels on the configured background are the better witness (two
+different grey glyphs with the same coloured emblem look identical on black).
 """
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from math import comb
 
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs.common import neardup
+from spark_jobs.imaging.likeness import block_difference
 
 
 @dataclass(frozen=True)
 class NearDupConfig:
-    threshold: int = 10      # Hamming distance (of 64 bits) at or under which two images are near duplicates
+    threshold: int = 10      # Hamming distance (of 64 bits) at or under which two images are candidates
+    max_difference: float = 0.6  # largest block difference (likeness.py) of a confirmed pair; inf: no check
     tables: int = 64
     bits: int = 14
     max_bucket: int = 1000   # skew guard, see spark_jobs.common.neardup
@@ -29,6 +41,8 @@ class NearDupConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.threshold < 64:
             raise ValueError(f"near-duplicate threshold must be in 0..63, got {self.threshold}")
+        if not self.max_difference >= 0:
+            raise ValueError(f"max_difference must be >= 0, got {self.max_difference}")
         if not 1 <= self.bits <= 64 or self.tables < 1:
             raise ValueError(f"LSH needs tables >= 1 and bits in 1..64, got {self.tables} x {self.bits}")
 
@@ -45,21 +59,48 @@ class NearDupConfig:
         return 1 - (1 - p) ** self.tables
 
 
+def _confirm(pairs: DataFrame, max_difference: float) -> DataFrame:
+    """(a, b, rank_a, rank_b, score, thumb_a, thumb_b) -> the pairs whose thumbnails look alike."""
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            same = [block_difference(x, y) <= max_difference for x, y in zip(pdf["thumb_a"], pdf["thumb_b"])]
+            yield pdf.loc[same, ["a", "b", "rank_a", "rank_b", "score"]]
+
+    schema = pairs.select("a", "b", "rank_a", "rank_b", "score").schema
+    return pairs.mapInPandas(run, schema)
+
+
 def near_duplicates(flagged: DataFrame, cfg: NearDupConfig) -> DataFrame:
-    """Accepted records (id, perceptual_hash, orig_width, orig_height, source) -> (id, dup_of, score).
+    """Accepted records (id, perceptual_hash, alt_hash, opaque, thumb, alt_thumb, orig_width, orig_height,
+    source) -> (id, dup_of, score), score = the Hamming distance of the matched hashes.
 
     The kept one of a group is the largest original (most pixels), then the smallest source path.
     """
     live = flagged.filter(F.col("reason").isNull() & F.col("perceptual_hash").isNotNull()).select(
-        "id", "perceptual_hash", (-(F.col("orig_width") * F.col("orig_height"))).alias("_neg_px"), "source")
+        "id", "perceptual_hash", "alt_hash", "opaque", (-(F.col("orig_width") * F.col("orig_height"))).alias("_neg_px"),
+        "source")
+    variants = live.select("id", "opaque", F.struct("_neg_px", "source").alias("order"), F.explode(F.array(
+        F.struct(F.lit(0).alias("v"), F.col("perceptual_hash").alias("h")),
+        F.struct(F.lit(1).alias("v"), F.col("alt_hash").alias("h")))).alias("var")).filter(F.col("var.h").isNotNull())
     masks = F.array(*[F.lit(m) for m in cfg.masks()])
-    rank = F.struct("_neg_px", "source")
-    keys = live.select("id", F.posexplode(masks).alias("band", "_mask"), "perceptual_hash", rank.alias("order"))
-    keys = keys.select("id", "band", F.col("perceptual_hash").bitwiseAND(F.col("_mask")).alias("key"), "order",
-                       F.col("perceptual_hash").alias("h"))
-    pairs = neardup.bucket_pairs(keys, cfg.max_bucket, carry=["h"])  # the hash rides along: no join back
+    keys = variants.select("id", "order", "opaque", "var.v", "var.h", F.posexplode(masks).alias("band", "_mask"))
+    keys = keys.select("id", "band", F.col("h").bitwiseAND(F.col("_mask")).alias("key"), "order", "h", "v", "opaque")
+    pairs = neardup.bucket_pairs(keys, cfg.max_bucket, carry=["h", "v", "opaque"])  # no join back for hashes
     dist = F.bit_count(F.col("h_a").bitwiseXOR(F.col("h_b")))
-    edges = (pairs.select("a", "b", F.col("order_a").alias("rank_a"), F.col("order_b").alias("rank_b"),
-                          dist.alias("score"))
-             .filter(F.col("score") <= cfg.threshold))
-    return neardup.representatives(edges)
+    both_own = (F.col("v_a") == 0) & (F.col("v_b") == 0)
+    flattened = ((F.col("v_a") == 1) & (F.col("v_b") == 0) & F.col("opaque_b")) | \
+                ((F.col("v_b") == 1) & (F.col("v_a") == 0) & F.col("opaque_a"))
+    hits = (pairs.filter(both_own | flattened)
+            .select("a", "b", "v_a", "v_b", F.col("order_a").alias("rank_a"), F.col("order_b").alias("rank_b"),
+                    dist.alias("score"))
+            .filter(F.col("score") <= cfg.threshold))
+    best = hits.groupBy("a", "b").agg(F.min(F.struct("score", "v_a", "v_b", "rank_a", "rank_b")).alias("m"))
+    edges = best.select("a", "b", "m.*")
+    if cfg.max_difference != float("inf"):
+        thumbs = flagged.select("id", "thumb", "alt_thumb")
+        pick = lambda side: F.when(F.col(f"v_{side}") == 1, F.col(f"alt_thumb_{side}")).otherwise(F.col(f"thumb_{side}"))  # noqa: E731
+        with_thumbs = (edges.join(thumbs.toDF("a", "thumb_a", "alt_thumb_a"), "a")
+                       .join(thumbs.toDF("b", "thumb_b", "alt_thumb_b"), "b")
+                       .select("a", "b", "rank_a", "rank_b", "score", pick("a").alias("thumb_a"), pick("b").alias("thumb_b")))
+        edges = _confirm(with_thumbs, cfg.max_difference)
+    return neardup.representatives(edges.select("a", "b", "rank_a", "rank_b", "score"))

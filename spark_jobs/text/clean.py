@@ -70,7 +70,6 @@ PARSED = StructType([
     StructField("chars_in", LongType()),
     StructField("reason", StringType()),
     StructField("detail", StringType()),
-    StructField("signature", ArrayType(IntegerType())),
     StructField("band_keys", ArrayType(LongType())),
     StructField("pos", LongType()),  # source order within the file (dropped by transform)
 ])
@@ -343,7 +342,7 @@ def finish_record(row: dict, own_id: bool, text: str, boilerplate_lines: int, ve
 
 def parse_one(source: str, raw: bytes | None, fmt: str, rec_id: str | None, rec_label: str | None,
               rec_text: str | None, cfg: TextCleanConfig) -> dict:
-    """One raw record -> one PARSED row without signature, one document at a time (``process_batch`` gives
+    """One raw record -> one PARSED row without band keys, one document at a time (``process_batch`` gives
     the same rows for a whole batch; this is the reference and what row-at-a-time code calls)."""
     row, text, own_id = read_record(source, raw, fmt, rec_id, rec_label, rec_text, cfg)
     if text is None:
@@ -390,13 +389,11 @@ def process_batch(pdf: pd.DataFrame, cfg: TextCleanConfig, minhash: MinHashConfi
     word_count[kept] = quality.word_counts(out.loc[kept, "text"].tolist())
     out["word_count"] = word_count
     if minhash is not None and kept.any():
-        sigs = signatures(out.loc[kept, "text"].tolist(), minhash)
-        keys = band_keys(sigs, minhash)
-        sig_col: list = [None] * len(out)
+        keys = band_keys(signatures(out.loc[kept, "text"].tolist(), minhash), minhash)
         key_col: list = [None] * len(out)
         for k, i in enumerate(np.flatnonzero(kept)):
-            sig_col[i], key_col[i] = sigs[k].view(np.int32), keys[k]
-        out["signature"], out["band_keys"] = sig_col, key_col
+            key_col[i] = keys[k]
+        out["band_keys"] = key_col
     return out
 
 
@@ -438,7 +435,7 @@ def transform(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | Non
     if minhash is None:
         return flagged
     flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
-    detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"), F.lit(" (estimated jaccard "),
+    detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"), F.lit(" (shared words "),
                       F.format_number("score", 2), F.lit(")"))
-    return neardup.mark(flagged.drop("signature", "band_keys"), near_duplicates(flagged, minhash),
+    return neardup.mark(flagged.drop("band_keys"), near_duplicates(flagged, minhash),
                         "near_duplicate", detail)

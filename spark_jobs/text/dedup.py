@@ -1,24 +1,45 @@
-"""Near-duplicate documents in Spark: MinHash LSH buckets, verified by the signatures' estimated Jaccard."""
+"""Near-duplicate documents in Spark: MinHash LSH buckets give candidate pairs, each judged exactly by the
+shared-word measure of ``spark_jobs.text.similarity`` (what a reader calls "the same text, edited")."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs.common import neardup
+from spark_jobs.text import similarity
 from spark_jobs.text.minhash import MinHashConfig
+
+_JUDGED = "a string, b string, score double, near boolean"
+
+
+def judge_pairs(pairs: DataFrame, cfg: MinHashConfig) -> DataFrame:
+    """(a, b, text_a, text_b) -> (a, b, score, near), in Arrow batches on the Python workers."""
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            verdicts = [similarity.judge(similarity.words(x, cfg.max_shingles), similarity.words(y, cfg.max_shingles),
+                                         cfg.threshold, cfg.max_extra_words, cfg.min_words)
+                        for x, y in zip(pdf["text_a"], pdf["text_b"])]
+            yield pd.DataFrame({"a": pdf["a"], "b": pdf["b"],
+                                "score": [max(v.score, v.contained if v.near else 0.0) for v in verdicts],
+                                "near": [v.near for v in verdicts]})
+
+    return pairs.mapInPandas(run, _JUDGED)
 
 
 def near_duplicates(flagged: DataFrame, cfg: MinHashConfig) -> DataFrame:
-    """Accepted records with ``signature`` (array<int>) and ``band_keys`` (array<bigint>) -> (id, dup_of, score).
+    """Accepted records with ``text`` and ``band_keys`` (array<bigint>) -> (id, dup_of, score).
 
-    The kept record of a group is the one with the smallest id (as for exact duplicates)."""
+    ``score``: the pair's shared-word score (or, for a copy with a line added, the shorter text's share
+    contained in the longer). The kept record of a group is the one with the smallest id (as for exact
+    duplicates)."""
     live = flagged.filter(F.col("reason").isNull() & F.col("band_keys").isNotNull())
     keys = live.select("id", F.posexplode("band_keys").alias("band", "key"), F.col("id").alias("order"))
-    pairs = neardup.bucket_pairs(keys, cfg.max_bucket).select("a", "b").distinct()  # few: join the signatures
-    sigs = live.select("id", "signature")
-    same = F.size(F.filter(F.arrays_zip(F.col("sa"), F.col("sb")), lambda z: z["sa"] == z["sb"]))
-    edges = (pairs.join(sigs.toDF("a", "sa"), "a").join(sigs.toDF("b", "sb"), "b")
-             .select("a", "b", F.col("a").alias("rank_a"), F.col("b").alias("rank_b"),
-                     (same / F.lit(cfg.permutations)).alias("score"))
-             .filter(F.col("score") >= cfg.threshold))
+    pairs = neardup.bucket_pairs(keys, cfg.max_bucket).select("a", "b").distinct()  # few: join the texts
+    texts = live.select("id", "text")
+    candidates = pairs.join(texts.toDF("a", "text_a"), "a").join(texts.toDF("b", "text_b"), "b")
+    edges = (judge_pairs(candidates.select("a", "b", "text_a", "text_b"), cfg).filter("near")
+             .select("a", "b", F.col("a").alias("rank_a"), F.col("b").alias("rank_b"), "score"))
     return neardup.representatives(edges)

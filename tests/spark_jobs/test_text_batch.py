@@ -84,8 +84,8 @@ def test_process_batch_is_parse_one():
     lines += [b"", b"  ", b'{"id": "u", "text": "caf\xe9"}', b'{"text": 5}', b"[1]", b'{"broken": ']
     pdf = pd.DataFrame({"source": "file:/c.jsonl", "raw": lines, "fmt": "jsonl", "rec_id": None, "rec_label": None,
                         "rec_text": None})
-    got = process_batch(pdf, cfg, None).drop(columns=["signature", "band_keys"])
+    got = process_batch(pdf, cfg, None).drop(columns=["band_keys"])
     want = pd.DataFrame([parse_one("file:/c.jsonl", raw, "jsonl", None, None, None, cfg) for raw in lines],
-                        columns=PARSED.fieldNames()).drop(columns=["signature", "band_keys"])
+                        columns=PARSED.fieldNames()).drop(columns=["band_keys"])
     assert got.astype(str).to_dict("records") == want.astype(str).to_dict("records")
     assert got["reason"].isna().sum() > 50 and got["pii_redacted"].fillna(0).sum() > 0
