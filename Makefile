@@ -45,7 +45,7 @@ test-reliability: install
 	$(BIN)/python -m pytest -q tests/reliability
 
 # Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.
-BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py benchmarks/image_clean.py benchmarks/query.py
+BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py benchmarks/image_clean.py benchmarks/query.py benchmarks/dedup_quality.py
 
 bench: install
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

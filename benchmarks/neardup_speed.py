@@ -51,6 +51,7 @@ def main() -> None:
     p.add_argument("--docs", type=int, default=1_000_000)
     p.add_argument("--images", type=int, default=50_000)
     p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--only", choices=["text", "images"], help="run one of the two jobs (no BENCHMARKS.md update)")
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "shardline-bench-neardup"))
     args = p.parse_args()
     work = Path(args.workdir)
@@ -60,18 +61,22 @@ def main() -> None:
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=True,
                           capture_output=True, text=True).stdout.strip()
     base = worktree(args.baseline_ref, work / f"ref-{ref}")
-    corpus = text_clean.make_corpus(work / f"text-{args.docs}", args.docs)
-    pictures = image_clean.make_corpus(work / f"images-{args.images}", args.images)
+    corpus = text_clean.make_corpus(work / f"text-{args.docs}", args.docs) if args.only != "images" else None
+    pictures = image_clean.make_corpus(work / f"images-{args.images}", args.images) if args.only != "text" else None
     runs = {("text", "now"): [], ("text", "before"): [], ("images", "now"): [], ("images", "before"): []}
     for r in range(args.rounds):
         for kind, script, extra, mem in (("text", "clean_text.py", ["--input", str(corpus), "--preset", "web"], "6g"),
                                          ("images", "clean_images.py", ["--input", str(pictures)], "4g")):
+            if args.only and kind != args.only:
+                continue
             for which, repo in (("before", base), ("now", REPO)):
                 home = work / f"home-{kind}-{which}-{r}"
                 t = job(repo, script, [*extra, "--run-id", f"speed-{which}-{r}"], home, mem)
                 runs[(kind, which)].append(t)
                 print(f"{kind} {which} ({repo.name}): {t:.0f} s", file=sys.stderr)
                 subprocess.run(["rm", "-rf", str(home)], check=False)
+    if args.only:
+        return
     best = {k: min(v) for k, v in runs.items()}
     body = f"""`benchmarks/neardup_speed.py --baseline-ref {ref}`: the real jobs from this checkout ({head}) and from
 {ref}, alternately, on the same corpora, `local[2]`, best of {args.rounds} wall time (JVM start, read, clean, dedup,

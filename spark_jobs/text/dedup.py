@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -36,9 +37,14 @@ def near_duplicates(flagged: DataFrame, cfg: MinHashConfig) -> DataFrame:
     contained in the longer). The kept record of a group is the one with the smallest id (as for exact
     duplicates)."""
     live = flagged.filter(F.col("reason").isNull() & F.col("band_keys").isNotNull())
-    keys = live.select("id", F.posexplode("band_keys").alias("band", "key"), F.col("id").alias("order"))
-    pairs = neardup.bucket_pairs(keys, cfg.max_bucket).select("a", "b").distinct()  # few: join the texts
-    texts = live.select("id", "text")
+    # rank = id: a constant order makes bucket_pairs sort by id without shuffling the id twice
+    keys = live.select("id", F.posexplode("band_keys").alias("band", "key"), F.lit(0).alias("order"))
+    pairs = (neardup.bucket_pairs(keys, cfg.max_bucket).select("a", "b").distinct()
+             .persist(StorageLevel.MEMORY_AND_DISK))  # few, and read twice below
+    # only the candidates' texts travel: their ids are broadcast to the texts (a few MB even for a million
+    # candidates), so the corpus' texts are not shuffled, let alone twice, for the pair join
+    ids = pairs.select(F.explode(F.array("a", "b")).alias("id")).distinct()
+    texts = live.select("id", "text").join(F.broadcast(ids), "id")
     candidates = pairs.join(texts.toDF("a", "text_a"), "a").join(texts.toDF("b", "text_b"), "b")
     edges = (judge_pairs(candidates.select("a", "b", "text_a", "text_b"), cfg).filter("near")
              .select("a", "b", F.col("a").alias("rank_a"), F.col("b").alias("rank_b"), "score"))

@@ -31,7 +31,7 @@ _MASK64 = (1 << 64) - 1
 class MinHashConfig:
     ngram: int = 2
     shingle: str = "word"      # word or char
-    bands: int = 50            # 50 x 4: a pair at bigram Jaccard 0.55 becomes a candidate with p = 0.992
+    bands: int = 40            # 40 x 4: a pair at bigram Jaccard 0.55 becomes a candidate with p = 0.978
     rows: int = 4
     threshold: float = 0.8     # shared-word score (spark_jobs/text/similarity.py) that makes a near duplicate
     max_extra_words: int = 30  # ... or the shorter text contained at `threshold` in one at most this much longer

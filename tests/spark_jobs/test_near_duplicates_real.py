@@ -1,0 +1,177 @@
+"""Near duplicates as a reader or viewer means them, on real material that every machine running the
+tests has: paragraphs of the Python standard library's documentation and the two photographs that ship
+with scikit-learn. Each edit type gets its own pair, with the exact reason and kept id expected; distinct
+texts sharing a template and distinct pictures sharing a look must stay. The base material is chosen
+distinct here with difflib (not with the job's measure), and every edit is made here."""
+import importlib
+import inspect
+import io
+import json
+import random
+import re
+from difflib import SequenceMatcher
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from spark_jobs.imaging.clean import ImageCleanConfig, NearDupConfig
+from spark_jobs.imaging.clean import transform as clean_images
+from spark_jobs.text.clean import RAW, TextCleanConfig
+from spark_jobs.text.clean import transform as clean_text
+from spark_jobs.text.minhash import MinHashConfig
+
+MODULES = ("json", "csv", "pickle", "argparse", "logging", "subprocess", "shutil", "tarfile", "zipfile", "difflib",
+           "textwrap", "heapq", "bisect", "collections", "functools", "itertools", "threading", "queue", "decimal",
+           "statistics", "random", "datetime", "string", "re", "doctest", "unittest", "tempfile", "configparser")
+
+
+def stdlib_paragraphs(n: int) -> list[str]:
+    """``n`` paragraphs of 40-150 words from the standard library's docstrings, pairwise distinct (difflib
+    word-sequence ratio under 0.5)."""
+    out: list[str] = []
+    for name in MODULES:
+        mod = importlib.import_module(name)
+        for obj in [mod] + [getattr(mod, a) for a in sorted(dir(mod)) if not a.startswith("_")]:
+            doc = inspect.getdoc(obj) if callable(obj) or inspect.ismodule(obj) else None
+            for para in re.split(r"\n\s*\n", doc or ""):
+                text = " ".join(para.split())
+                words = text.lower().split()
+                if 40 <= len(words) <= 150 and all(
+                        SequenceMatcher(None, words, o.lower().split(), autojunk=False).ratio() < 0.5 for o in out):
+                    out.append(text)
+                    if len(out) == n:
+                        return out
+    raise AssertionError(f"only {len(out)} distinct paragraphs")
+
+
+def edit(text: str, kind: str, vocab: list[str], rng: random.Random, share: float = 0.10) -> str:
+    words = text.split()
+    k = max(1, round(len(words) * share))
+    spots = sorted(rng.sample(range(len(words)), k)) if kind.endswith("scattered") else \
+        list(range(s := rng.randrange(len(words) - k), s + k))
+    if kind.startswith("substitute"):
+        for p in spots:
+            words[p] = rng.choice(vocab)
+    elif kind.startswith("delete"):
+        words = [w for i, w in enumerate(words) if i not in set(spots)]
+    else:
+        for p in reversed(spots):
+            words.insert(p, rng.choice(vocab))
+    return " ".join(words)
+
+
+WORD_EDITS = ("substitute scattered", "insert scattered", "delete scattered",
+              "substitute span", "insert span", "delete span")
+LINE = "This page was generated from the Python 3.11 sources by the documentation team."
+TEMPLATE = ("Dear reader,\nthank you for your question about the standard library. Our documentation says "
+            "the following on the subject:\n{}\nWe hope this answers it; write again if anything stays unclear.")
+
+
+def test_edited_copies_of_real_texts_are_flagged_and_template_letters_are_not(spark):
+    paras = stdlib_paragraphs(34)
+    rng = random.Random(4)
+    vocab = [w for p in paras[20:] for w in p.split() if w.isalpha()]
+    docs, expect = {}, {}
+    for k, kind in enumerate(WORD_EDITS + ("case and punctuation", "line added", "line removed")):
+        original = paras[k]
+        if kind == "case and punctuation":
+            copy = re.sub(r"[.,;:()`'\"]", "", original.lower()).replace(" ", "  \n", 3)
+        elif kind == "line added":
+            copy = f"{original}\n{LINE}"
+        elif kind == "line removed":
+            original, copy = f"{LINE}\n{original}", original
+        else:
+            copy = edit(original, kind, vocab, rng)
+        docs[f"a{k:02d}"], docs[f"b{k:02d}"] = original, copy
+        expect[f"b{k:02d}"] = ("near_duplicate", f"a{k:02d}", kind)
+    for k, para in enumerate(paras[9:34]):  # distinct texts, and the same texts as form letters
+        docs[f"n{k:02d}"] = para
+        docs[f"t{k:02d}"] = TEMPLATE.format(para)
+    short = ["The plot was slow and the cast did well.", "The plot was sharp and the cast did well.",
+             "The plot was slow and the cast did badly."]  # one word is the whole opinion
+    docs.update({f"s{k}": s for k, s in enumerate(short)})
+    lines = [json.dumps({"id": i, "text": t}).encode() for i, t in sorted(docs.items())]
+    df = spark.createDataFrame([("file:/c.jsonl", x, "jsonl", None, None, None) for x in lines], RAW)
+    rows = {r["id"]: r for r in clean_text(df, TextCleanConfig(), MinHashConfig()).collect()}
+    got = {i: (r["reason"], (r["detail"] or "").split(" (")[0].removeprefix("near duplicate of ")) for i, r in rows.items()
+           if r["reason"]}
+    assert got == {i: (reason, kept) for i, (reason, kept, _) in expect.items()}, \
+        {expect[i][2] if i in expect else i: v for i, v in got.items()}
+    assert all(re.fullmatch(r"near duplicate of a\d\d \(shared words (0\.[89]\d|1\.00)\)", rows[i]["detail"])
+               for i in expect)
+
+
+# ---------------------------------------------------------------- pictures
+
+def photo_tiles(n: int) -> list[Image.Image]:
+    """``n`` 96 px tiles of scikit-learn's sample photographs with detail in them (not sky)."""
+    from sklearn.datasets import load_sample_images
+
+    tiles = []
+    for arr in load_sample_images().images:
+        photo = Image.fromarray(arr)
+        for y in range(0, photo.height - 95, 96):
+            for x in range(0, photo.width - 95, 96):
+                tile = photo.crop((x, y, x + 96, y + 96))
+                if np.asarray(tile.convert("L"), dtype=np.float32).std() >= 25:
+                    tiles.append(tile)
+    return random.Random(2).sample(tiles, n)
+
+
+def encoded(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def with_alpha(tile: Image.Image) -> Image.Image:
+    """The tile as a round sticker: opaque disc, transparent corners."""
+    yy, xx = np.mgrid[:tile.height, :tile.width]
+    disc = ((yy - tile.height / 2) ** 2 + (xx - tile.width / 2) ** 2 <= (tile.width / 2.2) ** 2) * 255
+    out = tile.convert("RGBA")
+    out.putalpha(Image.fromarray(disc.astype(np.uint8)))
+    return out
+
+
+def flattened(img: Image.Image, bg) -> Image.Image:
+    return Image.alpha_composite(Image.new("RGBA", img.size, (*bg, 255)), img).convert("RGB")
+
+
+IMAGE_EDITS = {
+    "resize 50%": lambda t: encoded(t.resize((48, 48), Image.LANCZOS)),
+    "resize 80%": lambda t: encoded(t.resize((77, 77), Image.LANCZOS)),
+    "jpeg 30": lambda t: encoded(t, "JPEG", quality=30),
+    "jpeg 95": lambda t: encoded(t, "JPEG", quality=95),
+    "brightness +15%": lambda t: encoded(ImageEnhance.Brightness(t).enhance(1.15)),
+    "brightness -15%": lambda t: encoded(ImageEnhance.Brightness(t).enhance(0.85)),
+    "contrast +15%": lambda t: encoded(ImageEnhance.Contrast(t).enhance(1.15)),
+    "contrast -15%": lambda t: encoded(ImageEnhance.Contrast(t).enhance(0.85)),
+}
+
+
+@pytest.mark.parametrize("background", ["white", "black"])
+def test_saved_again_copies_of_real_photos_are_flagged_and_look_alikes_are_not(spark, background):
+    tiles = photo_tiles(len(IMAGE_EDITS) + 12)
+    files, expect = {}, {}
+    for k, (kind, make) in enumerate(IMAGE_EDITS.items()):
+        files[f"p/a{k:02d}.png"], files[f"p/b{k:02d}.png"] = encoded(tiles[k]), make(tiles[k])
+        expect[f"p/b{k:02d}.png"] = f"p/a{k:02d}.png"
+    sticker = with_alpha(tiles[len(IMAGE_EDITS)])  # a transparent picture, and a copy flattened by someone
+    bg = (255, 255, 255) if background == "white" else (0, 0, 0)
+    files["p/s0.png"], files["p/s1.png"] = encoded(sticker), encoded(flattened(sticker, bg), "JPEG", quality=85)
+    expect["p/s1.png"] = "p/s0.png"
+    others = tiles[len(IMAGE_EDITS) + 1:]
+    for k, tile in enumerate(others):  # neighbouring tiles of one photo; and each with a quarter replaced
+        files[f"q/n{k:02d}.png"] = encoded(tile)
+        patched = tile.copy()
+        patched.paste(others[(k + 1) % len(others)].crop((0, 0, 48, 48)), (48, 48))
+        files[f"q/m{k:02d}.png"] = encoded(patched)
+    root = "file:/corpus"
+    cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB")
+    df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")
+    rows = {r["source"]: r for r in clean_images(df, cfg, NearDupConfig()).collect()}
+    by_id = {r["id"]: s for s, r in rows.items()}
+    got = {s: (r["reason"], by_id.get(r["detail"].split()[3]) if r["reason"] == "near_duplicate" else r["detail"])
+           for s, r in rows.items() if r["reason"]}
+    assert got == {s: ("near_duplicate", kept) for s, kept in expect.items()}
