@@ -262,7 +262,7 @@ def main() -> None:
     body = f"""`benchmarks/text_clean.py`: {args.docs:,} JSONL documents of 80-120 English words (4% exact copies, 4%
 copies with a span of 5-20% of the words rewritten), `local[2]`, one SparkSession, each variant read from the JSONL and
 written as Parquet; filters = the `web` preset (CLD2 language ID, Gopher/C4 heuristics), PII redaction on,
-MinHash 20 bands x 7 rows on word 5-grams.
+MinHash {mh.bands} bands x {mh.rows} rows on word {mh.ngram}-grams, candidates judged by shared words in order.
 
 | variant | docs | docs/s | vs (a) |
 |---|---:|---:|---:|

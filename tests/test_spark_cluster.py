@@ -70,7 +70,8 @@ def test_jobs_on_a_standalone_cluster_match_local(cluster, tmp_path):
     images = make_image_corpus(tmp_path / "images", per_class=6)
     results = {}
     for name, url in (("cluster", master), ("local", "local[*]")):
-        home = tmp_path / f"home-{name}"
+        # on the cluster: its own data folder, where the jobs find its secret (the cluster requires it)
+        home = tmp_path / "cluster-state" if name == "cluster" else tmp_path / f"home-{name}"
         submit(url, home, "clean_images.py", "--input", str(images))
         submit(url, home, "publish_dataset.py", "--kind", "image")
         results[name] = outputs(home)
@@ -78,3 +79,24 @@ def test_jobs_on_a_standalone_cluster_match_local(cluster, tmp_path):
     assert results["cluster"] == results["local"]
     # the cluster really ran executors: the worker's work dir holds the application's folder
     assert any((tmp_path / "cluster-state" / "spark-cluster" / "worker-0").iterdir())
+
+
+def test_the_cluster_refuses_a_driver_without_its_secret(cluster, tmp_path):
+    """Open door (#19 item 6): any local user could submit code to run as the cluster's owner. A driver
+    from another data folder (so without the secret) never gets an application registered."""
+    master, state = cluster
+    secret = (tmp_path / "cluster-state" / "spark-cluster.secret")
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert secret.read_text().strip() not in (tmp_path / "cluster-state" / "spark-cluster.json").read_text()
+    logs = tmp_path / "cluster-state" / "logs" / "spark-cluster"
+    assert not any(secret.read_text().strip() in f.read_text(errors="replace") for f in logs.iterdir())
+    script = tmp_path / "job.py"
+    script.write_text("from pyspark.sql import SparkSession\n"
+                      "print(SparkSession.builder.getOrCreate().range(10).count())\n")
+    cmd = [str(BIN / "spark-submit"), "--master", master, "--conf", "spark.driver.host=127.0.0.1", str(script)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode != 0 and "All masters are unresponsive" in done.stderr
+    with_secret = subprocess.run(cmd[:3] + ["--conf", "spark.authenticate=true", "--conf",
+                                            f"spark.authenticate.secret={secret.read_text().strip()}"] + cmd[3:],
+                                 capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert with_secret.returncode == 0 and with_secret.stdout.strip().endswith("10"), with_secret.stderr[-2000:]

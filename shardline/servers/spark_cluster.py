@@ -5,11 +5,20 @@
 has registered, and prints the master URL. Point jobs at it with ``spark-submit --master URL`` or the
 ``spark_default`` Airflow connection. State (URLs, pids) is kept in ``<data>/spark-cluster.json``; logs
 go to ``<data>/logs/spark-cluster/``. ``shardline spark-cluster stop`` ends every process it started.
+
+Authentication: every start generates a shared secret, ``<data>/spark-cluster.secret`` (0600, never
+printed or logged). Master and workers run with ``spark.authenticate=true`` and get the secret in their
+environment (``_SPARK_AUTH_SECRET``: not on a command line another user can read in ``ps``), so a driver
+without it cannot register an application, i.e. cannot run code as the cluster's owner. The project's
+jobs add the secret themselves when their master is this cluster (``spark_jobs.common.session``); any
+other driver needs ``--conf spark.authenticate=true --conf spark.authenticate.secret=$(cat <file>)`` or
+a properties file holding both.
 """
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,12 +28,30 @@ from pathlib import Path
 
 from shardline.config import Paths, ShardlineError
 from shardline.servers import processes
+from shardline.storage import ensure_private_file
 
 HOST = "127.0.0.1"
 
 
 def state_file(paths: Paths) -> Path:
     return paths.home / "spark-cluster.json"
+
+
+def secret_file(paths: Paths) -> Path:
+    return paths.home / "spark-cluster.secret"
+
+
+def auth_conf(paths: Paths, master: str) -> dict[str, str]:
+    """Driver settings for ``master`` when it is the cluster this data folder started; else nothing."""
+    state = read_state(paths)
+    if not state or state.get("master") != master or not state.get("authenticate"):
+        return {}
+    try:
+        secret = secret_file(paths).read_text().strip()
+    except OSError as exc:
+        raise ShardlineError(f"the Spark cluster at {master} needs its secret, {secret_file(paths)}: "
+                             f"{exc.strerror or exc}") from None
+    return {"spark.authenticate": "true", "spark.authenticate.secret": secret}
 
 
 def read_state(paths: Paths) -> dict | None:
@@ -52,8 +79,14 @@ def start(paths: Paths, workers: int = 1, cores: int | None = None, memory: str 
     cores = cores or max(1, (os.cpu_count() or 2) // workers)
     logs = paths.logs / "spark-cluster"
     logs.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    secret_file(paths).unlink(missing_ok=True)  # a new secret per cluster: the old one stops working
+    ensure_private_file(secret_file(paths), lambda: secret + "\n")
+    auth = "-Dspark.authenticate=true"
     env = {**os.environ, "SPARK_LOCAL_IP": HOST, "SPARK_MASTER_HOST": HOST, "PYSPARK_PYTHON": sys.executable,
-           "SPARK_NO_DAEMONIZE": "1"}
+           "SPARK_NO_DAEMONIZE": "1", "_SPARK_AUTH_SECRET": secret,
+           "SPARK_MASTER_OPTS": f"{os.environ.get('SPARK_MASTER_OPTS', '')} {auth}".strip(),
+           "SPARK_WORKER_OPTS": f"{os.environ.get('SPARK_WORKER_OPTS', '')} {auth}".strip()}
     port, webui = processes.free_port(HOST), processes.free_port(HOST)
     procs = []
 
@@ -72,7 +105,8 @@ def start(paths: Paths, workers: int = 1, cores: int | None = None, memory: str 
                                "--cores", str(cores), "--memory", memory, "--webui-port", str(processes.free_port(HOST)),
                                "--work-dir", str(work)])
     state = {"master": master, "webui": f"http://{HOST}:{webui}", "pids": [p.pid for p in procs],
-             "workers": workers, "cores_per_worker": cores, "memory_per_worker": memory}
+             "workers": workers, "cores_per_worker": cores, "memory_per_worker": memory, "authenticate": True,
+             "secret_file": str(secret_file(paths))}
     processes.write_state(state_file(paths), state)
     deadline = time.time() + timeout_s
     while time.time() < deadline:

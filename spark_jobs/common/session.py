@@ -57,6 +57,7 @@ def build_spark(app: str, master: str | None = None, paths: Paths | None = None,
     if master:
         builder = builder.master(master)
     conf = spark_conf(paths)
+    conf.update(_cluster_auth(paths, master))
     if read_only:
         jar = str(guard_jar(paths))
         conf.update({"spark.jars": jar, "spark.driver.extraClassPath": jar, "spark.sql.extensions": EXTENSION})
@@ -71,6 +72,22 @@ def build_spark(app: str, master: str | None = None, paths: Paths | None = None,
     with writer_thread(spark):
         register_warehouse(spark, paths, views=read_only if views is None else views)
     return spark
+
+
+def _cluster_auth(paths: Paths, master: str | None) -> dict[str, str]:
+    """The shared secret when the master is the standalone cluster this data folder started
+    (``shardline spark-cluster``, which requires authentication). Under spark-submit the master is only
+    known from the JVM's system properties, read here through the gateway."""
+    if master is None:
+        from pyspark import SparkConf, SparkContext
+
+        SparkContext._ensure_initialized()
+        master = SparkConf().get("spark.master", "")
+    if not master.startswith("spark://"):
+        return {}
+    from shardline.servers.spark_cluster import auth_conf
+
+    return auth_conf(paths, master)
 
 
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
