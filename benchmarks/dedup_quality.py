@@ -506,8 +506,12 @@ def _fmt_table(title: str, keys: list, columns: dict[str, dict], n: dict) -> str
     body = ""
     for key in keys:
         kind, value = key
-        label = kind if not value else f"{kind} {value:g}" if not isinstance(value, float) or value >= 1 \
-            else f"{kind} {value:.0%}"
+        if kind in ("brightness", "contrast"):
+            label = f"{kind} {value - 1:+.0%}"
+        elif not value:
+            label = kind
+        else:
+            label = f"{kind} {value:g}" if not isinstance(value, float) or value >= 1 else f"{kind} {value:.0%}"
         body += f"| {label} | {n[key]} | " + " | ".join(f"{c['recall'][key]:.2f}" for c in columns.values()) + " |\n"
     return head + body
 
