@@ -153,3 +153,39 @@ def test_text_model_beats_majority_baseline(spark, home, tmp_path_factory):
     assert done.returncode == 0, done.stderr[-4000:]
     metrics = registry.read_model(home, "text", registry.champion(home, "text"))["metrics"]
     assert metrics["accuracy"] > metrics["majority_baseline_accuracy"] + 0.3
+
+
+def test_sigkill_while_saving_leaves_the_registry_and_champion_as_they_were(uneven, home):
+    """#19: a training run SIGKILLed while it writes its model (staging folder half full): no version
+    appears, the champion and its files are untouched, and the next run registers normally."""
+    folder, _ = uneven
+    args = ["training.train", "--kind", "image", "--date", "2033-01-09", "--dataset", str(folder),
+            "--epochs", "1", "--steps-per-epoch", "3"]
+    first = run(args, home)
+    assert first.returncode == 0, first.stderr[-4000:]
+    champion = registry.champion(home, "image")
+    before = {m["version"] for m in registry.list_models(home, "image")}
+    champion_files = {p: p.stat().st_mtime_ns for p in (registry.kind_root(home, "image") / champion).rglob("*")}
+    staging = registry.kind_root(home, "image") / "_staging"
+    old = set(staging.iterdir()) if staging.exists() else set()
+    proc = subprocess.Popen([PY, "-m", *args], env={**os.environ, "SHARDLINE_HOME": str(home.home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    killed_in = None
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        new = [d for d in (set(staging.iterdir()) if staging.exists() else set()) - old if any(d.iterdir())]
+        if new:
+            os.killpg(proc.pid, signal.SIGKILL)  # mid-save: the model files are being written
+            killed_in = new[0]
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert killed_in is not None, "the run ended before it began saving"
+    assert proc.returncode == -signal.SIGKILL
+    assert {m["version"] for m in registry.list_models(home, "image")} == before
+    assert registry.champion(home, "image") == champion
+    assert {p: p.stat().st_mtime_ns for p in (registry.kind_root(home, "image") / champion).rglob("*")} == champion_files
+    again = run(args, home)
+    assert again.returncode == 0, again.stderr[-4000:]
+    after = {m["version"] for m in registry.list_models(home, "image")}
+    assert before < after and len(after) == len(before) + 1
