@@ -67,7 +67,7 @@ class TextConfig:
     near_dup: bool = True            # MinHash LSH near-duplicate matching
     ngram: int = 2                   # shingle size of the MinHash candidates (word bigrams)
     shingle: str = "word"            # word or char shingles
-    threshold: float = 0.8           # shared words (in order, of the longer text) that make a near duplicate
+    threshold: float = 0.85          # shared words (in order, of the longer text) that make a near duplicate
     max_extra_words: int = 30        # ... or the shorter text contained at `threshold` in one this much longer
     near_dup_min_words: int = 30     # shorter texts are near duplicates only with the same words
 

@@ -24,7 +24,8 @@ def judge_pairs(pairs: DataFrame, cfg: MinHashConfig) -> DataFrame:
                                          cfg.threshold, cfg.max_extra_words, cfg.min_words)
                         for x, y in zip(pdf["text_a"], pdf["text_b"])]
             yield pd.DataFrame({"a": pdf["a"], "b": pdf["b"],
-                                "score": [max(v.score, v.contained if v.near else 0.0) for v in verdicts],
+                                # the number that decided: the shared-word score, else the containment
+                                "score": [v.score if v.score >= cfg.threshold else v.contained for v in verdicts],
                                 "near": [v.near for v in verdicts]})
 
     return pairs.mapInPandas(run, _JUDGED)

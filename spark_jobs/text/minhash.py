@@ -33,7 +33,7 @@ class MinHashConfig:
     shingle: str = "word"      # word or char
     bands: int = 40            # 40 x 4: a pair at bigram Jaccard 0.55 becomes a candidate with p = 0.978
     rows: int = 4
-    threshold: float = 0.8     # shared-word score (spark_jobs/text/similarity.py) that makes a near duplicate
+    threshold: float = 0.85    # shared-word score (spark_jobs/text/similarity.py) that makes a near duplicate
     max_extra_words: int = 30  # ... or the shorter text contained at `threshold` in one at most this much longer
     min_words: int = 30        # shorter texts are near duplicates only with the same words (case, punctuation aside)
     max_shingles: int = 20_000
