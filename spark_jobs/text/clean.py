@@ -434,7 +434,9 @@ def transform(raw: DataFrame, cfg: TextCleanConfig, minhash: MinHashConfig | Non
     flagged = flag_duplicates(parsed, ["id", "source", "pos"]).drop("pos")  # same normalised text: smallest id
     if minhash is None:
         return flagged
-    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    # on disk, not in the heap: the rows are read twice (LSH keys, then the candidates' texts), and cached
+    # in memory they crowded the sorts of the windows out of a 2 GB heap (docs/RELIABILITY.md)
+    flagged = flagged.persist(StorageLevel.DISK_ONLY)
     detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"), F.lit(" (shared words "),
                       F.format_number("score", 2), F.lit(")"))
     return neardup.mark(flagged.drop("band_keys"), near_duplicates(flagged, minhash),
