@@ -301,10 +301,12 @@ def distinct_images(items: list[tuple[str, object]], max_mad: float = 8.0) -> li
 
 
 def _blank(img, background: tuple[int, int, int]) -> bool:
+    """The job's own test for a picture with nothing in it, on the flattened copy."""
     from PIL import Image
 
-    flat = Image.alpha_composite(Image.new("RGBA", img.size, (*background, 255)), img).convert("L")
-    return float(np.asarray(flat.resize((32, 32), Image.BOX), dtype=np.float32).std()) < 4
+    from spark_jobs.imaging.likeness import is_flat
+
+    return is_flat(Image.alpha_composite(Image.new("RGBA", img.size, (*background, 255)), img).convert("RGB"))
 
 
 IMAGE_EDITS = [("resize", 0.5), ("resize", 0.75), ("resize", 0.9), ("jpeg quality", 30), ("jpeg quality", 60),
@@ -452,7 +454,7 @@ def score(flags: dict[str, str], group: dict[str, int], plan: dict[int, tuple], 
 def old_text_flags(docs: list[dict]) -> dict[str, str]:
     """The previous method (word 5-gram MinHash 20x7, estimated Jaccard >= 0.7, smallest id kept) on the
     normalised-ish texts, in-process with the minhash module's own signature code."""
-    from spark_jobs.text.minhash import MinHashConfig, band_keys, signatures
+    from spark_jobs.text.minhash import MinHashConfig, band_keys, estimated_jaccard, signatures
 
     cfg = MinHashConfig(ngram=5, bands=20, rows=7, threshold=0.7)
     ids = [d["id"] for d in docs]
@@ -466,7 +468,7 @@ def old_text_flags(docs: list[dict]) -> dict[str, str]:
     for members in buckets.values():
         for x in members:
             for y in members:
-                if ids[y] < ids[x] and np.mean(sigs[x] == sigs[y]) >= cfg.threshold:
+                if ids[y] < ids[x] and estimated_jaccard(sigs[x], sigs[y]) >= cfg.threshold:
                     if x not in best or ids[y] < ids[best[x]]:
                         best[x] = y
     return {ids[x]: ids[y] for x, y in best.items()}
