@@ -91,6 +91,11 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
         "train_workers": Param(None, type=["null", "integer"], minimum=1, description="train.workers"),
         "promotion_tolerance": Param(None, type=["null", "number"], minimum=0, maximum=1,
                                      description="train.promotion_tolerance"),
+        "baseline_policy": Param(None, type=["null", "string"], enum=[None, "refuse", "warn", "off"],
+                                 description="train.baseline_policy: a candidate that does not beat the "
+                                             "scikit-learn baseline is refused, warned about, or not checked"),
+        "search_trials": Param(None, type=["null", "integer"], minimum=0, maximum=50,
+                               description="train.search_trials: random hyperparameter search trials (0 off)"),
     },
     doc_md=__doc__,
 )

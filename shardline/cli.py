@@ -317,7 +317,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         meta = registry.read_model(paths, args.kind, version)
         meta["metrics"].pop("history", None)
         meta["champion"] = registry.champion(paths, args.kind) == version
-        print(json.dumps(meta, indent=2))
+        if args.json:
+            print(json.dumps(meta, indent=2))
+        else:
+            print(describe_model(meta, registry.kind_root(paths, args.kind) / version))
         return 0
     if args.action == "promote":
         if not args.version:
@@ -467,6 +470,45 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def describe_model(meta: dict, folder: Path) -> str:
+    """``models show``: the version, the decision, the candidate beside its baseline and champion, the
+    per-label figures and where the report is."""
+    m = meta["metrics"]
+    base = m.get("baseline") or {}
+    promo = m.get("promotion") or {}
+    champ = promo.get("champion_metrics") or {}
+
+    def f(v):
+        return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+    lines = [f"{meta['kind']} model {meta['version']}{'  (champion)' if meta.get('champion') else ''}",
+             f"dataset {meta.get('dataset_version')}  date {meta.get('dt')}  saved {meta.get('saved_at')}",
+             f"{'promoted' if promo.get('promoted') else 'not promoted'}: {promo.get('reason', '-')}", "",
+             f"{'test split':<24} {'model':>8} {'baseline':>9} {'champion':>9}"]
+    for key, title in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("top_3_accuracy", "top-3 accuracy"),
+                       ("top_5_accuracy", "top-5 accuracy"), ("calibration_error", "calibration error"),
+                       ("n_test", "rows")):
+        lines.append(f"{title:<24} {f(m.get(key)):>8} {f(base.get(key)):>9} {f(champ.get(key)):>9}")
+    lines.append(f"baseline: {base.get('name', '-')}; champion compared: {promo.get('champion') or 'none'}; "
+                 f"majority class {f(m.get('majority_baseline_accuracy'))}")
+    per = m.get("per_class") or {}
+    if per:
+        lines += ["", f"{'label':<24} {'support':>7} {'precision':>9} {'recall':>7} {'baseline recall':>15}"]
+        for label, row in per.items():
+            b = (base.get("per_class") or {}).get(label, {}).get("recall")
+            lines.append(f"{label[:24]:<24} {row['support']:>7} {row['precision']:>9.3f} {row['recall']:>7.3f} "
+                         f"{f(b):>15}")
+    if m.get("epoch_seconds"):
+        lines.append(f"\ntraining: {len(m['epoch_seconds'])} epochs, {sum(m['epoch_seconds']) / len(m['epoch_seconds']):.1f} "
+                     f"s per epoch, {f(m.get('train_samples_per_second'))} samples/s")
+    if m.get("search"):
+        lines.append(f"search: {m['search']['n_trials']} trials, best {m['search']['best']['params']} "
+                     f"(val accuracy {m['search']['best']['val_accuracy']})")
+    report = folder / "report.html"
+    lines.append(f"report: {report}" if report.exists() else "report: none (registered before reports)")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shardline", description="Shardline: corpora -> shards -> models -> SQL")
     sub = p.add_subparsers(dest="command", required=True)
@@ -503,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", choices=["list", "show", "promote", "rollback"])
     models.add_argument("version", nargs="?", help="model version (show: default champion; promote: required)")
     models.add_argument("--kind", choices=["image", "text"])
+    models.add_argument("--json", action="store_true", help="show: model.json and metrics.json as JSON")
     models.set_defaults(func=cmd_models)
 
     wh = sub.add_parser("warehouse", help="start, stop or check the Thrift/JDBC SQL endpoint (read-only)")

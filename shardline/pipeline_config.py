@@ -106,27 +106,48 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class TrainSection:
-    image_epochs: int = 5
-    text_epochs: int = 10
+    """Training (``training/``, docs/TRAINING.md): models, the promotion gate, the opt-in search."""
+    image_epochs: int = 30           # at most; early stopping on the validation loss ends most runs sooner
+    text_epochs: int = 15
     batch_size: int = 64             # per worker
+    learning_rate: float = 0.001     # peak of the cosine schedule
     workers: int = 1                 # local training workers (MultiWorkerMirroredStrategy)
     promotion_tolerance: float = 0.01
-    image_conv_filters: tuple[int, ...] = (16, 32)
-    image_dense_units: int = 64
-    text_max_tokens: int = 20_000
-    text_sequence_length: int = 64
-    text_embedding_dim: int = 32
+    baseline_policy: str = "refuse"  # refuse: a candidate that does not beat the baseline is not promoted; warn; off
+    baseline_margin: float = 0.0     # accuracy the candidate must beat the baseline by
+    class_weight: str = "sqrt"       # long tails: none, sqrt (of balanced) or balanced loss weights
+    image_conv_filters: tuple[int, ...] = (32, 64, 128, 256)
+    image_dense_units: int = 0
+    image_augment: tuple[str, ...] = ("flip", "crop", "color")
+    image_pretrained: str = ""       # MobileNetV2 no-top weights (.h5) to start from; empty: from scratch
+    image_pretrained_alpha: float = 1.0
+    text_max_tokens: int = 50_000
+    text_ngrams: int = 2
+    text_char_ngrams: bool = True
+    text_hidden_units: int = 256
+    search_trials: int = 0           # > 0: random hyperparameter search of that many trials before training
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "image_conv_filters", tuple(self.image_conv_filters))
-        for name in ("image_epochs", "text_epochs", "batch_size", "workers", "image_dense_units",
-                     "text_max_tokens", "text_sequence_length", "text_embedding_dim"):
+        for name in ("image_conv_filters", "image_augment"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("image_epochs", "text_epochs", "batch_size", "workers", "text_max_tokens", "text_ngrams",
+                     "text_hidden_units"):
             _at_least("train", name, getattr(self, name), 1)
+        _at_least("train", "image_dense_units", self.image_dense_units, 0)
+        _at_least("train", "search_trials", self.search_trials, 0)
         if not self.image_conv_filters or any(not isinstance(f, int) or f < 1 for f in self.image_conv_filters):
             raise ValueError(f"train.image_conv_filters must be a list of positive integers, got "
                              f"{list(self.image_conv_filters)}")
+        for a in self.image_augment:
+            _one_of("train", "image_augment", a, ("flip", "crop", "color"))
+        _one_of("train", "baseline_policy", self.baseline_policy, ("refuse", "warn", "off"))
+        _one_of("train", "class_weight", self.class_weight, ("none", "sqrt", "balanced"))
         if not 0 <= self.promotion_tolerance <= 1:
             raise ValueError(f"train.promotion_tolerance must be in [0, 1], got {self.promotion_tolerance}")
+        if not -1 < self.baseline_margin < 1:
+            raise ValueError(f"train.baseline_margin must be in (-1, 1), got {self.baseline_margin}")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"train.learning_rate must be in (0, 1), got {self.learning_rate}")
 
 
 @dataclass(frozen=True)
@@ -237,6 +258,9 @@ OVERRIDES: dict[str, tuple[tuple[str, ...], type, str]] = {
     "train_workers": (("train.workers",), int, "local training workers"),
     "promotion_tolerance": (("train.promotion_tolerance",), float,
                             "accuracy a candidate may lose to the champion and still be promoted"),
+    "baseline_policy": (("train.baseline_policy",), str,
+                        "refuse, warn or off: a candidate that does not beat the scikit-learn baseline"),
+    "search_trials": (("train.search_trials",), int, "random hyperparameter search trials (0: off)"),
 }
 
 
@@ -270,7 +294,9 @@ def job_defaults(cfg: PipelineConfig, job: str) -> dict[str, object]:
         "publish_dataset": {"min_train_rows_per_label": gate.min_train_rows_per_label,
                             "rare_labels": gate.rare_labels},
         "validate_dataset": asdict(gate),
-        "train": {"batch_size": tr.batch_size, "tolerance": tr.promotion_tolerance},
+        "train": {"batch_size": tr.batch_size, "tolerance": tr.promotion_tolerance,
+                  "baseline_policy": tr.baseline_policy, "baseline_margin": tr.baseline_margin,
+                  "search_trials": tr.search_trials, "learning_rate": tr.learning_rate},
     }
     return table.get(job, {})
 

@@ -45,7 +45,8 @@ def pipeline(tmp_path_factory):
 
     def run():
         cmd = [str(BIN / "shardline"), "run", "--date", DT, "--image-corpus", str(images),
-               "--text-corpus", str(text), "--epochs", "1", "--config", str(DEMO_CONFIG)]  # the digits
+               "--text-corpus", str(text), "--epochs", "1", "--config", str(DEMO_CONFIG),
+               "--baseline-policy", "warn"]  # the digits; one epoch does not beat the baseline: plumbing only
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
@@ -186,7 +187,8 @@ def test_failed_gate_alerts_and_keeps_dataset_model_and_predictions(pipeline):
     env = {**pipeline["env"],
            "AIRFLOW_CONN_SHARDLINE_ALERTS": json.dumps({"conn_type": "fs", "extra": {"path": str(alerts)}})}
     done = subprocess.run([str(BIN / "shardline"), "run", "--date", "2026-11-21", "--image-corpus", str(images),
-                           "--text-corpus", str(text), "--epochs", "1", "--config", str(DEMO_CONFIG)], env=env, capture_output=True, text=True,
+                           "--text-corpus", str(text), "--epochs", "1", "--config", str(DEMO_CONFIG),
+                           "--baseline-policy", "warn"], env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 2, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
@@ -247,7 +249,7 @@ def test_airflow_standalone_rest_trigger_backfill_and_rerun(pipeline):
     # the default daily schedule: with catch-up off, unpausing schedules nothing before tomorrow 02:00
     env = {**pipeline["env"]}
     conf = {"image_corpus": str(pipeline["images"]), "text_corpus": str(pipeline["text"]), "epochs": 1,
-            "config": str(DEMO_CONFIG)}  # the digits need the demo settings
+            "baseline_policy": "warn", "config": str(DEMO_CONFIG)}  # the digits need the demo settings
     started = subprocess.run([shardline, "airflow", "start"], env=env, capture_output=True, text=True, timeout=400)
     assert started.returncode == 0, started.stderr[-3000:]
     state = json.loads((pipeline["home"] / "airflow-standalone.json").read_text())

@@ -1,4 +1,5 @@
-"""Test-split metrics of a trained model: accuracy, macro-F1, per-class precision/recall, confusion."""
+"""Test-split metrics of a trained model: accuracy, macro-F1, top-k accuracy, expected calibration error,
+per-class precision/recall, confusion matrix; and the HTML model report that shows them."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,17 +7,50 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+TOP_K = (3, 5)
+
+
+def top_k_accuracy(y_true: np.ndarray, scores: np.ndarray, k: int) -> float | None:
+    """Share of rows whose true label is among the ``k`` highest scores (None when k >= labels)."""
+    if not len(y_true) or k >= scores.shape[1]:
+        return None
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    return float(np.mean(np.any(top == y_true[:, None], axis=1)))
+
+
+def calibration_error(y_true: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> float | None:
+    """Expected calibration error: the confidence-weighted gap between the top probability and the
+    accuracy, over ``bins`` equal-width confidence bins (0 = perfectly calibrated)."""
+    if not len(y_true):
+        return None
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == y_true
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            error += mask.mean() * abs(confidence[mask].mean() - correct[mask].mean())
+    return float(error)
+
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
-                           train_counts: dict[str, int]) -> dict:
+                           train_counts: dict[str, int], scores: np.ndarray | None = None,
+                           probabilities: np.ndarray | None = None) -> dict:
+    """``scores`` (any monotone per-label score) gives top-k accuracy; ``probabilities`` also gives the
+    calibration error."""
     idx = list(range(len(labels)))
     precision, recall, _, support = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
     majority = labels.index(max(train_counts, key=train_counts.get)) if train_counts else 0
+    ranked = probabilities if probabilities is not None else scores
     return {
         "n_test": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
         "macro_f1": float(f1_score(y_true, y_pred, labels=idx, average="macro", zero_division=0)),
         "majority_baseline_accuracy": float(np.mean(y_true == majority)) if len(y_true) else 0.0,
+        **{f"top_{k}_accuracy": top_k_accuracy(y_true, ranked, k) if ranked is not None else None for k in TOP_K},
+        "calibration_error": calibration_error(y_true, probabilities) if probabilities is not None else None,
         "per_class": {label: {"precision": float(p), "recall": float(r), "support": int(s)}
                       for label, p, r, s in zip(labels, precision, recall, support)},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=idx).tolist(),

@@ -91,11 +91,11 @@ def load_predictor(model_dir: str) -> Predictor:
                     tf.config.threading.set_inter_op_parallelism_threads(int(threads))
                 except RuntimeError:  # TensorFlow already started in this process: keep its pools
                     pass
-            import tf_keras as keras
+            from training.models import load_model
 
             meta = json.loads((Path(model_dir) / "model.json").read_text())
             labels = json.loads((Path(model_dir) / "labels.json").read_text())
-            model = keras.models.load_model(str(Path(model_dir) / "model.keras"), compile=False)
+            model = load_model(Path(model_dir))
             _CACHE[model_dir] = Predictor(meta["kind"], meta["name"], meta["version"], labels, model)
             LOAD_COUNT += 1
             if os.environ.get("SHARDLINE_MODEL_LOAD_LOG"):

@@ -23,7 +23,9 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
@@ -85,16 +87,24 @@ def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[s
     from training.inputs import build_inputs, open_reader
 
     index = {label: i for i, label in enumerate(labels)}
-    y_true, y_pred = [], []
+    y_true, y_pred, probs = [], [], []
     column = "image" if kind == "image" else "text"
     with open_reader(url, ["id", column, "label_index"], num_epochs=1) as reader:
         for x, y in build_inputs(reader, kind, 256, **(encoding or {})):
-            best = np.argmax(model.predict_on_batch(x), axis=1)
-            y_pred.append(np.array([index.get(model_labels[i], -1) for i in best]))
+            out = np.asarray(model.predict_on_batch(x), dtype=np.float64)
+            # the model's own argmax decides (a label the dataset lacks counts as wrong); its
+            # probabilities, moved to the dataset's label order, give top-k and calibration
+            y_pred.append(np.array([index.get(model_labels[i], -1) for i in np.argmax(out, axis=1)]))
+            mapped = np.zeros((len(out), len(labels)))
+            for j, name in enumerate(model_labels):
+                if name in index:
+                    mapped[:, index[name]] = out[:, j]
+            probs.append(mapped)
             y_true.append(y.numpy())
     y_t = np.concatenate(y_true) if y_true else np.array([], dtype=int)
     y_p = np.concatenate(y_pred) if y_pred else np.array([], dtype=int)
-    return classification_metrics(y_t, y_p, labels, train_counts or {})
+    p = np.concatenate(probs) if probs else np.zeros((0, len(labels)))
+    return classification_metrics(y_t, y_p, labels, train_counts or {}, probabilities=p)
 
 
 def champion_metrics(paths: Paths, kind: str, url: str, labels: list[str],
@@ -102,23 +112,50 @@ def champion_metrics(paths: Paths, kind: str, url: str, labels: list[str],
     version = registry.champion(paths, kind)
     if version is None:
         return None, None
-    import tf_keras as keras
+    from training.models import load_model
 
     folder = registry.kind_root(paths, kind) / version
-    model = keras.models.load_model(str(folder / "model.keras"), compile=False)
+    model = load_model(folder)
     model_labels = json.loads((folder / "labels.json").read_text())
     return version, evaluate(model, model_labels, url, kind, labels, encoding=encoding)
 
 
-def decide(candidate: dict, champion: dict | None, champion_version: str | None, tolerance: float) -> tuple[bool, str]:
+def decide(candidate: dict, champion: dict | None, champion_version: str | None, tolerance: float,
+           baseline: dict | None = None, policy: str = "off", margin: float = 0.0) -> tuple[bool, str]:
+    """Promote or not, and why. The baseline rule (``policy`` refuse) comes first: a candidate whose test
+    accuracy is below the scikit-learn baseline's plus ``margin`` is never promoted, champion or not (at
+    margin 0 a tie passes: both perfect on an easy set, say);
+    ``warn`` only says so in the reason. Then the champion rule: not worse than the champion by more
+    than ``tolerance``."""
+    acc = candidate["accuracy"]
+    notes = []
+    if policy != "off" and baseline and "accuracy" in baseline and acc < baseline["accuracy"] + margin:
+        said = (f"candidate accuracy {acc:.4f} does not beat the baseline {baseline['name']} "
+                f"{baseline['accuracy']:.4f}" + (f" + margin {margin}" if margin else ""))
+        if policy == "refuse":
+            return False, f"{said}: refused (train.baseline_policy = refuse)"
+        notes.append(f"{said} (warn only)")
     if champion is None:
-        return True, "no champion yet"
+        return True, "; ".join(["no champion yet", *notes])
     floor = champion["accuracy"] - tolerance
-    if candidate["accuracy"] >= floor:
-        return True, (f"candidate accuracy {candidate['accuracy']:.4f} >= champion {champion_version} "
-                      f"{champion['accuracy']:.4f} - tolerance {tolerance}")
-    return False, (f"candidate accuracy {candidate['accuracy']:.4f} < champion {champion_version} "
-                   f"{champion['accuracy']:.4f} - tolerance {tolerance}: keeping the champion")
+    if acc >= floor:
+        return True, "; ".join([f"candidate accuracy {acc:.4f} >= champion {champion_version} "
+                                f"{champion['accuracy']:.4f} - tolerance {tolerance}", *notes])
+    return False, "; ".join([f"candidate accuracy {acc:.4f} < champion {champion_version} "
+                             f"{champion['accuracy']:.4f} - tolerance {tolerance}: keeping the champion", *notes])
+
+
+def label_weights(labels: list[str], counts: dict[str, int], mode: str) -> list[float]:
+    """Loss weight per label for a long-tailed train split: ``balanced`` is n / (k * n_label) (every
+    label weighs the same in total), ``sqrt`` its square root (a softer push toward rare labels),
+    ``none`` all ones. Labels absent from the split get weight 1."""
+    total, k = sum(counts.values()), max(1, len(labels))
+    out = []
+    for label in labels:
+        n = counts.get(label, 0)
+        w = total / (k * n) if n and mode != "none" else 1.0
+        out.append(float(w ** 0.5 if mode == "sqrt" else w))
+    return out
 
 
 class _DebugTrail:
@@ -160,14 +197,26 @@ class _DebugTrail:
             np.savez(self.folder / f"weights_worker{self.index}.npz", *model.get_weights())
 
 
-def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bool = True, tolerance: float = 0.01,
-          steps_per_epoch: int | None = None, debug_dir: Path | None = None, mixed_precision: bool = False) -> Path:
+@dataclass(frozen=True)
+class Gate:
+    """The promotion rules (docs/TRAINING.md): the champion rule's tolerance and the baseline rule."""
+    tolerance: float = 0.01
+    baseline_policy: str = "refuse"
+    baseline_margin: float = 0.0
+
+
+def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bool = True, gate: Gate = Gate(),
+          search_trials: int = 0, steps_per_epoch: int | None = None, debug_dir: Path | None = None,
+          mixed_precision: bool = False) -> Path:
     import tensorflow as tf
     import tf_keras as keras
 
+    from training.baseline import fit_and_score
     from training.evaluate import confusion_png
     from training.inputs import build_inputs, open_reader
-    from training.models import build_image_model, build_text_model, build_vectorizer, compile_model
+    from training.models import build_image_model, build_text_model, build_vectorizers, compile_model, cosine_schedule
+    from training.report import write_report
+    from training.search import random_search
 
     manifest = json.loads((dataset / "manifest.json").read_text())
     labels = manifest["labels"]
@@ -188,6 +237,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     root = registry.kind_root(paths, cfg.kind)
     trail = _DebugTrail(debug_dir, index)
     enc = {"encoding": manifest.get("encoding", "png"), "shape": manifest.get("image_shape")}
+    weights = tf.constant(label_weights(labels, manifest["counts"]["train"], cfg.class_weight), tf.float32)
     log.info("training %s %s on dataset %s (%s), worker %d/%d, %d steps/epoch x %d epochs, global batch %d, GPUs %d",
              cfg.kind, version, manifest["version"], manifest["rows"], index, n_workers, steps, cfg.epochs,
              global_batch, len(gpus))
@@ -195,40 +245,60 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     class EpochTrail(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             trail.log(f"begin {epoch}")
+            self.started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
             trail.log(f"end {epoch}")
+            epoch_seconds.append(round(time.perf_counter() - self.started, 3))
 
-    callbacks = [
-        # Checkpoint each epoch; a relaunched job resumes here. Removed after a successful fit.
-        keras.callbacks.BackupAndRestore(str(root / "_backup" / run_key)),
-        keras.callbacks.EarlyStopping(monitor="val_loss" if val_steps else "loss", patience=3,
-                                      restore_best_weights=True),
-        keras.callbacks.TensorBoard(str(root / "_tensorboard" / run_key)),
-        EpochTrail(),
-    ]
+    epoch_seconds: list[float] = []
     with open_reader(url["train"], fields, num_epochs=None, shard=index, shard_count=n_workers,
-                     seed=cfg.seed, shuffle=True) as train_reader:
+                     seed=cfg.seed, shuffle=True) as train_reader, \
+            open_reader(url["val"], fields, num_epochs=None) as val_reader:
         train_ds = build_inputs(train_reader, cfg.kind, global_batch, shuffle_buffer=cfg.shuffle_buffer,
                                 seed=cfg.seed, with_ids=bool(debug_dir), **enc)
         if debug_dir:
             train_ds = trail.tap(train_ds)
+        train_ds = train_ds.map(lambda x, y: (x, y, tf.gather(weights, y)))  # per-label loss weights
+        val_ds = build_inputs(val_reader, cfg.kind, global_batch, **enc) if val_steps else None
         with strategy.scope():
             if cfg.kind == "image":
-                sample_x, _ = next(iter(train_ds))
-                model = build_image_model(cfg.image, tuple(sample_x.shape[1:]), len(labels))
+                input_shape = tuple(next(iter(train_ds))[0].shape[1:])
             else:
                 with open_reader(url["train"], ["text"], num_epochs=1, workers_count=1) as text_reader:
-                    texts = build_text_only(text_reader)
-                    model = build_text_model(cfg.text, build_vectorizer(cfg.text, texts), len(labels))
-            compile_model(model, cfg.learning_rate)
-        fit_args = dict(epochs=cfg.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=2)
-        if val_steps:
-            with open_reader(url["val"], fields, num_epochs=None) as val_reader:
-                history = model.fit(train_ds, validation_data=build_inputs(val_reader, cfg.kind, global_batch, **enc),
-                                    validation_steps=val_steps, **fit_args)
-        else:
-            history = model.fit(train_ds, **fit_args)
+                    vectorizers = build_vectorizers(cfg.text, build_text_only(text_reader))
+
+        def build(c: TrainConfig):
+            with strategy.scope():
+                model = (build_image_model(c.image, input_shape, len(labels)) if c.kind == "image"
+                         else build_text_model(c.text, vectorizers, len(labels)))
+                return compile_model(model, cosine_schedule(c.learning_rate, c.epochs * steps))
+
+        def fit(model, c: TrainConfig, callbacks: list):
+            args = dict(epochs=c.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=2)
+            if val_ds is not None:
+                args.update(validation_data=val_ds, validation_steps=val_steps)
+            return model.fit(train_ds, **args)
+
+        def stopper():
+            # patience 5, counted from a quarter of the run: a network with batch norm often holds its
+            # validation loss flat for the first epochs
+            return keras.callbacks.EarlyStopping(monitor="val_loss" if val_steps else "loss", patience=5,
+                                                 restore_best_weights=True, start_from_epoch=cfg.epochs // 4)
+
+        trials = None
+        if search_trials:
+            cfg, trials = random_search(cfg, search_trials, build, fit, stopper)
+            log.info("search: %d trials, best %s", len(trials["trials"]), trials["best"])
+        model = build(cfg)
+        callbacks = [
+            # Checkpoint each epoch; a relaunched job resumes here. Removed after a successful fit.
+            keras.callbacks.BackupAndRestore(str(root / "_backup" / run_key)),
+            stopper(),
+            keras.callbacks.TensorBoard(str(root / "_tensorboard" / run_key)),
+            EpochTrail(),
+        ]
+        history = fit(model, cfg, callbacks)
     trail.finish(model)
 
     final = root / version
@@ -244,12 +314,21 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
         return final
 
     metrics["history"] = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    metrics["epoch_seconds"] = epoch_seconds
+    metrics["train_samples_per_second"] = (round(steps * global_batch / (sum(epoch_seconds) / len(epoch_seconds)), 1)
+                                           if epoch_seconds else None)
+    metrics["baseline"] = fit_and_score(dataset, cfg.kind, labels, manifest["counts"]["train"], **enc)
+    if trials:
+        metrics["search"] = {k: v for k, v in trials.items() if k != "trials"}
     champ_version, champ = champion_metrics(paths, cfg.kind, url["test"], labels, enc)
-    promoted, reason = decide(metrics, champ, champ_version, tolerance)
+    promoted, reason = decide(metrics, champ, champ_version, gate.tolerance, metrics["baseline"],
+                              gate.baseline_policy, gate.baseline_margin)
     metrics["promotion"] = {"promoted": promoted and promote, "reason": reason if promote else "--no-promote",
-                            "champion": champ_version, "champion_metrics": champ, "tolerance": tolerance}
-    log.info("test accuracy %.4f macro-F1 %.4f (majority baseline %.4f); %s", metrics["accuracy"],
-             metrics["macro_f1"], metrics["majority_baseline_accuracy"], reason)
+                            "champion": champ_version, "champion_metrics": champ, "tolerance": gate.tolerance,
+                            "baseline_policy": gate.baseline_policy, "baseline_margin": gate.baseline_margin}
+    log.info("test accuracy %.4f macro-F1 %.4f; baseline %s %.4f / %.4f; majority %.4f; %s", metrics["accuracy"],
+             metrics["macro_f1"], metrics["baseline"].get("name"), metrics["baseline"].get("accuracy", float("nan")),
+             metrics["baseline"].get("macro_f1", float("nan")), metrics["majority_baseline_accuracy"], reason)
 
     version = new_version(root, run_key)  # a rerun never rewrites a registered version (nor the champion)
     final = root / version
@@ -258,19 +337,24 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     model.save(stage / "saved_model", save_format="tf")  # TF Serving layout
     confusion_png(metrics["confusion_matrix"], labels, stage / "confusion_matrix.png",
                   title=f"{cfg.kind} {version}: test accuracy {metrics['accuracy']:.3f}")
-    write_json_atomic(stage / "labels.json", labels)
-    write_json_atomic(stage / "config.json", cfg.to_dict())
-    write_json_atomic(stage / "metrics.json", metrics)
-    write_json_atomic(stage / "model.json", {
+    model_meta = {
         "name": f"{cfg.kind}_classifier", "version": version, "kind": cfg.kind,
         "dataset_version": manifest["version"], "dataset_path": str(dataset), "dt": dt, "workers": n_workers,
         "code_version": manifest.get("code_version"), "gpus": len(gpus),
-        "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
+        "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
+    write_json_atomic(stage / "labels.json", labels)
+    write_json_atomic(stage / "config.json", cfg.to_dict())
+    write_json_atomic(stage / "metrics.json", metrics)
+    if trials:
+        write_json_atomic(stage / "search.json", trials)
+    write_json_atomic(stage / "model.json", model_meta)
+    write_report(stage / "report.html", model_meta, metrics, labels, stage / "confusion_matrix.png", trials)
     commit_dir(stage, final)
     shutil.rmtree(root / "_backup" / run_key, ignore_errors=True)  # the run finished: nothing to resume
     if promoted and promote:
         registry.promote(paths, cfg.kind, version, reason)
-    log.info("registered %s model %s -> %s (champion: %s)", cfg.kind, version, final, registry.champion(paths, cfg.kind))
+    log.info("registered %s model %s -> %s (champion: %s); report: %s", cfg.kind, version, final,
+             registry.champion(paths, cfg.kind), final / "report.html")
     return final
 
 
@@ -290,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--steps-per-epoch", type=int, default=None, help="override the manifest-derived value")
     p.add_argument("--tolerance", type=float, help="accuracy the candidate may lose to the champion (default: the configuration's, %(default)s)")
+    p.add_argument("--baseline-policy", help="refuse, warn or off: a candidate that does not beat the "
+                   "scikit-learn baseline (default: the configuration's, %(default)s)")
+    p.add_argument("--baseline-margin", type=float, help="accuracy the candidate must beat the baseline by "
+                   "(default: the configuration's, %(default)s)")
+    p.add_argument("--search-trials", type=int, help="random hyperparameter search trials before training, "
+                   "0 off (default: the configuration's, %(default)s)")
     p.add_argument("--no-promote", action="store_true", help="register the model but leave the champion alone")
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute when a GPU is present")
     p.add_argument("--debug-dir", default=None, help=argparse.SUPPRESS)
@@ -303,22 +393,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_date(args.date)
         section = args.pipeline_config.train
         epochs = args.epochs or (section.image_epochs if args.kind == "image" else section.text_epochs)
-        overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", args.batch_size),
-                                       ("learning_rate", args.learning_rate)) if v is not None}
         cfg = TrainConfig.for_kind(
-            args.kind, **overrides,
-            image=ImageModelConfig(conv_filters=section.image_conv_filters, dense_units=section.image_dense_units),
-            text=TextModelConfig(max_tokens=section.text_max_tokens, sequence_length=section.text_sequence_length,
-                                 embedding_dim=section.text_embedding_dim))
+            args.kind, epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            class_weight=section.class_weight,
+            image=ImageModelConfig(conv_filters=section.image_conv_filters, dense_units=section.image_dense_units,
+                                   augment=section.image_augment, pretrained=section.image_pretrained,
+                                   pretrained_alpha=section.image_pretrained_alpha),
+            text=TextModelConfig(max_tokens=section.text_max_tokens, ngrams=section.text_ngrams,
+                                 char_ngrams=section.text_char_ngrams, hidden_units=section.text_hidden_units))
         if not 0 <= args.tolerance < 1:
             raise ValueError(f"tolerance must be in [0, 1), got {args.tolerance}")
+        if args.baseline_policy not in ("refuse", "warn", "off"):
+            raise ValueError(f"--baseline-policy must be refuse, warn or off, got {args.baseline_policy!r}")
+        if args.search_trials < 0:
+            raise ValueError(f"--search-trials must be >= 0, got {args.search_trials}")
+        gate = Gate(args.tolerance, args.baseline_policy, args.baseline_margin)
         paths = Paths.from_env()
         dataset = resolve_dataset(paths, args.kind, args.dataset)
     except (ShardlineError, ValueError) as exc:
         print(f"error: train: {exc}", file=sys.stderr)
         return 2
-    out = train(cfg, dataset, paths, args.date, promote=not args.no_promote, tolerance=args.tolerance,
-                steps_per_epoch=args.steps_per_epoch, debug_dir=Path(args.debug_dir) if args.debug_dir else None,
+    out = train(cfg, dataset, paths, args.date, promote=not args.no_promote, gate=gate,
+                search_trials=args.search_trials, steps_per_epoch=args.steps_per_epoch, debug_dir=Path(args.debug_dir) if args.debug_dir else None,
                 mixed_precision=args.mixed_precision)
     print(out)
     return 0

@@ -189,3 +189,54 @@ def test_sigkill_while_saving_leaves_the_registry_and_champion_as_they_were(unev
     assert again.returncode == 0, again.stderr[-4000:]
     after = {m["version"] for m in registry.list_models(home, "image")}
     assert before < after and len(after) == len(before) + 1
+
+
+def test_gate_refuses_a_candidate_that_does_not_beat_the_baseline(uneven, tmp_path):
+    """#17: a candidate below the scikit-learn baseline is registered (with both figures and a report)
+    but never becomes champion, even when there is none; ``--baseline-policy warn`` promotes it."""
+    fresh = Paths(tmp_path / "home")
+    weak = ["training.train", "--kind", "image", "--date", "2033-01-01", "--dataset", str(uneven[0]),
+            "--epochs", "1", "--steps-per-epoch", "1", "--learning-rate", "1e-6"]
+    refused = run(weak, fresh)
+    assert refused.returncode == 0, refused.stderr[-4000:]
+    assert registry.champion(fresh, "image") is None
+    (model,) = registry.list_models(fresh, "image")
+    metrics = registry.read_model(fresh, "image", model["version"])["metrics"]
+    baseline = metrics["baseline"]
+    assert baseline["name"] == "logreg_pixels32_hog48" and baseline["accuracy"] > 0.6 > metrics["accuracy"]
+    assert metrics["promotion"]["promoted"] is False
+    assert "does not beat the baseline logreg_pixels32_hog48" in metrics["promotion"]["reason"]
+    for key in ("top_3_accuracy", "top_5_accuracy", "calibration_error"):
+        assert metrics[key] is not None and baseline[key if key != "calibration_error" else "accuracy"] is not None
+    report = (registry.kind_root(fresh, "image") / model["version"] / "report.html").read_text()
+    assert "not promoted" in report and "logreg_pixels32_hog48" in report
+
+    warned = run(weak + ["--baseline-policy", "warn"], fresh)
+    assert warned.returncode == 0, warned.stderr[-4000:]
+    champion = registry.champion(fresh, "image")
+    assert champion is not None and champion != model["version"]
+    assert "warn only" in registry.read_model(fresh, "image", champion)["metrics"]["promotion"]["reason"]
+
+
+def test_pretrained_backbone_loads_a_local_weights_file(tmp_path):
+    """The optional MobileNetV2 start (``train.image_pretrained``) from a file this test writes; a wrong
+    file is one clear error."""
+    import numpy as np
+    import tf_keras as keras
+
+    from training.config import ImageModelConfig
+    from training.models import build_image_model
+
+    source = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None, alpha=0.35)
+    weights = tmp_path / "mobilenet_v2_0.35_no_top.h5"
+    source.save_weights(str(weights))
+    cfg = ImageModelConfig(pretrained=str(weights), pretrained_alpha=0.35, augment=())
+    model = build_image_model(cfg, (32, 32, 3), 5)
+    backbone = next(layer for layer in model.layers if layer.name.startswith("mobilenetv2"))
+    for got, want in zip(backbone.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    assert model.output_shape == (None, 5)
+    with pytest.raises(ValueError, match="no such weights file"):
+        build_image_model(ImageModelConfig(pretrained=str(tmp_path / "missing.h5")), (32, 32, 3), 5)
+    with pytest.raises(ValueError, match="not a MobileNetV2 \\(alpha 1.0\\)"):
+        build_image_model(ImageModelConfig(pretrained=str(weights)), (32, 32, 3), 5)
