@@ -26,6 +26,18 @@ class Log1p(keras.layers.Layer):
         return tf.math.log1p(inputs)
 
 
+@keras.saving.register_keras_serializable(package="shardline")
+class NgramVectorization(keras.layers.TextVectorization):
+    """``TextVectorization`` whose tuple ``ngrams`` survives a save: tf-keras writes (3, 4, 5) to the
+    ``.keras`` config as a list, then refuses that list when loading the model."""
+
+    @classmethod
+    def from_config(cls, config):
+        if isinstance(config.get("ngrams"), list):
+            config = {**config, "ngrams": tuple(config["ngrams"])}
+        return super().from_config(config)
+
+
 def augmentation(cfg: ImageModelConfig) -> list[keras.layers.Layer]:
     """The label-preserving random transforms named in ``cfg.augment`` (no-ops at inference)."""
     out: list[keras.layers.Layer] = []
@@ -105,7 +117,7 @@ def build_vectorizers(cfg: TextModelConfig, train_texts: tf.data.Dataset) -> lis
     vectorizers = [keras.layers.TextVectorization(max_tokens=cfg.max_tokens, ngrams=cfg.ngrams,
                                                   output_mode="tf_idf", name="word_tfidf")]
     if cfg.char_ngrams:
-        vectorizers.append(keras.layers.TextVectorization(
+        vectorizers.append(NgramVectorization(
             max_tokens=cfg.max_tokens, split="character", ngrams=(3, 4, 5), output_mode="tf_idf",
             name="char_tfidf"))
     for vectorizer in vectorizers:  # train_texts: batches of strings
