@@ -109,15 +109,22 @@ def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[s
 
 def champion_metrics(paths: Paths, kind: str, url: str, labels: list[str],
                      encoding: dict) -> tuple[str | None, dict | None]:
+    """(champion version, its metrics on this test split); metrics None when there is no champion, or
+    ``{"error": ...}`` when it cannot be loaded or scored (then it cannot serve either, so the
+    candidate may replace it)."""
     version = registry.champion(paths, kind)
     if version is None:
         return None, None
     from training.models import load_model
 
     folder = registry.kind_root(paths, kind) / version
-    model = load_model(folder)
-    model_labels = json.loads((folder / "labels.json").read_text())
-    return version, evaluate(model, model_labels, url, kind, labels, encoding=encoding)
+    try:
+        model = load_model(folder)
+        model_labels = json.loads((folder / "labels.json").read_text())
+        return version, evaluate(model, model_labels, url, kind, labels, encoding=encoding)
+    except Exception as exc:  # noqa: BLE001 (any failure to load or run the old model)
+        log.warning("champion %s %s could not be evaluated: %s", kind, version, exc)
+        return version, {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
 
 
 def decide(candidate: dict, champion: dict | None, champion_version: str | None, tolerance: float,
@@ -137,6 +144,9 @@ def decide(candidate: dict, champion: dict | None, champion_version: str | None,
         notes.append(f"{said} (warn only)")
     if champion is None:
         return True, "; ".join(["no champion yet", *notes])
+    if "accuracy" not in champion:
+        return True, "; ".join([f"champion {champion_version} could not be evaluated "
+                                f"({champion.get('error', 'no metrics')}): replacing it", *notes])
     floor = champion["accuracy"] - tolerance
     if acc >= floor:
         return True, "; ".join([f"candidate accuracy {acc:.4f} >= champion {champion_version} "

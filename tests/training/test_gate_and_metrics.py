@@ -75,3 +75,9 @@ def test_metrics_and_report_show_the_baseline_side_by_side():
     assert "logreg_pixels32_hog48" in page and "0.7500" in page and "0.5000" in page
     assert "<b>" not in page.split("</b>", 1)[1]  # the reason and version are escaped
     assert "v&lt;1&gt;" in page and "data:image/png;base64," in page
+
+
+def test_a_champion_that_cannot_be_evaluated_is_replaced():
+    ok, why = decide({"accuracy": 0.9}, {"error": "ValueError: bad file"}, "v1", 0.01, BASE, "refuse")
+    assert ok and "champion v1 could not be evaluated (ValueError: bad file): replacing it" in why
+    assert not decide({"accuracy": 0.5}, {"error": "x"}, "v1", 0.01, BASE, "refuse")[0]  # the baseline rule first
