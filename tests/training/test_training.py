@@ -260,3 +260,25 @@ def test_text_model_saves_and_loads_with_its_vocabulary(tmp_path):
     again = load_model(tmp_path)
     probe = tf.constant(["a cat at night", "unseen words only"])
     np.testing.assert_allclose(again.predict(probe, verbose=0), model.predict(probe, verbose=0), rtol=1e-5)
+
+
+def test_search_trials_are_recorded_and_the_best_one_trains(uneven, tmp_path):
+    """#17: ``--search-trials`` runs that many seeded trials on the validation split, records each in
+    search.json / metrics / the report, and trains the best configuration for the full epochs."""
+    fresh = Paths(tmp_path / "home")
+    done = run(["training.train", "--kind", "image", "--date", "2033-01-03", "--dataset", str(uneven[0]),
+                "--epochs", "3", "--search-trials", "2", "--baseline-policy", "off"], fresh)
+    assert done.returncode == 0, done.stderr[-4000:]
+    (model,) = registry.list_models(fresh, "image")
+    folder = registry.kind_root(fresh, "image") / model["version"]
+    search = json.loads((folder / "search.json").read_text())
+    assert search["n_trials"] == 2 and search["trial_epochs"] == 2 and search["metric"] == "val_accuracy"
+    assert [t["trial"] for t in search["trials"]] == [0, 1]
+    assert search["trials"][0]["params"]["learning_rate"] == 0.001  # trial 0: the configured values
+    assert search["trials"][1]["params"] != search["trials"][0]["params"]
+    best = max(search["trials"], key=lambda t: t["val_accuracy"])
+    assert search["best"] == best
+    config = json.loads((folder / "config.json").read_text())
+    assert config["learning_rate"] == best["params"]["learning_rate"] and config["epochs"] == 3
+    assert len(json.loads((folder / "metrics.json").read_text())["history"]["loss"]) == 3
+    assert "Hyperparameter search (2 trials" in (folder / "report.html").read_text()
