@@ -116,6 +116,7 @@ class TrainSection:
     baseline_policy: str = "refuse"  # refuse: a candidate that does not beat the baseline is not promoted; warn; off
     baseline_margin: float = 0.0     # accuracy the candidate must beat the baseline by
     class_weight: str = "sqrt"       # long tails: none, sqrt (of balanced) or balanced loss weights
+    min_steps_per_epoch: int = 50    # an epoch of a small dataset is at least this many steps (0: one pass)
     image_conv_filters: tuple[int, ...] = (32, 64, 128, 256)
     image_dense_units: int = 0
     image_augment: tuple[str, ...] = ("flip", "crop", "color")
@@ -135,6 +136,7 @@ class TrainSection:
             _at_least("train", name, getattr(self, name), 1)
         _at_least("train", "image_dense_units", self.image_dense_units, 0)
         _at_least("train", "search_trials", self.search_trials, 0)
+        _at_least("train", "min_steps_per_epoch", self.min_steps_per_epoch, 0)
         if not self.image_conv_filters or any(not isinstance(f, int) or f < 1 for f in self.image_conv_filters):
             raise ValueError(f"train.image_conv_filters must be a list of positive integers, got "
                              f"{list(self.image_conv_filters)}")

@@ -53,6 +53,7 @@ class TrainConfig:
     seed: int = 42
     shuffle_buffer: int = 1024
     class_weight: str = "sqrt"      # long tails: none, sqrt (of balanced) or balanced loss weights per label
+    min_steps_per_epoch: int = 50   # small datasets: an "epoch" is at least this many steps (0: one pass)
     image: ImageModelConfig = field(default_factory=ImageModelConfig)
     text: TextModelConfig = field(default_factory=TextModelConfig)
 
@@ -65,6 +66,8 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
+        if self.min_steps_per_epoch < 0:
+            raise ValueError(f"min_steps_per_epoch must be >= 0, got {self.min_steps_per_epoch}")
         if self.class_weight not in CLASS_WEIGHTS:
             raise ValueError(f"class_weight must be one of {list(CLASS_WEIGHTS)}, got {self.class_weight!r}")
 

@@ -71,11 +71,26 @@ class Predictor:
 def resolve_model_dir(paths: Paths, kind: str, version: str | None = None) -> Path:
     version = version or read_pointer(paths.models / kind / "champion")
     if version is None:
-        raise ShardlineError(f"no champion {kind} model under {paths.models / kind}: train one first")
+        raise ShardlineError(no_champion_message(paths, kind))
     path = paths.models / kind / version
     if not (path / "model.keras").exists():
         raise ShardlineError(f"{kind} model {version} not found at {path}")
     return path
+
+
+def no_champion_message(paths: Paths, kind: str) -> str:
+    """Why there is nothing to score with: never trained, or every version refused by the gate (and why
+    the newest was)."""
+    from training import registry
+
+    models = registry.list_models(paths, kind)
+    if not models:
+        return f"no champion {kind} model under {paths.models / kind}: train one first"
+    newest = models[-1]["version"]
+    reason = (registry.read_model(paths, kind, newest)["metrics"].get("promotion") or {}).get("reason", "unknown")
+    return (f"no champion {kind} model: none of the {len(models)} registered versions was promoted; the newest, "
+            f"{newest}: {reason} (see `shardline models show --kind {kind} {newest}`; "
+            f"train.baseline_policy = warn promotes it anyway)")
 
 
 def load_predictor(model_dir: str) -> Predictor:

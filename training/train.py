@@ -237,7 +237,10 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     tf.keras.utils.set_random_seed(cfg.seed)
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     global_batch = cfg.batch_size * n_workers
-    steps = steps_per_epoch or max(1, math.ceil(manifest["rows"]["train"] / global_batch))
+    # The readers repeat forever, so an "epoch" is a number of steps: one pass over the train split, but
+    # at least cfg.min_steps_per_epoch (525 icons in batches of 64 made 9 steps an epoch, and early
+    # stopping ended the run after 144 steps, underfitted).
+    steps = steps_per_epoch or max(1, cfg.min_steps_per_epoch, math.ceil(manifest["rows"]["train"] / global_batch))
     val_steps = max(1, math.ceil(manifest["rows"]["val"] / global_batch)) if manifest["rows"]["val"] else None
     column = "image" if cfg.kind == "image" else "text"
     fields = ["id", column, "label_index"]
@@ -405,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         epochs = args.epochs or (section.image_epochs if args.kind == "image" else section.text_epochs)
         cfg = TrainConfig.for_kind(
             args.kind, epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            class_weight=section.class_weight,
+            class_weight=section.class_weight, min_steps_per_epoch=section.min_steps_per_epoch,
             image=ImageModelConfig(conv_filters=section.image_conv_filters, dense_units=section.image_dense_units,
                                    augment=section.image_augment, pretrained=section.image_pretrained,
                                    pretrained_alpha=section.image_pretrained_alpha),

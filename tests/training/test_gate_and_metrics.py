@@ -81,3 +81,22 @@ def test_a_champion_that_cannot_be_evaluated_is_replaced():
     ok, why = decide({"accuracy": 0.9}, {"error": "ValueError: bad file"}, "v1", 0.01, BASE, "refuse")
     assert ok and "champion v1 could not be evaluated (ValueError: bad file): replacing it" in why
     assert not decide({"accuracy": 0.5}, {"error": "x"}, "v1", 0.01, BASE, "refuse")[0]  # the baseline rule first
+
+
+def test_scoring_without_a_champion_says_why(tmp_path):
+    """Batch inference's one line when every registered version was refused names the newest one's reason."""
+    import json
+
+    from shardline.config import Paths, ShardlineError
+    from training.inference import resolve_model_dir
+
+    paths = Paths(tmp_path)
+    with pytest.raises(ShardlineError, match="no champion text model under .*: train one first"):
+        resolve_model_dir(paths, "text")
+    folder = paths.models / "text" / "v1"
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps({"name": "text_classifier", "saved_at": "2026-01-01"}))
+    (folder / "metrics.json").write_text(json.dumps({"promotion": {"reason": "does not beat the baseline x"}}))
+    with pytest.raises(ShardlineError, match="none of the 1 registered versions was promoted; the newest, v1: "
+                                             "does not beat the baseline x"):
+        resolve_model_dir(paths, "text")

@@ -48,6 +48,15 @@ def uneven(spark, home, tmp_path_factory):
     return publish_images(spark, home, corpus, "2033-01-01", ShardConfig(1, 1, max_workers=1, row_groups_per_worker=3))
 
 
+@pytest.fixture(scope="module")
+def one_pass(tmp_path_factory):
+    """A configuration whose epoch is one pass over the train split (min_steps_per_epoch 0): the sharding
+    and gate tests count epochs and steps, not accuracy on a bigger budget."""
+    path = tmp_path_factory.mktemp("cfg") / "one-pass.toml"
+    path.write_text("[train]\nmin_steps_per_epoch = 0\n")
+    return str(path)
+
+
 def run(args, home, timeout=600, **kw):
     env = {**os.environ, "SHARDLINE_HOME": str(home.home)}
     return subprocess.run([PY, "-m", *args], env=env, capture_output=True, text=True, timeout=timeout, **kw)
@@ -60,7 +69,7 @@ def test_config_errors_name_the_value():
         TrainConfig(kind="audio")
 
 
-def test_two_workers_read_disjoint_shards_and_agree_on_weights(uneven, home, tmp_path):
+def test_two_workers_read_disjoint_shards_and_agree_on_weights(uneven, home, tmp_path, one_pass):
     folder, manifest = uneven
     groups = [pq.ParquetFile(f).metadata.row_group(i).num_rows for f in sorted((folder / "train").glob("*.parquet"))
               for i in range(pq.ParquetFile(f).metadata.num_row_groups)]
@@ -69,7 +78,8 @@ def test_two_workers_read_disjoint_shards_and_agree_on_weights(uneven, home, tmp
     assert shard_rows[1] >= 1.3 * shard_rows[0], groups
     debug = tmp_path / "debug"
     done = run(["training.launch", "--workers", "2", "--max-restarts", "0", "--", "--kind", "image", "--date",
-                "2033-01-01", "--dataset", str(folder), "--epochs", "2", "--debug-dir", str(debug), "--no-promote"], home)
+                "2033-01-01", "--dataset", str(folder), "--epochs", "2", "--debug-dir", str(debug), "--no-promote",
+                "--config", one_pass], home)
     assert done.returncode == 0, done.stderr[-4000:]
     ids = [set(json.loads((debug / f"ids_worker{i}.json").read_text())) for i in (0, 1)]
     train_ids = set(pq.read_table(folder / "train", columns=["id"]).column("id").to_pylist())
@@ -109,12 +119,12 @@ def test_killed_worker_is_relaunched_and_resumes_from_checkpoint(uneven, home, t
     assert attempts[1][-2:] == ["end", "2"]
 
 
-def test_digits_accuracy_gate_and_rollback(spark, home, tmp_path_factory):
+def test_digits_accuracy_gate_and_rollback(spark, home, tmp_path_factory, one_pass):
     corpus = make_image_corpus(tmp_path_factory.mktemp("full") / "images", plant_bad=False)
     folder, manifest = publish_images(spark, home, corpus, "2033-02-01", ShardConfig.for_kind("image"))
     # the champion rule on its own (the baseline rule has its own test): the 8x8 digits' baseline is ~0.99
     good = run(["training.train", "--kind", "image", "--date", "2033-02-01", "--dataset", str(folder),
-                "--epochs", "8", "--baseline-policy", "off"], home)
+                "--epochs", "8", "--baseline-policy", "off", "--config", one_pass], home)
     assert good.returncode == 0, good.stderr[-4000:]
     champion = registry.champion(home, "image")
     metrics = registry.read_model(home, "image", champion)["metrics"]
@@ -144,14 +154,15 @@ def test_digits_accuracy_gate_and_rollback(spark, home, tmp_path_factory):
     assert registry.champion(home, "image") == champion
 
 
-def test_text_model_beats_majority_baseline(spark, home, tmp_path_factory):
+def test_text_model_beats_majority_baseline(spark, home, tmp_path_factory, one_pass):
     corpus = make_text_corpus(tmp_path_factory.mktemp("t") / "corpus.jsonl", per_class=60, plant_bad=False)
     dt = "2033-03-01"
     flagged = clean_text(read_lines(spark, str(corpus)), TextCleanConfig())
     replace_partitions(spark, accepted(flagged, dt), CLEAN_TEXT, {"dt": dt})
     manifest, _ = publish(spark, "text", dt, SplitConfig(), ShardConfig.for_kind("text"), home)
     gate(home, "text", manifest["version"])
-    done = run(["training.train", "--kind", "text", "--date", dt, "--baseline-policy", "warn"], home)
+    done = run(["training.train", "--kind", "text", "--date", dt, "--baseline-policy", "warn", "--epochs", "8",
+                "--config", one_pass], home)
     assert done.returncode == 0, done.stderr[-4000:]
     metrics = registry.read_model(home, "text", registry.champion(home, "text"))["metrics"]
     assert metrics["accuracy"] > metrics["majority_baseline_accuracy"] + 0.3
@@ -262,12 +273,12 @@ def test_text_model_saves_and_loads_with_its_vocabulary(tmp_path):
     np.testing.assert_allclose(again.predict(probe, verbose=0), model.predict(probe, verbose=0), rtol=1e-5)
 
 
-def test_search_trials_are_recorded_and_the_best_one_trains(uneven, tmp_path):
+def test_search_trials_are_recorded_and_the_best_one_trains(uneven, tmp_path, one_pass):
     """#17: ``--search-trials`` runs that many seeded trials on the validation split, records each in
     search.json / metrics / the report, and trains the best configuration for the full epochs."""
     fresh = Paths(tmp_path / "home")
     done = run(["training.train", "--kind", "image", "--date", "2033-01-03", "--dataset", str(uneven[0]),
-                "--epochs", "3", "--search-trials", "2", "--baseline-policy", "off"], fresh)
+                "--epochs", "3", "--search-trials", "2", "--baseline-policy", "off", "--config", one_pass], fresh)
     assert done.returncode == 0, done.stderr[-4000:]
     (model,) = registry.list_models(fresh, "image")
     folder = registry.kind_root(fresh, "image") / model["version"]
