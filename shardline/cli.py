@@ -497,10 +497,10 @@ def describe_model(meta: dict, folder: Path) -> str:
         for label, row in per.items():
             b = (base.get("per_class") or {}).get(label, {}).get("recall")
             lines.append(f"{label[:24]:<24} {row['support']:>7} {row['precision']:>9.3f} {row['recall']:>7.3f} "
-                         f"{f(b):>15}")
+                         f"{'-' if b is None else f'{b:.3f}':>15}")
     if m.get("epoch_seconds"):
         lines.append(f"\ntraining: {len(m['epoch_seconds'])} epochs, {sum(m['epoch_seconds']) / len(m['epoch_seconds']):.1f} "
-                     f"s per epoch, {f(m.get('train_samples_per_second'))} samples/s")
+                     f"s per epoch, {m.get('train_samples_per_second') or 0:.0f} samples/s")
     if m.get("search"):
         lines.append(f"search: {m['search']['n_trials']} trials, best {m['search']['best']['params']} "
                      f"(val accuracy {m['search']['best']['val_accuracy']})")

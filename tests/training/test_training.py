@@ -223,6 +223,14 @@ def test_gate_refuses_a_candidate_that_does_not_beat_the_baseline(uneven, tmp_pa
         assert metrics[key] is not None and baseline[key if key != "calibration_error" else "accuracy"] is not None
     report = (registry.kind_root(fresh, "image") / model["version"] / "report.html").read_text()
     assert "not promoted" in report and "logreg_pixels32_hog48" in report
+    show = [os.path.join(os.path.dirname(PY), "shardline"), "models", "show", model["version"], "--kind", "image"]
+    env = {**os.environ, "SHARDLINE_HOME": str(fresh.home)}
+    shown = subprocess.run(show, env=env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "not promoted: candidate accuracy" in shown.stdout and "baseline: logreg_pixels32_hog48" in shown.stdout
+    assert f"{baseline['accuracy']:.4f}" in shown.stdout and "report.html" in shown.stdout
+    as_json = json.loads(subprocess.run(show + ["--json"], env=env, capture_output=True, text=True).stdout)
+    assert as_json["metrics"]["baseline"]["accuracy"] == baseline["accuracy"]
 
     warned = run(weak + ["--baseline-policy", "warn"], fresh)
     assert warned.returncode == 0, warned.stderr[-4000:]
