@@ -38,6 +38,15 @@ class NgramVectorization(keras.layers.TextVectorization):
         return super().from_config(config)
 
 
+@keras.saving.register_keras_serializable(package="shardline")
+def marked_spaces(text: tf.Tensor) -> tf.Tensor:
+    """Lower case, punctuation removed, each run of white space one ``_``: the character n-gram
+    vocabulary then holds no term that starts or ends with a space (tf-keras strips those when it
+    reloads a saved vocabulary, finds duplicates, and refuses to load the model)."""
+    text = tf.strings.regex_replace(tf.strings.lower(text), r"[!-/:-@\[-`{-~]", "")
+    return tf.strings.regex_replace(text, r"\s+", "_")
+
+
 def augmentation(cfg: ImageModelConfig) -> list[keras.layers.Layer]:
     """The label-preserving random transforms named in ``cfg.augment`` (no-ops at inference)."""
     out: list[keras.layers.Layer] = []
@@ -118,8 +127,8 @@ def build_vectorizers(cfg: TextModelConfig, train_texts: tf.data.Dataset) -> lis
                                                   output_mode="tf_idf", name="word_tfidf")]
     if cfg.char_ngrams:
         vectorizers.append(NgramVectorization(
-            max_tokens=cfg.max_tokens, split="character", ngrams=(3, 4, 5), output_mode="tf_idf",
-            name="char_tfidf"))
+            max_tokens=cfg.max_tokens, standardize=marked_spaces, split="character", ngrams=(3, 4, 5),
+            output_mode="tf_idf", name="char_tfidf"))
     for vectorizer in vectorizers:  # train_texts: batches of strings
         vectorizer.adapt(train_texts)
     return vectorizers

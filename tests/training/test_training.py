@@ -272,8 +272,12 @@ def test_text_model_saves_and_loads_with_its_vocabulary(tmp_path):
     from training.config import TextModelConfig
     from training.models import build_text_model, build_vectorizers, load_model
 
-    texts = ["the cat sat on the mat", "dogs bark at night", "a cat and a dog", "night falls on the town"]
-    cfg = TextModelConfig(max_tokens=500, hidden_units=8)
+    import training.launch
+    import training.train
+
+    # real prose, so the character n-gram vocabulary holds n-grams at word edges (" t h" and "t h e")
+    texts = [p for m in (training.train, training.launch) for p in m.__doc__.split("\n\n")] * 2
+    cfg = TextModelConfig(max_tokens=5000, hidden_units=8)
     model = build_text_model(cfg, build_vectorizers(cfg, tf.data.Dataset.from_tensor_slices(texts).batch(2)), 3)
     model.save(tmp_path / "model.keras")
     again = load_model(tmp_path)
