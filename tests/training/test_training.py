@@ -269,11 +269,10 @@ def test_text_model_saves_and_loads_with_its_vocabulary(tmp_path):
     import numpy as np
     import tensorflow as tf
 
-    from training.config import TextModelConfig
-    from training.models import build_text_model, build_vectorizers, load_model
-
     import training.launch
     import training.train
+    from training.config import TextModelConfig
+    from training.models import build_text_model, build_vectorizers, load_model
 
     # real prose, so the character n-gram vocabulary holds n-grams at word edges (" t h" and "t h e")
     texts = [p for m in (training.train, training.launch) for p in m.__doc__.split("\n\n")] * 2
