@@ -38,10 +38,12 @@ LABELS = 10
 DT = "2030-02-01"
 
 
-def _make_chunk(args: tuple[Path, int, int, int]) -> int:
+def make_chunk(args: tuple) -> int:
+    """Pictures ``start..stop`` of a corpus: (root, start, stop, seed[, (min side, max side)])."""
     from spark_jobs.imaging.synthetic import VARIANTS, picture, variant
 
-    root, start, stop, seed = args
+    root, start, stop, seed, *rest = args
+    lo, hi = rest[0] if rest else (64, 1024)
     written = 0
     for i in range(start, stop):
         rng = random.Random(seed * 1_000_003 + i)
@@ -49,7 +51,7 @@ def _make_chunk(args: tuple[Path, int, int, int]) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         base_i = i if rng.random() >= 0.05 or i < 20 else rng.randrange(0, i)  # 5% copies of earlier pictures
         brng = random.Random(seed * 1_000_003 + base_i)
-        img = picture(base_i, brng.randint(64, 1024), brng.randint(64, 1024))
+        img = picture(base_i, brng.randint(lo, hi), brng.randint(lo, hi))
         fmt = "PNG" if base_i % 2 else "JPEG"
         if base_i != i:
             img, fmt = variant(img, rng.choice(VARIANTS), i)
@@ -67,7 +69,7 @@ def make_corpus(root: Path, n: int) -> Path:
     chunks = [(root, s, min(s + 500, n), 7) for s in range(0, n, 500)]
     t0 = time.perf_counter()
     with Pool(2) as pool:
-        total = sum(pool.imap_unordered(_make_chunk, chunks))
+        total = sum(pool.imap_unordered(make_chunk, chunks))
     done.write_text(str(total))
     print(f"corpus: {total} images in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     return root

@@ -485,9 +485,9 @@ def describe_model(meta: dict, folder: Path) -> str:
              f"dataset {meta.get('dataset_version')}  date {meta.get('dt')}  saved {meta.get('saved_at')}",
              f"{'promoted' if promo.get('promoted') else 'not promoted'}: {promo.get('reason', '-')}", "",
              f"{'test split':<24} {'model':>8} {'baseline':>9} {'champion':>9}"]
-    for key, title in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("top_3_accuracy", "top-3 accuracy"),
-                       ("top_5_accuracy", "top-5 accuracy"), ("calibration_error", "calibration error"),
-                       ("n_test", "rows")):
+    from training.report import ROWS  # the report's rows, in the same order
+
+    for key, title in ROWS:
         lines.append(f"{title:<24} {f(m.get(key)):>8} {f(base.get(key)):>9} {f(champ.get(key)):>9}")
     lines.append(f"baseline: {base.get('name', '-')}; champion compared: {promo.get('champion') or 'none'}; "
                  f"majority class {f(m.get('majority_baseline_accuracy'))}")

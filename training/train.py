@@ -14,6 +14,7 @@ the candidate is not worse than the champion by more than ``--tolerance`` (accur
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -267,7 +268,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     epoch_seconds: list[float] = []
     with open_reader(url["train"], fields, num_epochs=None, shard=index, shard_count=n_workers,
                      seed=cfg.seed, shuffle=True) as train_reader, \
-            open_reader(url["val"], fields, num_epochs=None) as val_reader:
+            (open_reader(url["val"], fields, num_epochs=None) if val_steps else contextlib.nullcontext()) as val_reader:
         train_ds = build_inputs(train_reader, cfg.kind, global_batch, shuffle_buffer=cfg.shuffle_buffer,
                                 seed=cfg.seed, with_ids=bool(debug_dir), **enc)
         if debug_dir:
