@@ -525,6 +525,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=5)
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "shardline-bench-dedup"))
     p.add_argument("--skip-images", action="store_true")
+    p.add_argument("--skip-text", action="store_true")
     args = p.parse_args()
     if not MAN.is_dir() or not ICONS.is_dir():
         raise SystemExit(f"error: needs {MAN} and {ICONS} (Debian: man-db/manpages, adwaita-icon-theme)")
@@ -532,39 +533,40 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
 
-    t0 = time.perf_counter()
-    tm = text_material(args.text_docs, args.seed)
-    corpus = work / "text" / "corpus.jsonl"
-    corpus.parent.mkdir(parents=True)
-    corpus.write_text("".join(json.dumps({k: d[k] for k in ("id", "text", "label")}, ensure_ascii=False) + "\n"
-                              for d in tm["docs"]), encoding="utf-8")
-    print(f"text material: {len(tm['docs'])} documents ({len(tm['plan'])} pairs, {tm['negatives']} distinct "
-          f"others incl. {tm['letters']} form letters) in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
-    wall = run_job("clean_text", ["--input", str(corpus), "--run-id", "dq-text"], work / "home-text")
-    flags, filtered = flags_of("clean_text", work / "home-text")
-    ours = score(flags, tm["group"], tm["plan"], filtered)
-    old = score(old_text_flags(tm["docs"]), tm["group"], tm["plan"], filtered)
-    keys = sorted(tm["plan"].values(), key=lambda k: (k[0] not in WORD_EDITS, k[0], k[1]))
-    keys = list(dict.fromkeys(keys))
-    in_def = [k for k in keys if k[1] <= 0.10]
-    worst = min(ours["recall"][k] for k in in_def)
-    text_body = f"""`benchmarks/dedup_quality.py`, text: {len(tm['docs']):,} documents from the installed manual pages
-({tm['paragraphs']:,} paragraphs of 30-400 words found) and {tm['letters']} form letters (one notice template
-filled with the real descriptions of installed Debian packages); the base set cleared of natural
-duplicates first. {len(tm['plan'])} edited copies, each of its own base document; {tm['negatives']:,} further
-distinct documents. Replacement words come from the material; {tm['boilerplate']} real boilerplate lines
-(lines that recur in 8+ man pages). The real job (`spark-submit spark_jobs/clean_text.py`, default
-configuration) took {wall:.0f} s; the previous method (word 5-gram MinHash 20x7, estimated Jaccard >= 0.7)
-ran in-process on the same documents. {ours['filtered']} pairs are not counted: the job's quality filters
-(default `labeled` preset) rejected one of the two documents (`alpha_words`: option lists).
+    if not args.skip_text:
+        t0 = time.perf_counter()
+        tm = text_material(args.text_docs, args.seed)
+        corpus = work / "text" / "corpus.jsonl"
+        corpus.parent.mkdir(parents=True)
+        corpus.write_text("".join(json.dumps({k: d[k] for k in ("id", "text", "label")}, ensure_ascii=False) + "\n"
+                                  for d in tm["docs"]), encoding="utf-8")
+        print(f"text material: {len(tm['docs'])} documents ({len(tm['plan'])} pairs, {tm['negatives']} distinct "
+              f"others incl. {tm['letters']} form letters) in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+        wall = run_job("clean_text", ["--input", str(corpus), "--run-id", "dq-text"], work / "home-text")
+        flags, filtered = flags_of("clean_text", work / "home-text")
+        ours = score(flags, tm["group"], tm["plan"], filtered)
+        old = score(old_text_flags(tm["docs"]), tm["group"], tm["plan"], filtered)
+        keys = sorted(tm["plan"].values(), key=lambda k: (k[0] not in WORD_EDITS, k[0], k[1]))
+        keys = list(dict.fromkeys(keys))
+        in_def = [k for k in keys if k[1] <= 0.10]
+        worst = min(ours["recall"][k] for k in in_def)
+        text_body = f"""`benchmarks/dedup_quality.py`, text: {len(tm['docs']):,} documents from the installed manual pages
+    ({tm['paragraphs']:,} paragraphs of 30-400 words found) and {tm['letters']} form letters (one notice template
+    filled with the real descriptions of installed Debian packages); the base set cleared of natural
+    duplicates first. {len(tm['plan'])} edited copies, each of its own base document; {tm['negatives']:,} further
+    distinct documents. Replacement words come from the material; {tm['boilerplate']} real boilerplate lines
+    (lines that recur in 8+ man pages). The real job (`spark-submit spark_jobs/clean_text.py`, default
+    configuration) took {wall:.0f} s; the previous method (word 5-gram MinHash 20x7, estimated Jaccard >= 0.7)
+    ran in-process on the same documents. {ours['filtered']} pairs are not counted: the job's quality filters
+    (default `labeled` preset) rejected one of the two documents (`alpha_words`: option lists).
 
-{_fmt_table("edit", keys, {"recall, now": ours, "recall, before": old}, ours["n"])}
-- **Precision**: now {ours['precision']:.3f} ({ours['false']} wrong of {ours['flags']:,} flags); before
-  {old['precision']:.3f} ({old['false']} wrong of {old['flags']:,}).
-- Worst recall within the definition (edits up to 10%, every type): **{worst:.2f}** (aim: 0.95 at precision 0.99).
-  15 and 20% are beyond the definition (the default threshold 0.85 reaches about 15%); shown for the curve."""
-    print(text_body)
-    update_section("Near-duplicate quality on real material: text", text_body)
+    {_fmt_table("edit", keys, {"recall, now": ours, "recall, before": old}, ours["n"])}
+    - **Precision**: now {ours['precision']:.3f} ({ours['false']} wrong of {ours['flags']:,} flags); before
+      {old['precision']:.3f} ({old['false']} wrong of {old['flags']:,}).
+    - Worst recall within the definition (edits up to 10%, every type): **{worst:.2f}** (aim: 0.95 at precision 0.99).
+      15 and 20% are beyond the definition (the default threshold 0.85 reaches about 15%); shown for the curve."""
+        print(text_body)
+        update_section("Near-duplicate quality on real material: text", text_body)
     if args.skip_images:
         return
 

@@ -41,8 +41,8 @@ class ImagesConfig:
     format: str = "PNG"              # re-encode as PNG or JPEG
     background: str = "white"        # colour under transparent pixels
     min_size: int = 8                # originals smaller than this (px) are quarantined as too_small
-    near_dup_threshold: int = 10     # pHash Hamming distance for near-duplicate candidates; -1 turns matching off
-    near_dup_max_difference: float = 0.6  # thumbnail block difference that confirms a candidate (inf: no check)
+    near_dup_threshold: int = 12     # hash bits (of 64) apart for near-duplicate candidates; -1 turns matching off
+    near_dup_max_difference: float = 0.33  # thumbnail block difference that confirms a candidate (inf: no check)
 
     def __post_init__(self) -> None:
         _at_least("images", "size", self.size, 8)

@@ -52,7 +52,7 @@ class ImageCleanConfig:
     min_size: int = 8                     # smaller originals are quarantined as too_small
     max_pixels: int = 50_000_000          # decompression-bomb guard (header width x height)
     max_file_bytes: int = 256 * 2**20     # larger files are quarantined as too_large by their size, never read
-    hash: str = "phash"                   # perceptual hash for near duplicates: phash or dhash
+    hash: str = "dcthash"                 # perceptual hash for near duplicates: dcthash, phash or dhash
 
     def __post_init__(self) -> None:
         if self.mode not in ("L", "RGB"):
@@ -139,10 +139,11 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem:
     row["thumb"] = thumbnail(img if img.mode == "RGB" else img.convert("RGB"))
     row["opaque"] = not has_alpha(source_img)
     if not row["opaque"]:
-        other = to_mode(source_img, "RGB", (0, 0, 0) if sum(cfg.background) >= 384 else (255, 255, 255))
-        if not is_flat(other):
-            row["alt_hash"] = HASHES[cfg.hash](other.convert("L"))
-            row["alt_thumb"] = thumbnail(other)
+        # in the configured mode, like ``thumb``: a grey thumbnail never meets a colour one
+        other = to_mode(source_img, cfg.mode, (0, 0, 0) if sum(cfg.background) >= 384 else (255, 255, 255))
+        if not is_flat(other.convert("RGB")):
+            row["alt_hash"] = HASHES[cfg.hash](other if other.mode == "L" else other.convert("L"))
+            row["alt_thumb"] = thumbnail(other.convert("RGB"))
     out_img = resize(img, cfg)
     out = io.BytesIO()
     if cfg.output_format == "JPEG":

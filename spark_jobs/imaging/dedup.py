@@ -1,11 +1,12 @@
-"""Near-duplicate images in Spark: LSH over 64-bit perceptual hashes, verified by Hamming distance.
+"""Near-duplicate images in Spark: LSH over 64-bit perceptual hashes, checked by Hamming distance, confirmed on
+thumbnails.
 
 Bit-sampling LSH: table t keeps ``bits`` fixed random bit positions of the hash (``hash & mask_t``, in the
 JVM). Two hashes ``d`` bits apart land in the same bucket of one table with probability
 C(64-d, bits) / C(64, bits), and in at least one of ``tables`` tables with 1 - (1 - p)^tables: for the
-defaults (64 tables x 14 bits) 0.989 at d = 10 and 0.9999 at d = 6, while two unrelated pictures
-(d around 32) meet in 1 of ~1,600 pairs. Candidates are then checked exactly: ``bit_count(a ^ b) <= threshold``,
-and confirmed on colour thumbnails (``likeness.block_difference <= max_difference``): the hash alone
+defaults (64 tables x 12 bits) 0.984 at d = 12 and 0.9999 at d = 8, while two unrelated pictures
+(d around 32) meet in 1 of ~230 pairs. Candidates are then checked exactly: ``bit_count(a ^ b) <= threshold``,
+and confirmed on thumbnails (``likeness.look_alike``: aligned block difference <= max_difference): the hash alone
 cannot tell distinct icons with the same layout apart (docs/IMAGE_CLEANING.md).
 
 Transparency: a picture with an alpha channel is hashed flattened on the configured background and, as
@@ -26,15 +27,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs.common import neardup
-from spark_jobs.imaging.likeness import block_difference
+from spark_jobs.imaging.likeness import look_alike
 
 
 @dataclass(frozen=True)
 class NearDupConfig:
-    threshold: int = 10      # Hamming distance (of 64 bits) at or under which two images are candidates
-    max_difference: float = 0.6  # largest block difference (likeness.py) of a confirmed pair; inf: no check
+    threshold: int = 12      # Hamming distance (of 64 bits) at or under which two images are candidates
+    max_difference: float = 0.33  # block difference (likeness.py) of a confirmed pair; inf: no check
     tables: int = 64
-    bits: int = 14
+    bits: int = 12
     max_bucket: int = 1000   # skew guard, see spark_jobs.common.neardup
     seed: int = 0
 
@@ -63,7 +64,7 @@ def _confirm(pairs: DataFrame, max_difference: float) -> DataFrame:
     """(a, b, rank_a, rank_b, score, thumb_a, thumb_b) -> the pairs whose thumbnails look alike."""
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
-            same = [block_difference(x, y) <= max_difference for x, y in zip(pdf["thumb_a"], pdf["thumb_b"])]
+            same = look_alike(list(pdf["thumb_a"]), list(pdf["thumb_b"]), max_difference)
             yield pdf.loc[same, ["a", "b", "rank_a", "rank_b", "score"]]
 
     schema = pairs.select("a", "b", "rank_a", "rank_b", "score").schema

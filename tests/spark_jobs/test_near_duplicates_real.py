@@ -149,7 +149,21 @@ IMAGE_EDITS = {
     "brightness -15%": lambda t: encoded(ImageEnhance.Brightness(t).enhance(0.85)),
     "contrast +15%": lambda t: encoded(ImageEnhance.Contrast(t).enhance(1.15)),
     "contrast -15%": lambda t: encoded(ImageEnhance.Contrast(t).enhance(0.85)),
+    "crop 2%": lambda t: encoded(t.crop((1, 0, 95, 94))),
+    "crop 5% on two sides": lambda t: encoded(t.crop((0, 5, 91, 96))),
+    "crop 5% around": lambda t: encoded(t.crop((2, 3, 93, 94)), "JPEG", quality=90),
 }
+
+
+def glyph(ink: int) -> Image.Image:
+    """A transparent icon: an arrow drawn in grey level ``ink``."""
+    from PIL import ImageDraw
+
+    img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((8, 26, 40, 38), fill=(ink, ink, ink, 255))
+    draw.polygon([(40, 14), (58, 32), (40, 50)], fill=(ink, ink, ink, 255))
+    return img
 
 
 @pytest.mark.parametrize("background", ["white", "black"])
@@ -169,6 +183,9 @@ def test_saved_again_copies_of_real_photos_are_flagged_and_look_alikes_are_not(s
         patched = tile.copy()
         patched.paste(others[(k + 1) % len(others)].crop((0, 0, 48, 48)), (48, 48))
         files[f"q/m{k:02d}.png"] = encoded(patched)
+    # the same icon in grey and in black is two icons (a disabled and an active state): normalising away
+    # contrast must not make them one
+    files["g/grey.png"], files["g/black.png"] = encoded(glyph(150)), encoded(glyph(0))
     root = "file:/corpus"
     cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB")
     df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")
