@@ -185,12 +185,15 @@ def main() -> None:
         print(f"job without near-dup: {no_near}", file=sys.stderr)
         via_jvm = spark_job(root, Path(tmp) / "home", ["--read-in-spark"])
         print(f"job reading bytes through binaryFile/Arrow: {via_jvm}", file=sys.stderr)
+    from spark_jobs.imaging.dedup import NearDupConfig
+
     def rate(t: float) -> float:
         return n / t
 
     body = f"""`benchmarks/image_clean.py`: {n:,} synthetic pictures ({mb:,.0f} MB; sides 64-1024 px, half PNG half
-JPEG, 10 labels, 5% planted near-duplicate copies), output 28x28 grayscale PNG, pad policy, pHash near-dup
-at Hamming <= 10 (64 LSH tables x 14 bits). Spark runs are `spark-submit --master local[2]`, timed from the
+JPEG, 10 labels, 5% planted near-duplicate copies), output 28x28 grayscale PNG, pad policy, near-dup with the job's defaults
+(dcthash within {NearDupConfig().threshold} bits, {NearDupConfig().tables} LSH tables x {NearDupConfig().bits} bits, thumbnail check; the loop skips the
+check). Spark runs are `spark-submit --master local[2]`, timed from the
 job's own start/finish in `ml.job_runs` (read, decode, dedup, write, commit, report); wall time includes the
 JVM start.
 

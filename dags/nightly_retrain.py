@@ -85,7 +85,7 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
         "image_size": Param(None, type=["null", "integer"], minimum=8, description="images.size (px)"),
         "image_mode": Param(None, type=["null", "string"], description="images.mode: RGB or L"),
         "image_near_dup_threshold": Param(None, type=["null", "integer"], minimum=-1, maximum=63,
-                                          description="images.near_dup_threshold (pHash bits, -1 off)"),
+                                          description="images.near_dup_threshold (hash bits, -1 off)"),
         "text_preset": Param(None, type=["null", "string"], description="text.preset: labeled or web"),
         "epochs": Param(None, type=["null", "integer"], minimum=1, description="train.image_epochs and text_epochs"),
         "train_workers": Param(None, type=["null", "integer"], minimum=1, description="train.workers"),
