@@ -100,7 +100,18 @@ def folder_label(rel: str) -> str | None:
 
 
 def require_path(path: str, what: str) -> Path:
-    """Return the resolved path or raise a one-line error naming what was expected there."""
+    """Return the resolved path or raise a one-line error naming what was expected there.
+
+    Inputs are local (or mounted) folders and files, given as paths or ``file:`` URLs. A remote URL
+    (``hdfs://``, ``s3a://``, ...) is refused: the jobs check every input's size on the open file before
+    reading it (oversized inputs are quarantined unread), and they walk the folder themselves to list the
+    names Spark's sources hide (``_x.png``); neither is done through Hadoop's file systems."""
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", str(path))
+    if scheme and scheme.group(1).lower() != "file":
+        raise ShardlineError(f"{what} must be a local or mounted path, not a {scheme.group(1)}:// URL: {path} "
+                             "(copy or mount the corpus first)")
+    if str(path).startswith("file:"):
+        path = "/" + str(path)[len("file:"):].lstrip("/")
     p = Path(path).expanduser()
     if not p.exists():
         raise ShardlineError(f"{what} not found: {p}")

@@ -315,3 +315,10 @@ def test_bad_corpus_path_is_one_clear_line(pipeline, tmp_path):
                           env={**os.environ, "SHARDLINE_HOME": str(pipeline["home"])}, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: image corpus folder not found: {tmp_path / 'nope'}"
+    # a remote URL is refused by name: sizes are checked on the open file and folders walked locally
+    done = subprocess.run([str(BIN / "shardline"), "run", "--date", DT, "--image-corpus", str(pipeline["images"]),
+                           "--text-corpus", "hdfs://namenode/corpus"],
+                          env={**os.environ, "SHARDLINE_HOME": str(pipeline["home"])}, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("error: text corpus must be a local or mounted path, not a hdfs:// URL: "
+                                   "hdfs://namenode/corpus (copy or mount the corpus first)")

@@ -6,8 +6,8 @@ Spark's file sources skip names that start with ``_`` or ``.`` (the Hadoop conve
 local root is therefore listed by walking it here: every entry is either a file to process or an entry
 with a ``problem`` (``broken_link``, ``not_a_file``, ``unreadable``, ``symlink_loop``) that the job
 quarantines, so ``records_in`` equals the number of entries the walk finds. Symlinked folders are
-followed once (a loop ends with ``symlink_loop``). A remote root (``hdfs://``, ``s3a://``) is listed by
-Spark, with the zero-byte files recovered from ``inputFiles()``; hidden names there follow Spark's rule.
+followed once (a loop ends with ``symlink_loop``). Roots are local (or mounted): the jobs refuse remote URLs
+(``shardline.config.require_path``), since neither the walk nor the size check before reading would hold there.
 """
 from __future__ import annotations
 
@@ -26,18 +26,12 @@ LISTING = "path string, problem string"
 PROBLEM_DETAIL = "listed under the corpus root but not a readable file"  # the quarantine detail of a problem entry
 
 
-def is_remote(root: str) -> bool:
-    return "://" in root and not root.startswith("file:")
-
-
 def read_files(spark: SparkSession, root: str, glob: str | None = None, content: bool = False) -> DataFrame:
     """Every entry under ``root`` (matching ``glob``, if given) as (path, content, problem).
 
     ``content`` is null for local files (the Python workers open them, so the bytes never pass through
     the JVM and Arrow) unless ``content=True``, which reads them with Spark's ``binaryFile`` source (files
     Spark hides are still listed, with null content, and read by the workers)."""
-    if is_remote(root):
-        return _read_remote(spark, root, glob)
     listing = spark.createDataFrame(walk(root, glob), LISTING)
     if not content:
         return listing.select("path", F.lit(None).cast(BinaryType()).alias("content"), "problem")
@@ -46,16 +40,6 @@ def read_files(spark: SparkSession, root: str, glob: str | None = None, content:
         reader = reader.option("pathGlobFilter", glob)
     spark_files = reader.load(root).select("path", "content")
     return listing.join(spark_files, "path", "left").select("path", "content", "problem")
-
-
-def _read_remote(spark: SparkSession, root: str, glob: str | None) -> DataFrame:
-    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-    if glob:
-        reader = reader.option("pathGlobFilter", glob)
-    listing = reader.load(root)
-    listed = spark.createDataFrame([(spark_uri(p),) for p in listing.inputFiles()], "path string")
-    empty = listed.join(listing.select("path"), "path", "left_anti").withColumn("content", F.lit(b"").cast(BinaryType()))
-    return listing.select("path", "content").unionByName(empty).withColumn("problem", F.lit(None).cast("string"))
 
 
 def _patterns(glob: str | None) -> list[str]:
@@ -136,14 +120,8 @@ def read_samples(spark: SparkSession, paths: list[str], max_bytes: int = 64 * 2*
     larger than ``max_bytes``) is left out, never fails the report. Local files are read here: Spark's
     ``binaryFile`` source would treat ``[``, ``{``, ``*``, ``?`` in names as a glob, hide ``_``/``.``
     names and fail on a dangling link."""
-    remote = [p for p in paths if is_remote(p)]
     out = {}
-    if remote:
-        out = {r["path"]: bytes(r["content"]) for r in
-               spark.read.format("binaryFile").load(sorted(remote)).select("path", "content").collect()}
     for path in paths:
-        if is_remote(path):
-            continue
         try:
             if _file_problem(local_path(path)) is None:  # never opens a fifo
                 out[path] = read_local(path, max_bytes)

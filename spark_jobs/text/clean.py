@@ -22,7 +22,7 @@ from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, Stru
 
 from shardline.config import ShardlineError, folder_label, relative_path
 from spark_jobs.common import neardup
-from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, is_remote, local_path, read_files, read_local, walk
+from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, local_path, read_files, read_local, walk
 from spark_jobs.common.flagged import flag_duplicates
 from spark_jobs.text import quality
 from spark_jobs.text.dedup import near_duplicates
@@ -97,13 +97,7 @@ def read_lines(spark: SparkSession, path: str, max_line_bytes: int | None = None
     ranges, so one large file still spreads over the cores and names holding ``[``, ``*``, ``?`` are never
     taken as globs; of a line longer than ``max_line_bytes`` only the first ``max_line_bytes + 1`` bytes are
     kept (enough to quarantine it as too_large and recover its id), the rest is skipped, never loaded.
-    A remote corpus is read by Spark's text source."""
-    if is_remote(path):
-        return (spark.read.text(path)
-                .select(F.input_file_name().alias("source"), F.col("value").cast("binary").alias("raw"))
-                .withColumns({"fmt": F.lit("jsonl"), "rec_id": F.lit(None).cast("string"),
-                              "rec_label": F.lit(None).cast("string"), "rec_text": F.lit(None).cast("string"),
-                              "pos": F.monotonically_increasing_id()}))
+    """
     ranges = line_ranges(walk(path, JSONL_GLOB), spark.sparkContext.defaultParallelism)
     listing = spark.sparkContext.parallelize(ranges, max(1, len(ranges))).toDF(RANGES)
 

@@ -2,7 +2,7 @@
 pattern is one clear error before anything starts."""
 import pytest
 
-from shardline.config import Paths, ShardlineError
+from shardline.config import Paths, ShardlineError, require_path
 
 
 @pytest.mark.parametrize("name", ["data [1]", "data*", "da?ta", "data{a,b}", "data#1"])
@@ -15,3 +15,14 @@ def test_glob_characters_in_the_data_folder_are_one_clear_error(monkeypatch, tmp
 def test_spaces_quotes_and_non_ascii_are_fine(monkeypatch, tmp_path):
     monkeypatch.setenv("SHARDLINE_HOME", str(tmp_path / "data folder ü '%;"))
     assert Paths.from_env().home.name == "data folder ü '%;"
+
+
+@pytest.mark.parametrize("url", ["hdfs://namenode/corpus", "s3a://bucket/corpus", "gs://b/c"])
+def test_remote_inputs_are_refused_by_name(url):
+    with pytest.raises(ShardlineError, match=r"must be a local or mounted path, not a \w+:// URL"):
+        require_path(url, "image corpus folder")
+
+
+def test_file_urls_are_local_paths(tmp_path):
+    assert require_path(f"file://{tmp_path}", "corpus") == tmp_path.resolve()
+    assert require_path(f"file:{tmp_path}", "corpus") == tmp_path.resolve()
