@@ -40,9 +40,10 @@ test: install
 test-airflow: install
 	SHARDLINE_AIRFLOW_TESTS=1 $(BIN)/python -m pytest -q tests/test_pipeline_e2e.py -k "standalone"
 
-# The fault-injection and concurrency tests alone (docs/RELIABILITY.md; also part of `make test`, ~2.5 min).
+# The fault-injection and concurrency tests alone (docs/RELIABILITY.md). All but one are also part of
+# `make test` (~2.5 min); two whole runs of one date at once take several minutes more and run only here.
 test-reliability: install
-	$(BIN)/python -m pytest -q tests/reliability tests/training/test_training.py::test_sigkill_while_saving_leaves_the_registry_and_champion_as_they_were \
+	SHARDLINE_SLOW_RELIABILITY=1 $(BIN)/python -m pytest -q tests/reliability tests/training/test_training.py::test_sigkill_while_saving_leaves_the_registry_and_champion_as_they_were \
 		"tests/spark_jobs/test_publish_dataset.py" -k "reliability or sigkill or kill"
 
 # Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from shardline import pipeline_config
 from shardline.config import REPO_ROOT, Paths, ShardlineError, parse_date, require_path
+from shardline.storage import file_lock
 
 DAG_FILE = REPO_ROOT / "dags" / "nightly_retrain.py"
 DAG_ID = "nightly_retrain"
@@ -60,14 +61,20 @@ def airflow_env(paths: Paths) -> dict[str, str]:
 
 
 def ensure_airflow_db(paths: Paths, env: dict[str, str]) -> None:
-    if (paths.airflow_home / "airflow.db").exists():
+    """Create (migrate) the Airflow database once. Two first runs at once take turns (the second saw a
+    half-created ``airflow.db`` and failed); ``.db-ready`` is written only after a migration succeeded."""
+    ready = paths.airflow_home / ".db-ready"
+    if ready.exists():
         return
-    paths.airflow_home.mkdir(parents=True, exist_ok=True)
-    print(f"shardline: creating the Airflow database in {paths.airflow_home}", file=sys.stderr)
-    done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-                          env={**os.environ, **env}, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise ShardlineError(f"airflow db migrate failed: {done.stderr.strip().splitlines()[-1:]}")
+    with file_lock(paths.airflow_home / ".db-lock", "the Airflow database"):
+        if ready.exists():
+            return
+        print(f"shardline: creating the Airflow database in {paths.airflow_home}", file=sys.stderr)
+        done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+                              env={**os.environ, **env}, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ShardlineError(f"airflow db migrate failed: {done.stderr.strip().splitlines()[-1:]}")
+        ready.write_text("airflow db migrate done\n")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -93,30 +100,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg_file = pipeline_config.write_resolved(cfg, paths.home / "configs")
     conf = {"image_corpus": str(image_corpus), "text_corpus": str(text_corpus), "config": str(cfg_file)}
     y, m, d = (int(x) for x in dt.split("-"))
-    print(f"shardline: running DAG {DAG_ID} for {dt} with {conf}", file=sys.stderr)
-    dag_run = dag.test(logical_date=pendulum.datetime(y, m, d, tz="UTC"), run_conf=conf)
-    state = str(getattr(dag_run, "state", "unknown"))
-    if state != "success":
-        failed = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) == "failed"]
-        raise ShardlineError(f"DAG run {dt} ended {state}; failed tasks: {', '.join(failed) or 'none recorded'}"
-                             f" (logs: {paths.airflow_home / 'logs'})")
-    ran = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) in ("success", "failed", "skipped",
-                                                                                   "upstream_failed")]
-    if not ran:  # e.g. a logical date the DAG does not schedule: a silent no-op is not a success
-        raise ShardlineError(f"DAG run {dt} ended {state} without running any task (is {dt} before the DAG's "
-                             f"start_date? see SHARDLINE_START_DATE)")
-    print(f"shardline: DAG run {dt} succeeded ({len(ran)} tasks)", file=sys.stderr)
+    logical = pendulum.datetime(y, m, d, tz="UTC")
+    # dag.test() deletes the database's run of the same date before it starts: a second `shardline run` of
+    # the date would pull the first one's task records from under it (seen: "Task Instance not found").
+    # So runs of one date take turns, and a run the scheduler is executing for the date is never replaced.
+    with file_lock(paths.airflow_home / "runs" / f"{dt}.lock", f"the nightly run of {dt}"):
+        refuse_if_scheduled_run_active(logical, dt)
+        print(f"shardline: running DAG {DAG_ID} for {dt} with {conf}", file=sys.stderr)
+        dag_run = dag.test(logical_date=logical, run_conf=conf)
+        state = str(getattr(dag_run, "state", "unknown"))
+        if state != "success":
+            failed = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) == "failed"]
+            raise ShardlineError(f"DAG run {dt} ended {state}; failed tasks: {', '.join(failed) or 'none recorded'}"
+                                 f" (logs: {paths.airflow_home / 'logs'})")
+        ran = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) in ("success", "failed", "skipped",
+                                                                                       "upstream_failed")]
+        if not ran:  # e.g. a logical date the DAG does not schedule: a silent no-op is not a success
+            raise ShardlineError(f"DAG run {dt} ended {state} without running any task (is {dt} before the DAG's "
+                                 f"start_date? see SHARDLINE_START_DATE)")
+        print(f"shardline: DAG run {dt} succeeded ({len(ran)} tasks)", file=sys.stderr)
     return 0
+
+
+def refuse_if_scheduled_run_active(logical, dt: str) -> None:
+    """One clear line when the scheduler (a scheduled run or a backfill) is running this date now."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        active = session.execute(select(DagRun.run_id, DagRun.run_type, DagRun.state).where(
+            DagRun.dag_id == DAG_ID, DagRun.logical_date == logical,
+            DagRun.state.in_(("queued", "running")), DagRun.run_type.in_(("scheduled", "backfill")))).all()
+    if active:
+        run_id, _, state = active[0]
+        raise ShardlineError(f"the scheduler is running {DAG_ID} for {dt} now ({run_id}, {state}); a manual run "
+                             "would replace it: wait for it to finish, or clear its tasks in Airflow to rerun")
 
 
 def ensure_samples(paths: Paths) -> dict[str, Path]:
     from shardline.sample_corpora import make_all
 
     images, text = paths.samples / "images", paths.samples / "text" / "corpus.jsonl"
-    if images.exists() and text.exists():
-        return {"image_corpus": images, "text_corpus": text}
-    print(f"shardline: writing sample corpora to {paths.samples}", file=sys.stderr)
-    return make_all(paths.samples)
+    with file_lock(paths.home / ".samples-lock", "the sample corpora"):  # two first runs at once take turns
+        if images.exists() and text.exists():
+            return {"image_corpus": images, "text_corpus": text}
+        print(f"shardline: writing sample corpora to {paths.samples}", file=sys.stderr)
+        return make_all(paths.samples)
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:

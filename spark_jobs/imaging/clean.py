@@ -47,13 +47,15 @@ def decode(df: DataFrame, cfg: ImageCleanConfig) -> DataFrame:
 def transform(df: DataFrame, cfg: ImageCleanConfig, near: NearDupConfig | None = NearDupConfig()) -> DataFrame:
     """(path, content) -> DECODED rows, one per input file, exact and near duplicates flagged.
 
-    The decoded rows are persisted (small: resized images and hashes), because near-dup matching reads
-    them twice; ``near=None`` skips near-duplicate matching.
+    The decoded rows are persisted on disk, because near-dup matching reads them twice: cached
+    ``MEMORY_AND_DISK``, the 50,000-picture job failed at a 2 GB heap in the sort of a window
+    (``UNABLE_TO_ACQUIRE_MEMORY``, benchmarks/scale.py), as the text job did. ``near=None`` skips near-duplicate
+    matching.
     """
     flagged = flag_duplicates(decode(df, cfg), ["source"])  # same pixels: keep the smallest source path
     if near is None:
         return flagged.drop(*MATCH_FIELDS)
-    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    flagged = flagged.persist(StorageLevel.DISK_ONLY)
     detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"), F.lit(" (hamming "),
                       F.col("score").cast("string"), F.lit(")"))
     return neardup.mark(flagged.drop(*MATCH_FIELDS), near_duplicates(flagged, near), "near_duplicate", detail)
