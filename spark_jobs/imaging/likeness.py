@@ -33,6 +33,7 @@ COARSE_SHIFTS = (-2, -1, 0, 1, 2)  # the first pass of look_alike
 REFINE_MARGIN = 0.3  # look_alike refines pairs whose first pass is within this of the limit
 SCALES = (0.95, 0.975, 1.0, 1 / 0.975, 1 / 0.95)
 MAX_SPREAD_RATIO = 1.35
+_CHUNK = 256  # pairs per vectorised step
 
 
 def thumbnail(rgb_image) -> bytes:
@@ -102,11 +103,13 @@ def _one_way(x: np.ndarray, y: np.ndarray, aligns: np.ndarray) -> np.ndarray:
 def differences(a: list[bytes], b: list[bytes], aligns: np.ndarray = _FINE) -> tuple[np.ndarray, np.ndarray]:
     """(difference, spread ratio) of each pair of thumbnails ``a[i]``, ``b[i]``: 0 and 1 for the same picture;
     see the module text. Symmetric."""
-    if not a:
-        return np.zeros(0, dtype=np.float32), np.ones(0, dtype=np.float32)
-    x, sx = _normalised(a)
-    y, sy = _normalised(b)
-    return np.minimum(_one_way(x, y, aligns), _one_way(y, x, aligns)), np.maximum(sx / sy, sy / sx)
+    diff, ratio = np.zeros(len(a), dtype=np.float32), np.ones(len(a), dtype=np.float32)
+    for lo in range(0, len(a), _CHUNK):  # bounded memory whatever the Arrow batch size (~40 MB per chunk)
+        x, sx = _normalised(a[lo:lo + _CHUNK])
+        y, sy = _normalised(b[lo:lo + _CHUNK])
+        diff[lo:lo + len(x)] = np.minimum(_one_way(x, y, aligns), _one_way(y, x, aligns))
+        ratio[lo:lo + len(x)] = np.maximum(sx / sy, sy / sx)
+    return diff, ratio
 
 
 def block_difference(a: bytes, b: bytes) -> float:
