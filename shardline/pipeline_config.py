@@ -41,7 +41,8 @@ class ImagesConfig:
     format: str = "PNG"              # re-encode as PNG or JPEG
     background: str = "white"        # colour under transparent pixels
     min_size: int = 8                # originals smaller than this (px) are quarantined as too_small
-    near_dup_threshold: int = 12     # hash bits (of 64) apart for near-duplicate candidates; -1 turns matching off
+    near_dup_hash: str = "phash"     # candidates' hash: phash, or dcthash (more recall on small crops, quadratic cost: docs/IMAGE_CLEANING.md)
+    near_dup_threshold: int = 10     # hash bits (of 64) apart for near-duplicate candidates; -1 turns matching off
     near_dup_max_difference: float = 0.33  # thumbnail block difference that confirms a candidate (inf: no check)
 
     def __post_init__(self) -> None:
@@ -49,6 +50,7 @@ class ImagesConfig:
         _one_of("images", "mode", self.mode, ("RGB", "L"))
         _one_of("images", "resize", self.resize, ("pad", "crop", "stretch"))
         _one_of("images", "format", self.format, ("PNG", "JPEG"))
+        _one_of("images", "near_dup_hash", self.near_dup_hash, ("phash", "dcthash", "dhash"))
         _at_least("images", "min_size", self.min_size, 1)
         if not -1 <= self.near_dup_threshold <= 63:
             raise ValueError(f"images.near_dup_threshold must be -1 (off) or 0..63, got {self.near_dup_threshold}")
@@ -286,7 +288,7 @@ def job_defaults(cfg: PipelineConfig, job: str) -> dict[str, object]:
     table: dict[str, dict[str, object]] = {
         "clean_images": {"target_size": str(im.size), "mode": im.mode, "resize": im.resize, "format": im.format,
                          "background": im.background, "min_size": im.min_size,
-                         "near_dup_threshold": im.near_dup_threshold,
+                         "near_dup_threshold": im.near_dup_threshold, "hash": im.near_dup_hash,
                          "near_dup_max_difference": im.near_dup_max_difference},
         "clean_text": {"preset": tx.preset, "normal_form": tx.normal_form, "keep_markup": not tx.strip_markup,
                        "keep_boilerplate": not tx.drop_boilerplate, "no_pii": not tx.redact_pii,

@@ -102,14 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="larger files are quarantined as too_large without being read (default 256 MiB)")
     p.add_argument("--read-in-spark", action="store_true",
                    help="pass file bytes from Spark's binaryFile reader through Arrow (default: workers read local files)")
-    p.add_argument("--hash", default="dcthash", choices=sorted(HASHES),
-                   help="perceptual hash of the near-duplicate candidates (default dcthash; phash/dhash: see docs)")
+    p.add_argument("--hash", choices=sorted(HASHES),
+                   help="perceptual hash of the near-duplicate candidates (default: the configuration's, %(default)s)")
     p.add_argument("--near-dup-threshold", type=int,
                    help="Hamming distance for near duplicates, 0..63, -1 turns matching off (default: the configuration's, %(default)s)")
     p.add_argument("--near-dup-max-difference", type=float,
                    help="largest thumbnail block difference of a confirmed near duplicate; inf skips the check (default: the configuration's, %(default)s)")
     p.add_argument("--lsh-tables", type=int, default=64)
-    p.add_argument("--lsh-bits", type=int, default=12)
+    p.add_argument("--lsh-bits", type=int, default=14)
     p.add_argument("--max-bucket", type=int, default=1000, help="LSH bucket size before the skew guard applies")
     args = parse_args(p, "clean_images", argv)
 

@@ -52,7 +52,7 @@ class ImageCleanConfig:
     min_size: int = 8                     # smaller originals are quarantined as too_small
     max_pixels: int = 50_000_000          # decompression-bomb guard (header width x height)
     max_file_bytes: int = 256 * 2**20     # larger files are quarantined as too_large by their size, never read
-    hash: str = "dcthash"                 # perceptual hash for near duplicates: dcthash, phash or dhash
+    hash: str = "phash"                   # perceptual hash for near duplicates: phash, dcthash or dhash
 
     def __post_init__(self) -> None:
         if self.mode not in ("L", "RGB"):

@@ -4,8 +4,8 @@ thumbnails.
 Bit-sampling LSH: table t keeps ``bits`` fixed random bit positions of the hash (``hash & mask_t``, in the
 JVM). Two hashes ``d`` bits apart land in the same bucket of one table with probability
 C(64-d, bits) / C(64, bits), and in at least one of ``tables`` tables with 1 - (1 - p)^tables: for the
-defaults (64 tables x 12 bits) 0.984 at d = 12 and 0.9999 at d = 8, while two unrelated pictures
-(d around 32) meet in 1 of ~230 pairs. Candidates are then checked exactly: ``bit_count(a ^ b) <= threshold``,
+defaults (64 tables x 14 bits) 0.989 at d = 10 and 0.9999 at d = 6, while two unrelated pictures
+(d around 32) meet in 1 of ~1,600 pairs. Candidates are then checked exactly: ``bit_count(a ^ b) <= threshold``,
 and confirmed on thumbnails (``likeness.look_alike``: aligned block difference <= max_difference): the hash alone
 cannot tell distinct icons with the same layout apart (docs/IMAGE_CLEANING.md).
 
@@ -32,10 +32,10 @@ from spark_jobs.imaging.likeness import look_alike
 
 @dataclass(frozen=True)
 class NearDupConfig:
-    threshold: int = 12      # Hamming distance (of 64 bits) at or under which two images are candidates
+    threshold: int = 10      # Hamming distance (of 64 bits) at or under which two images are candidates
     max_difference: float = 0.33  # block difference (likeness.py) of a confirmed pair; inf: no check
     tables: int = 64
-    bits: int = 12
+    bits: int = 14
     max_bucket: int = 1000   # skew guard, see spark_jobs.common.neardup
     seed: int = 0
 
