@@ -34,16 +34,6 @@ DT = "2030-03-01"
 SIDES = (32, 160)
 
 
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def _tree(pid: int) -> list[int]:
     """``pid`` and all its descendants (children of every thread: the JVM starts Python from other threads)."""
     out, todo = [], [pid]
@@ -79,7 +69,7 @@ def run_job(script: str, args: list[str], home: Path, driver_memory: str) -> dic
         workers = 0
         for pid in _tree(proc.pid):
             cmdline = _cmdline(pid)
-            rss = _rss_kb(pid)
+            rss = text_clean.rss_kb(pid)
             if b"java" in cmdline.split(b"\0")[0]:
                 peak["jvm"] = max(peak["jvm"], rss)
             elif script.encode() in cmdline:

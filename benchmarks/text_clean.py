@@ -158,7 +158,7 @@ def udf_version(raw, cfg, mh):
 
 # ---------------------------------------------------------------- the real job, with RSS polling
 
-def _rss_kb(pid: int) -> int:
+def rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -189,11 +189,11 @@ def real_job(corpus: Path, home: Path, run_id: str, driver_memory: str = "6g") -
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     jvm_peak = py_peak = 0
     while proc.poll() is None:
-        jvm_peak = max(jvm_peak, _rss_kb(proc.pid))
+        jvm_peak = max(jvm_peak, rss_kb(proc.pid))
         for child in _children(proc.pid):
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes() if Path(f"/proc/{child}/cmdline").exists() else b""
             if b"clean_text.py" in cmdline:
-                py_peak = max(py_peak, _rss_kb(child))
+                py_peak = max(py_peak, rss_kb(child))
         time.sleep(0.5)
     err = proc.stderr.read()
     if proc.returncode != 0:
