@@ -129,7 +129,7 @@ def refuse_if_scheduled_run_active(logical, dt: str) -> None:
     from sqlalchemy import select
 
     with create_session() as session:
-        active = session.execute(select(DagRun.run_id, DagRun.run_type, DagRun.state).where(
+        active = session.execute(select(DagRun.run_id, DagRun.state).where(
             DagRun.dag_id == DAG_ID, DagRun.logical_date == logical,
             DagRun.state.in_(("queued", "running")), DagRun.run_type.in_(("scheduled", "backfill")))).all()
     if active:

@@ -41,7 +41,7 @@ class ImagesConfig:
     format: str = "PNG"              # re-encode as PNG or JPEG
     background: str = "white"        # colour under transparent pixels
     min_size: int = 8                # originals smaller than this (px) are quarantined as too_small
-    near_dup_hash: str = "phash"     # candidates' hash: phash, or dcthash (more recall on small crops, quadratic cost: docs/IMAGE_CLEANING.md)
+    near_dup_hash: str = "phash,dcthash"  # candidates' hashes (comma list of phash, dcthash, dhash): the union (docs/IMAGE_CLEANING.md)
     near_dup_threshold: int = 10     # hash bits (of 64) apart for near-duplicate candidates; -1 turns matching off
     near_dup_max_difference: float = 0.33  # thumbnail block difference that confirms a candidate (inf: no check)
 
@@ -50,7 +50,10 @@ class ImagesConfig:
         _one_of("images", "mode", self.mode, ("RGB", "L"))
         _one_of("images", "resize", self.resize, ("pad", "crop", "stretch"))
         _one_of("images", "format", self.format, ("PNG", "JPEG"))
-        _one_of("images", "near_dup_hash", self.near_dup_hash, ("phash", "dcthash", "dhash"))
+        names = [n.strip() for n in self.near_dup_hash.split(",")]
+        if not all(n in ("phash", "dcthash", "dhash") for n in names) or len(set(names)) != len(names):
+            raise ValueError("images.near_dup_hash must be one or more of 'phash', 'dcthash', 'dhash', comma-separated, "
+                             f"each once, got {self.near_dup_hash!r}")
         _at_least("images", "min_size", self.min_size, 1)
         if not -1 <= self.near_dup_threshold <= 63:
             raise ValueError(f"images.near_dup_threshold must be -1 (off) or 0..63, got {self.near_dup_threshold}")

@@ -52,7 +52,7 @@ def build_report(spark: SparkSession, flagged: DataFrame, counts: Counts, *, dt:
     def uri(source: str) -> str:
         return cfg.root_uri.rstrip("/") + "/" + source
 
-    files = read_samples(spark, sorted({uri(s["source"]) for group in (rejects, kept) for v in group.values() for s in v}))
+    files = read_samples(sorted({uri(s["source"]) for group in (rejects, kept) for v in group.values() for s in v}))
 
     def tiles(items: list[dict]) -> list[tuple[bytes | None, str]]:
         return [(files.get(uri(s["source"])), s["source"].rsplit("/", 1)[-1]) for s in items]
@@ -102,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="larger files are quarantined as too_large without being read (default 256 MiB)")
     p.add_argument("--read-in-spark", action="store_true",
                    help="pass file bytes from Spark's binaryFile reader through Arrow (default: workers read local files)")
-    p.add_argument("--hash", choices=sorted(HASHES),
-                   help="perceptual hash of the near-duplicate candidates (default: the configuration's, %(default)s)")
+    p.add_argument("--hash", help=f"perceptual hashes of the near-duplicate candidates, comma-separated, of "
+                   f"{', '.join(sorted(HASHES))}: the union (default: the configuration's, %(default)s)")
     p.add_argument("--near-dup-threshold", type=int,
                    help="Hamming distance for near duplicates, 0..63, -1 turns matching off (default: the configuration's, %(default)s)")
     p.add_argument("--near-dup-max-difference", type=float,

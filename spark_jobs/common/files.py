@@ -115,7 +115,7 @@ def _file_problem(path: str) -> str | None:
     return None
 
 
-def read_samples(spark: SparkSession, paths: list[str], max_bytes: int = 64 * 2**20) -> dict[str, bytes]:
+def read_samples(paths: list[str], max_bytes: int = 64 * 2**20) -> dict[str, bytes]:
     """{path: bytes} of a few files to show in a report; a path that is no readable regular file (or is
     larger than ``max_bytes``) is left out, never fails the report. Local files are read here: Spark's
     ``binaryFile`` source would treat ``[``, ``{``, ``*``, ``?`` in names as a glob, hide ``_``/``.``

@@ -14,7 +14,16 @@ import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import BinaryType, BooleanType, IntegerType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import (
+    ArrayType,
+    BinaryType,
+    BooleanType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
 
 from spark_jobs.common import neardup
 from spark_jobs.common.flagged import flag_duplicates
@@ -23,7 +32,8 @@ from spark_jobs.imaging.dedup import NearDupConfig, near_duplicates
 
 __all__ = ["DECODED", "ImageCleanConfig", "NearDupConfig", "decode", "transform"]
 
-_TYPES = {"image": BinaryType(), "perceptual_hash": LongType(), "alt_hash": LongType(), "thumb": BinaryType(),
+_TYPES = {"image": BinaryType(), "perceptual_hash": LongType(), "hashes": ArrayType(LongType()),
+          "alt_hashes": ArrayType(LongType()), "thumb": BinaryType(),
           "alt_thumb": BinaryType(), "opaque": BooleanType()}
 DECODED = StructType([
     StructField(name, _TYPES.get(name, IntegerType() if name in ("width", "height", "orig_width", "orig_height")

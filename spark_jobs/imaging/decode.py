@@ -27,7 +27,7 @@ import numpy as np
 from shardline.config import folder_label, relative_path
 from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_local
 from spark_jobs.imaging.likeness import is_flat, thumbnail
-from spark_jobs.imaging.phash import HASHES
+from spark_jobs.imaging.phash import HASHES, hashes
 
 RESIZE_POLICIES = ("pad", "crop", "stretch")
 OUTPUT_FORMATS = ("PNG", "JPEG")
@@ -52,7 +52,8 @@ class ImageCleanConfig:
     min_size: int = 8                     # smaller originals are quarantined as too_small
     max_pixels: int = 50_000_000          # decompression-bomb guard (header width x height)
     max_file_bytes: int = 256 * 2**20     # larger files are quarantined as too_large by their size, never read
-    hash: str = "phash"                   # perceptual hash for near duplicates: phash, dcthash or dhash
+    hash: str = "phash,dcthash"           # perceptual hashes of near-duplicate candidates (comma list of
+                                          # phash, dcthash, dhash; the first is stored as perceptual_hash)
 
     def __post_init__(self) -> None:
         if self.mode not in ("L", "RGB"):
@@ -66,18 +67,25 @@ class ImageCleanConfig:
             raise ValueError(f"output_format must be PNG or JPEG, got {self.output_format!r}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
-        if self.hash not in HASHES:
-            raise ValueError(f"hash must be one of {', '.join(HASHES)}, got {self.hash!r}")
+        names = self.hashes
+        if not names or any(n not in HASHES for n in names) or len(set(names)) != len(names):
+            raise ValueError(f"hash must be one or more of {', '.join(HASHES)} (comma-separated, each once), "
+                             f"got {self.hash!r}")
         if self.min_size < 1 or self.max_pixels < 1:
             raise ValueError("min_size and max_pixels must be positive")
+
+    @property
+    def hashes(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in self.hash.split(",") if n.strip())
 
 
 FIELDS = ("id", "source", "label", "image", "width", "height", "orig_width", "orig_height", "orig_format",
           "content_hash", "perceptual_hash", "reason", "detail")
-# Near-duplicate matching only (spark_jobs/imaging/dedup.py), dropped before anything is written: the hash
-# and thumbnail of a transparent picture flattened onto the other extreme (black for a white background),
-# so a copy someone flattened onto black still matches; whether the picture has transparency; thumbnails.
-MATCH_FIELDS = ("opaque", "thumb", "alt_hash", "alt_thumb")
+# Near-duplicate matching only (spark_jobs/imaging/dedup.py), dropped before anything is written: every
+# configured hash (``hashes``, in the configuration's order); the hashes and thumbnail of a transparent
+# picture flattened onto the other extreme (black for a white background), so a copy someone flattened onto
+# black still matches; whether the picture has transparency; thumbnails.
+MATCH_FIELDS = ("opaque", "thumb", "hashes", "alt_hashes", "alt_thumb")
 
 
 def record_id(rel: str) -> str:
@@ -135,14 +143,16 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem:
     img = to_mode(source_img, cfg.mode, cfg.background)
     row["content_hash"] = hashlib.sha1(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
     gray = img if img.mode == "L" else img.convert("L")
-    row["perceptual_hash"] = HASHES[cfg.hash](gray)
+    row["hashes"] = hashes(gray, cfg.hashes)
+    row["perceptual_hash"] = row["hashes"][0]
     row["thumb"] = thumbnail(img if img.mode == "RGB" else img.convert("RGB"))
     row["opaque"] = not has_alpha(source_img)
     if not row["opaque"]:
         # in the configured mode, like ``thumb``: a grey thumbnail never meets a colour one
         other = to_mode(source_img, cfg.mode, (0, 0, 0) if sum(cfg.background) >= 384 else (255, 255, 255))
         if not is_flat(other.convert("RGB")):
-            row["alt_hash"] = HASHES[cfg.hash](other if other.mode == "L" else other.convert("L"))
+            other_gray = other if other.mode == "L" else other.convert("L")
+            row["alt_hashes"] = hashes(other_gray, cfg.hashes)
             row["alt_thumb"] = thumbnail(other.convert("RGB"))
     out_img = resize(img, cfg)
     out = io.BytesIO()

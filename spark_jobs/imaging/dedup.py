@@ -7,7 +7,8 @@ C(64-d, bits) / C(64, bits), and in at least one of ``tables`` tables with 1 - (
 defaults (64 tables x 14 bits) 0.989 at d = 10 and 0.9999 at d = 6, while two unrelated pictures
 (d around 32) meet in 1 of ~1,600 pairs. Candidates are then checked exactly: ``bit_count(a ^ b) <= threshold``,
 and confirmed on thumbnails (``likeness.look_alike``: aligned block difference <= max_difference): the hash alone
-cannot tell distinct icons with the same layout apart (docs/IMAGE_CLEANING.md).
+cannot tell distinct icons with the same layout apart (docs/IMAGE_CLEANING.md). With several kinds of hash
+(the default: pHash and dcthash, phash.py), each kind has its own tables and the candidates are the union.
 
 Transparency: a picture with an alpha channel is hashed flattened on the configured background and, as
 a second variant, on the other extreme (black for white). The second variant is matched only against
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from math import comb
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark_jobs.common import neardup
@@ -72,36 +74,45 @@ def _confirm(pairs: DataFrame, max_difference: float) -> DataFrame:
 
 
 def near_duplicates(flagged: DataFrame, cfg: NearDupConfig) -> DataFrame:
-    """Accepted records (id, perceptual_hash, alt_hash, opaque, thumb, alt_thumb, orig_width, orig_height,
-    source) -> (id, dup_of, score), score = the Hamming distance of the matched hashes.
+    """Accepted records (id, hashes, alt_hashes, opaque, thumb, alt_thumb, orig_width, orig_height, source) ->
+    (id, dup_of, score), score = the smallest Hamming distance of the matched hashes (of one kind: each hash
+    of ``hashes`` has its own LSH tables, and a pair is a candidate when any kind is within the threshold).
 
     The kept one of a group is the largest original (most pixels), then the smallest source path.
     """
-    live = flagged.filter(F.col("reason").isNull() & F.col("perceptual_hash").isNotNull()).select(
-        "id", "perceptual_hash", "alt_hash", "opaque", (-(F.col("orig_width") * F.col("orig_height"))).alias("_neg_px"),
+    live = flagged.filter(F.col("reason").isNull() & F.col("hashes").isNotNull()).select(
+        "id", "hashes", "alt_hashes", "opaque", (-(F.col("orig_width") * F.col("orig_height"))).alias("_neg_px"),
         "source")
-    variants = live.select("id", "opaque", F.struct("_neg_px", "source").alias("order"), F.explode(F.array(
-        F.struct(F.lit(0).alias("v"), F.col("perceptual_hash").alias("h")),
-        F.struct(F.lit(1).alias("v"), F.col("alt_hash").alias("h")))).alias("var")).filter(F.col("var.h").isNotNull())
+    # One long per picture stands for both its id and its rank (most pixels, then smallest source path):
+    # the LSH stage shuffles millions of (bucket, picture) rows, and a long is a fraction of an id string
+    # plus a (pixels, path) struct. Ranks are data, so they are the same on every run and partitioning.
+    live = live.withColumn("r", F.row_number().over(Window.orderBy("_neg_px", "source"))).persist(StorageLevel.DISK_ONLY)
+    own = live.select("r", "opaque", F.lit(0).alias("v"), F.posexplode("hashes").alias("k", "h"))
+    alt = live.select("r", "opaque", F.lit(1).alias("v"), F.posexplode("alt_hashes").alias("k", "h"))
+    variants = own.unionByName(alt).filter(F.col("h").isNotNull())
     masks = F.array(*[F.lit(m) for m in cfg.masks()])
-    keys = variants.select("id", "order", "opaque", "var.v", "var.h", F.posexplode(masks).alias("band", "_mask"))
-    keys = keys.select("id", "band", F.col("h").bitwiseAND(F.col("_mask")).alias("key"), "order", "h", "v", "opaque")
+    keys = variants.select("r", "opaque", "v", "h", "k", F.posexplode(masks).alias("_t", "_mask"))
+    # a table per (hash kind, mask): a bucket never mixes two kinds of hash
+    keys = keys.select(F.col("r").alias("id"), (F.col("k") * cfg.tables + F.col("_t")).alias("band"),
+                       F.col("h").bitwiseAND(F.col("_mask")).alias("key"), F.col("r").alias("order"), "h", "v", "opaque")
     pairs = neardup.bucket_pairs(keys, cfg.max_bucket, carry=["h", "v", "opaque"])  # no join back for hashes
     dist = F.bit_count(F.col("h_a").bitwiseXOR(F.col("h_b")))
     both_own = (F.col("v_a") == 0) & (F.col("v_b") == 0)
     flattened = ((F.col("v_a") == 1) & (F.col("v_b") == 0) & F.col("opaque_b")) | \
                 ((F.col("v_b") == 1) & (F.col("v_a") == 0) & F.col("opaque_a"))
     hits = (pairs.filter(both_own | flattened)
-            .select("a", "b", "v_a", "v_b", F.col("order_a").alias("rank_a"), F.col("order_b").alias("rank_b"),
-                    dist.alias("score"))
+            .select("a", "b", "v_a", "v_b", dist.alias("score"))
             .filter(F.col("score") <= cfg.threshold))
-    best = hits.groupBy("a", "b").agg(F.min(F.struct("score", "v_a", "v_b", "rank_a", "rank_b")).alias("m"))
-    edges = best.select("a", "b", "m.*")
+    edges = (hits.groupBy("a", "b").agg(F.min(F.struct("score", "v_a", "v_b")).alias("m"))
+             .select("a", "b", F.col("a").alias("rank_a"), F.col("b").alias("rank_b"), "m.*"))
     if cfg.max_difference != float("inf"):
-        thumbs = flagged.select("id", "thumb", "alt_thumb")
+        thumbs = flagged.select("id", "thumb", "alt_thumb").join(live.select("id", "r"), "id").drop("id")
         pick = lambda side: F.when(F.col(f"v_{side}") == 1, F.col(f"alt_thumb_{side}")).otherwise(F.col(f"thumb_{side}"))  # noqa: E731
-        with_thumbs = (edges.join(thumbs.toDF("a", "thumb_a", "alt_thumb_a"), "a")
-                       .join(thumbs.toDF("b", "thumb_b", "alt_thumb_b"), "b")
+        with_thumbs = (edges.join(thumbs.toDF("thumb_a", "alt_thumb_a", "a"), "a")
+                       .join(thumbs.toDF("thumb_b", "alt_thumb_b", "b"), "b")
                        .select("a", "b", "rank_a", "rank_b", "score", pick("a").alias("thumb_a"), pick("b").alias("thumb_b")))
         edges = _confirm(with_thumbs, cfg.max_difference)
-    return neardup.representatives(edges.select("a", "b", "rank_a", "rank_b", "score"))
+    dups = neardup.representatives(edges.select("a", "b", "rank_a", "rank_b", "score"))
+    ids = live.select("r", "id")
+    return (dups.join(ids.toDF("id", "_id"), "id").join(ids.toDF("dup_of", "_dup_of"), "dup_of")
+            .select(F.col("_id").alias("id"), F.col("_dup_of").alias("dup_of"), "score"))

@@ -112,11 +112,6 @@ def differences(a: list[bytes], b: list[bytes], aligns: np.ndarray = _FINE) -> t
     return diff, ratio
 
 
-def block_difference(a: bytes, b: bytes) -> float:
-    """The difference of one pair (``differences``)."""
-    return float(differences([a], [b])[0][0])
-
-
 def look_alike(a: list[bytes], b: list[bytes], max_difference: float) -> np.ndarray:
     """Which pairs are confirmed: difference at most ``max_difference`` and spreads within MAX_SPREAD_RATIO.
 

@@ -55,7 +55,7 @@ def test_read_files_with_spark_content_still_lists_hidden_names(spark, tmp_path)
     assert len(rows) == 10
 
 
-def test_report_samples_read_awkward_names_and_skip_what_cannot_be_read(spark, tmp_path):
+def test_report_samples_read_awkward_names_and_skip_what_cannot_be_read(tmp_path):
     """The contact sheet's reload: glob characters and hidden names are plain names; a dangling link or a
     fifo is left out (a fifo is never opened), nothing fails."""
     root = tmp_path / "c"
@@ -66,5 +66,5 @@ def test_report_samples_read_awkward_names_and_skip_what_cannot_be_read(spark, t
     os.symlink(root / "gone.png", root / "dangling.png")
     os.mkfifo(root / "pipe.png")
     wanted = [f"file:{root}/{n}" for n in (*names, "dangling.png", "pipe.png")]
-    got = read_samples(spark, wanted)
+    got = read_samples(wanted)
     assert got == {f"file:{root}/{n}": data for n, data in names.items()}

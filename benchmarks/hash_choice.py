@@ -1,0 +1,178 @@
+"""Which hashes make near-duplicate candidates: recall per edit against random pairs within reach, in-process.
+
+The candidate stage of the image job (spark_jobs/imaging/dedup.py) keeps a pair when one of its hashes is
+within the threshold; everything else is never looked at again. This measures that stage alone, for
+several choices, on:
+- copies: one copy of each real base picture of ``benchmarks/dedup_quality.py`` (installed icons with
+  transparency, tiles of scikit-learn's photographs) per transformation, made and decoded as the job does
+  (flattened on white; a copy flattened on black is matched against the original's black variant);
+- unrelated pairs: all pairs of the distinct base pictures (icons look alike: a hard case), and all pairs of
+  2,500 generated pictures of ``spark_jobs/imaging/synthetic.py`` (the scale benchmarks' material).
+Candidate pairs grow with the square of the corpus and each costs a thumbnail check (~1 ms), so the second
+column decides what a choice costs. Also: the thumbnail check alone (``likeness.look_alike``) on every copy.
+Writes a section of docs/BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/hash_choice.py [--images 1500] [--seed 5]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from benchmarks.dedup_quality import IMAGE_EDITS, _blank, distinct_images, icon_base, image_copy, photo_tiles  # noqa: E402
+from benchmarks.report import update_section  # noqa: E402
+
+
+def _unwhitened_dcthash(gray) -> int:
+    """dcthash as it was before 2026-12-01 (no 1/f scaling), for comparison."""
+    from PIL import Image
+
+    from spark_jobs.imaging.phash import _DCT, _N, _PROJECT, _to_int64
+
+    x = np.asarray(gray.resize((_N, _N), Image.LANCZOS, reducing_gap=2.0), dtype=np.float64)
+    low = (_DCT @ x @ _DCT.T)[:8, :8].ravel()[1:]
+    return 0 if np.abs(low).max() < 1e-6 else _to_int64(_PROJECT @ low > 0)
+
+
+def hash_fns() -> dict:
+    from spark_jobs.imaging.phash import dcthash, phash
+
+    return {"phash": phash, "dcthash": dcthash, "dcthash unwhitened": _unwhitened_dcthash}
+
+
+# (label, [(hash, threshold), ...]): a pair is a candidate when any (hash, threshold) holds
+CHOICES = [
+    ("pHash <= 10 (the default before)", [("phash", 10)]),
+    ("pHash <= 14", [("phash", 14)]),
+    ("unwhitened dcthash <= 12 (opt-in before)", [("dcthash unwhitened", 12)]),
+    ("whitened dcthash <= 10", [("dcthash", 10)]),
+    ("pHash <= 10 or unwhitened dcthash <= 8", [("phash", 10), ("dcthash unwhitened", 8)]),
+    ("**pHash <= 10 or dcthash <= 10 (default)**", [("phash", 10), ("dcthash", 10)]),
+    ("pHash <= 10 or dcthash <= 12", [("phash", 10), ("dcthash", 12)]),
+]
+
+
+def decoded(data: bytes) -> list:
+    """[(gray on white, RGB on white), (gray on black, RGB on black) if transparent and not blank] as the job
+    makes them."""
+    from PIL import Image
+
+    from spark_jobs.imaging.decode import has_alpha, to_mode, upright
+    from spark_jobs.imaging.likeness import is_flat
+
+    im = upright(Image.open(io.BytesIO(data)))
+    im.load()
+    main = to_mode(im, "RGB", (255, 255, 255))
+    out = [(main.convert("L"), main)]
+    if has_alpha(im):
+        other = to_mode(im, "RGB", (0, 0, 0))
+        if not is_flat(other):
+            out.append((other.convert("L"), other))
+    return out
+
+
+def signatures(variants: list, fns: dict) -> list[dict]:
+    from spark_jobs.imaging.likeness import thumbnail
+
+    return [{**{name: fn(gray) & ((1 << 64) - 1) for name, fn in fns.items()}, "thumb": thumbnail(rgb)}
+            for gray, rgb in variants]
+
+
+def distances(hs: list[int]) -> np.ndarray:
+    h = np.array(hs, dtype=np.uint64)
+    x = h[:, None] ^ h[None, :]
+    dist = np.zeros(x.shape, dtype=np.int16)
+    for shift in range(64):
+        dist += ((x >> np.uint64(shift)) & np.uint64(1)).astype(np.int16)
+    return dist[np.triu_indices(len(h), 1)]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=1500, help="icons drawn before the distinct filter")
+    p.add_argument("--generated", type=int, default=2500)
+    p.add_argument("--seed", type=int, default=5)
+    args = p.parse_args()
+
+    from spark_jobs.imaging.likeness import look_alike
+    from spark_jobs.imaging.synthetic import picture
+
+    t0 = time.perf_counter()
+    fns = hash_fns()
+    rng = random.Random(args.seed)
+    base = distinct_images(photo_tiles(rng) + icon_base(args.images, rng))
+
+    def original(name, img) -> bytes:
+        buf = io.BytesIO()
+        if name.startswith("photo/"):
+            img.convert("RGB").save(buf, format="JPEG", quality=90)
+        else:
+            img.save(buf, format="PNG")
+        return buf.getvalue()
+
+    sig = [signatures(decoded(original(n, img)), fns) for n, img in base]
+    copies: dict[tuple, list] = {}
+    for kind, value in IMAGE_EDITS:
+        made = []
+        for i, (name, img) in enumerate(base):
+            if kind.startswith("flattened") and _blank(img, (0, 0, 0) if kind.endswith("black") else (255, 255, 255)):
+                continue
+            if kind.startswith("format swap") and name.startswith("photo/"):
+                buf = io.BytesIO()
+                img.convert("RGB").save(buf, format="PNG")
+                data = buf.getvalue()
+            else:
+                data, _ = image_copy(img, kind, value, rng)
+            made.append((i, signatures(decoded(data), fns)[0]))  # the copy's own variant, as the job matches it
+        copies[(kind, value)] = made
+
+    def copy_dist(name: str, i: int, c: dict) -> int:
+        opts = sig[i] if len(sig[i]) > 1 else sig[i][:1]  # the black variant meets an opaque copy
+        return min(bin(o[name] ^ c[name]).count("1") for o in opts)
+
+    rand_icons = {name: distances([s[0][name] for s in sig]) for name in fns}
+    gen = []
+    for k in range(args.generated):
+        r = random.Random(k)
+        g = picture(k, r.randint(32, 160), r.randint(32, 160)).convert("RGB")
+        gen.append({name: fn(g.convert("L")) & ((1 << 64) - 1) for name, fn in fns.items()})
+    rand_gen = {name: distances([g[name] for g in gen]) for name in fns}
+
+    keys = list(copies)
+    rows = ["| candidates | " + " | ".join(f"{k} {v:g}" if v else k for k, v in keys)
+            + " | random pairs, generated | random pairs, icons |",
+            "|---|" + "---:|" * (len(keys) + 2)]
+    for label, rule in CHOICES:
+        recall = [np.mean([any(copy_dist(h, i, c) <= t for h, t in rule) for i, c in copies[k]]) for k in keys]
+        gen_rate = np.mean(np.any([rand_gen[h] <= t for h, t in rule], axis=0))
+        icon_rate = np.mean(np.any([rand_icons[h] <= t for h, t in rule], axis=0))
+        rows.append(f"| {label} | " + " | ".join(f"{r:.2f}" for r in recall) + f" | {gen_rate:.1e} | {icon_rate:.1e} |")
+    check = []
+    for k in keys:
+        a = [(sig[i][1] if k[0] == "flattened on black" and len(sig[i]) > 1 else sig[i][0])["thumb"] for i, _ in copies[k]]
+        check.append(float(np.mean(look_alike(a, [c["thumb"] for _, c in copies[k]], 0.33))))
+    rows.append("| the thumbnail check alone, default limit 0.33 | " + " | ".join(f"{r:.2f}" for r in check) + " | | |")
+    n_copies = len(copies[keys[0]])
+    body = f"""`benchmarks/hash_choice.py`: the candidate stage alone, in-process. Share of copies whose hash stays within
+reach, per transformation: one copy of each of {len(base):,} distinct real base pictures (installed icons with
+transparency and tiles of scikit-learn's photographs, as in `dedup_quality.py`; {n_copies:,} copies per
+transformation but fewer for flattening, where a glyph would vanish), decoded as the job does; and the share of
+pairs of unrelated pictures within reach: all pairs of {args.generated:,} generated pictures (the scale benchmarks'
+material) and of the distinct base pictures (icons look alike). Candidates grow with the square of the corpus, and
+each is checked on thumbnails (~1 ms). The last row: the thumbnail check alone on every copy. {time.perf_counter() - t0:.0f} s.
+
+{chr(10).join(rows)}"""
+    print(body)
+    update_section("Near-duplicate candidates: which hashes", body)
+
+
+if __name__ == "__main__":
+    main()
