@@ -63,10 +63,13 @@ class NearDupConfig:
 
 
 def _confirm(pairs: DataFrame, max_difference: float) -> DataFrame:
-    """(a, b, rank_a, rank_b, score, thumb_a, thumb_b) -> the pairs whose thumbnails look alike."""
+    """(a, b, rank_a, rank_b, score, thumb_a, thumb_b, dark_a, dark_b) -> the pairs whose thumbnails look
+    alike (``dark_*``: the other-extreme thumbnails of two transparent pictures, else null)."""
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
-            same = look_alike(list(pdf["thumb_a"]), list(pdf["thumb_b"]), max_difference)
+            dark_a = [None if x is None or x is pd.NA else x for x in pdf["dark_a"]]
+            dark_b = [None if x is None or x is pd.NA else x for x in pdf["dark_b"]]
+            same = look_alike(list(pdf["thumb_a"]), list(pdf["thumb_b"]), max_difference, dark_a, dark_b)
             yield pdf.loc[same, ["a", "b", "rank_a", "rank_b", "score"]]
 
     schema = pairs.select("a", "b", "rank_a", "rank_b", "score").schema
@@ -110,7 +113,9 @@ def near_duplicates(flagged: DataFrame, cfg: NearDupConfig) -> DataFrame:
         pick = lambda side: F.when(F.col(f"v_{side}") == 1, F.col(f"alt_thumb_{side}")).otherwise(F.col(f"thumb_{side}"))  # noqa: E731
         with_thumbs = (edges.join(thumbs.toDF("thumb_a", "alt_thumb_a", "a"), "a")
                        .join(thumbs.toDF("thumb_b", "alt_thumb_b", "b"), "b")
-                       .select("a", "b", "rank_a", "rank_b", "score", pick("a").alias("thumb_a"), pick("b").alias("thumb_b")))
+                       .select("a", "b", "rank_a", "rank_b", "score", pick("a").alias("thumb_a"), pick("b").alias("thumb_b"),
+                               F.when(both_own, F.col("alt_thumb_a")).alias("dark_a"),
+                               F.when(both_own, F.col("alt_thumb_b")).alias("dark_b")))
         edges = _confirm(with_thumbs, cfg.max_difference)
     dups = neardup.representatives(edges.select("a", "b", "rank_a", "rank_b", "score"))
     ids = live.select("r", "id")

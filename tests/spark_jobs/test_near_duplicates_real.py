@@ -20,6 +20,7 @@ from spark_jobs.imaging.clean import transform as clean_images
 from spark_jobs.text.clean import RAW, TextCleanConfig
 from spark_jobs.text.clean import transform as clean_text
 from spark_jobs.text.minhash import MinHashConfig
+from tests.spark_jobs.test_likeness import brightness, sheet
 
 MODULES = ("json", "csv", "pickle", "argparse", "logging", "subprocess", "shutil", "tarfile", "zipfile", "difflib",
            "textwrap", "heapq", "bisect", "collections", "functools", "itertools", "threading", "queue", "decimal",
@@ -195,6 +196,10 @@ def test_saved_again_copies_of_real_photos_are_flagged_and_look_alikes_are_not(s
     # the same icon in grey and in black is two icons (a disabled and an active state): normalising away
     # contrast must not make them one
     files["g/grey.png"], files["g/black.png"] = encoded(glyph(150)), encoded(glyph(0))
+    # a transparent document icon and a copy 15% darker: on white its pale fill darkens and the background
+    # does not (confirmed through the thumbnails flattened on black, test_likeness.py)
+    files["g/sheet0.png"], files["g/sheet1.png"] = encoded(sheet()), encoded(brightness(sheet(), 0.85))
+    expect["g/sheet1.png"] = "g/sheet0.png"
     root = "file:/corpus"
     cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB", **HASHES[hash_name][0])
     df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")

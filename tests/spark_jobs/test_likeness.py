@@ -1,0 +1,54 @@
+"""The thumbnail check's second chance for two transparent pictures (spark_jobs/imaging/likeness.py): a
+brightness change darkens an icon's fill but not the background it is flattened on; on black, it is a pure
+scaling. Both conditions are needed: on black alone, different dark glyphs with the same emblem are one."""
+from PIL import Image, ImageDraw, ImageEnhance
+
+from spark_jobs.imaging.likeness import differences, look_alike, thumbnail
+
+
+def flat(img: Image.Image, level: int) -> bytes:
+    return thumbnail(Image.alpha_composite(Image.new("RGBA", img.size, (level, level, level, 255)), img).convert("RGB"))
+
+
+def sheet() -> Image.Image:
+    """A document icon: a pale sheet with a grey outline and lines, on a transparent canvas."""
+    img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((14, 6, 50, 58), fill=(246, 245, 244, 255), outline=(154, 153, 150, 255), width=2)
+    for y in range(16, 50, 6):
+        draw.line((20, y, 44, y), fill=(192, 191, 188, 255), width=2)
+    return img
+
+
+def brightness(img: Image.Image, factor: float) -> Image.Image:
+    out = ImageEnhance.Brightness(img.convert("RGB")).enhance(factor)
+    out.putalpha(img.getchannel("A"))
+    return out
+
+
+def glyph_with_emblem(round_: bool) -> Image.Image:
+    img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    (draw.ellipse if round_ else draw.rectangle)((6, 6, 58 if round_ else 40, 58), fill=(6, 6, 6, 255))
+    draw.ellipse((36, 36, 60, 60), fill=(38, 162, 105, 255))
+    return img
+
+
+def test_a_darkened_transparent_icon_is_confirmed_with_its_black_flattened_thumbnails():
+    a, b = sheet(), brightness(sheet(), 0.85)
+    white = [flat(a, 255)], [flat(b, 255)]
+    black = [flat(a, 0)], [flat(b, 0)]
+    assert differences(*white)[0][0] > 0.33  # on white the fill darkens and the background does not
+    assert not look_alike(*white, 0.33)[0]
+    assert look_alike(*white, 0.33, *black)[0]
+
+
+def test_different_dark_glyphs_with_one_emblem_stay_distinct_though_alike_on_black():
+    a, b = glyph_with_emblem(False), glyph_with_emblem(True)
+    assert differences([flat(a, 0)], [flat(b, 0)])[0][0] <= 0.25  # the glyphs vanish on black
+    assert not look_alike([flat(a, 255)], [flat(b, 255)], 0.33, [flat(a, 0)], [flat(b, 0)])[0]
+
+
+def test_pairs_without_both_dark_thumbnails_use_the_plain_limit():
+    a, b = sheet(), brightness(sheet(), 0.85)
+    assert list(look_alike([flat(a, 255)] * 2, [flat(b, 255)] * 2, 0.33, [flat(a, 0), None], [None, flat(b, 0)])) == [False, False]
