@@ -108,8 +108,13 @@ def near_duplicates(flagged: DataFrame, cfg: NearDupConfig) -> DataFrame:
             .filter(F.col("score") <= cfg.threshold))
     edges = (hits.groupBy("a", "b").agg(F.min(F.struct("score", "v_a", "v_b")).alias("m"))
              .select("a", "b", F.col("a").alias("rank_a"), F.col("b").alias("rank_b"), "m.*"))
+    ids = live.select("r", "id")
     if cfg.max_difference != float("inf"):
-        thumbs = flagged.select("id", "thumb", "alt_thumb").join(live.select("id", "r"), "id").drop("id")
+        # only the pictures of some candidate pair: a small table, which adaptive execution broadcasts, so
+        # the thumbnails of the whole corpus are not shuffled
+        edges = edges.persist(StorageLevel.MEMORY_AND_DISK)  # read twice below; a few pairs per picture at most
+        involved = edges.select(F.col("a").alias("r")).union(edges.select(F.col("b").alias("r"))).distinct()
+        thumbs = flagged.select("id", "thumb", "alt_thumb").join(ids.join(involved, "r"), "id").drop("id")
         pick = lambda side: F.when(F.col(f"v_{side}") == 1, F.col(f"alt_thumb_{side}")).otherwise(F.col(f"thumb_{side}"))  # noqa: E731
         with_thumbs = (edges.join(thumbs.toDF("thumb_a", "alt_thumb_a", "a"), "a")
                        .join(thumbs.toDF("thumb_b", "alt_thumb_b", "b"), "b")
@@ -118,6 +123,5 @@ def near_duplicates(flagged: DataFrame, cfg: NearDupConfig) -> DataFrame:
                                F.when(both_own, F.col("alt_thumb_b")).alias("dark_b")))
         edges = _confirm(with_thumbs, cfg.max_difference)
     dups = neardup.representatives(edges.select("a", "b", "rank_a", "rank_b", "score"))
-    ids = live.select("r", "id")
     return (dups.join(ids.toDF("id", "_id"), "id").join(ids.toDF("dup_of", "_dup_of"), "dup_of")
             .select(F.col("_id").alias("id"), F.col("_dup_of").alias("dup_of"), "score"))

@@ -96,6 +96,22 @@ def test_exif_orientation_comes_out_upright(spark):
     assert px[:16].mean() > 240 and px[24:].mean() < 15
 
 
+def test_large_sideways_jpeg_is_decoded_reduced_but_keeps_its_sizes_and_orientation(spark):
+    """JPEGs are decoded at a reduced DCT scale (decode.py); the original size is still the file's, and a
+    sideways photo still comes out upright at the target size."""
+    upright = np.zeros((1600, 800), dtype=np.uint8)
+    upright[:800] = 255
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # 1600 wide, 800 high
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    cfg = ImageCleanConfig(root_uri=ROOT, target_width=50, target_height=100, resize="stretch")
+    out = run(spark, {"a/big.jpg": save(stored, "JPEG", quality=95, exif=exif)}, cfg)
+    row = out["a/big.jpg"]
+    assert (row["orig_width"], row["orig_height"], row["width"], row["height"]) == (1600, 800, 50, 100)
+    px = pixels(row)
+    assert px[:45].mean() > 240 and px[55:].mean() < 15
+
+
 def test_mode_conversions_by_pixel(spark):
     cfg = ImageCleanConfig(root_uri=ROOT, target_width=16, target_height=16, mode="RGB", resize="stretch",
                            background=(0, 0, 255))

@@ -200,6 +200,13 @@ def test_saved_again_copies_of_real_photos_are_flagged_and_look_alikes_are_not(s
     # does not (confirmed through the thumbnails flattened on black, test_likeness.py)
     files["g/sheet0.png"], files["g/sheet1.png"] = encoded(sheet()), encoded(brightness(sheet(), 0.85))
     expect["g/sheet1.png"] = "g/sheet0.png"
+    # a whole photograph as JPEG (decoded at 1/8 scale, decode.py) and a PNG of it at 80% (decoded whole)
+    from sklearn.datasets import load_sample_images
+
+    photo = Image.fromarray(load_sample_images().images[0])
+    files["p/big0.jpg"] = encoded(photo, "JPEG", quality=90)
+    files["p/big1.png"] = encoded(photo.resize((photo.width * 4 // 5, photo.height * 4 // 5), Image.LANCZOS))
+    expect["p/big1.png"] = "p/big0.jpg"
     root = "file:/corpus"
     cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB", **HASHES[hash_name][0])
     df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")
