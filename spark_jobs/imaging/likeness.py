@@ -43,7 +43,7 @@ SCALES = (0.95, 0.975, 1.0, 1 / 0.975, 1 / 0.95)
 MAX_SPREAD_RATIO = 1.35
 _CHUNK = 256  # pairs per vectorised step
 DARK_WIDEN = 1.8  # transparent pairs: on the configured background at most this x the limit, and ...
-DARK_LIMIT = 0.75  # ... on the other extreme at most this x the limit
+DARK_LIMIT = 0.36  # ... on the other extreme at most this x the limit
 
 
 def thumbnail(rgb_image) -> bytes:
