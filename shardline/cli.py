@@ -133,7 +133,7 @@ def refuse_if_scheduled_run_active(logical, dt: str) -> None:
             DagRun.dag_id == DAG_ID, DagRun.logical_date == logical,
             DagRun.state.in_(("queued", "running")), DagRun.run_type.in_(("scheduled", "backfill")))).all()
     if active:
-        run_id, _, state = active[0]
+        run_id, state = active[0]
         raise ShardlineError(f"the scheduler is running {DAG_ID} for {dt} now ({run_id}, {state}); a manual run "
                              "would replace it: wait for it to finish, or clear its tasks in Airflow to rerun")
 
