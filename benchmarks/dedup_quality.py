@@ -474,6 +474,16 @@ def old_text_flags(docs: list[dict]) -> dict[str, str]:
     return {ids[x]: ids[y] for x, y in best.items()}
 
 
+def hamming_matrix(hashes: list[int]) -> np.ndarray:
+    """All-pairs Hamming distances of unsigned 64-bit hashes (n x n)."""
+    h = np.array(hashes, dtype=np.uint64)
+    x = h[:, None] ^ h[None, :]
+    dist = np.zeros(x.shape, dtype=np.int16)
+    for shift in range(64):
+        dist += ((x >> np.uint64(shift)) & np.uint64(1)).astype(np.int16)
+    return dist
+
+
 def old_image_flags(root: Path, files: dict[str, str], threshold: int) -> dict[str, str]:
     """The previous method: pHash of the picture composited on white, Hamming <= threshold, the largest
     (then smallest path) kept; all pairs compared exactly (no LSH losses)."""
@@ -489,11 +499,7 @@ def old_image_flags(root: Path, files: dict[str, str], threshold: int) -> dict[s
             im.load()
             hashes.append(phash(to_mode(im, "L", (255, 255, 255))) & ((1 << 64) - 1))
             px.append(im.width * im.height)
-    h = np.array(hashes, dtype=np.uint64)
-    x = h[:, None] ^ h[None, :]
-    dist = np.zeros(x.shape, dtype=np.int64)
-    for shift in range(64):
-        dist += ((x >> np.uint64(shift)) & np.uint64(1)).astype(np.int64)
+    dist = hamming_matrix(hashes)
     out = {}
     for i in range(len(ids)):
         rank_i = (-px[i], files[ids[i]])
@@ -521,12 +527,7 @@ def random_pair_rates(root: Path, files: dict[str, str], threshold: int) -> dict
             hashes[name].append(fn(gray) & ((1 << 64) - 1))
     near = {}
     for name, hs in hashes.items():
-        h = np.array(hs, dtype=np.uint64)
-        x = h[:, None] ^ h[None, :]
-        dist = np.zeros(x.shape, dtype=np.int64)
-        for shift in range(64):
-            dist += ((x >> np.uint64(shift)) & np.uint64(1)).astype(np.int64)
-        near[name] = dist[np.triu_indices(len(h), 1)] <= threshold
+        near[name] = hamming_matrix(hs)[np.triu_indices(len(hs), 1)] <= threshold
     near["phash,dcthash"] = near["phash"] | near["dcthash"]
     return {name: float(v.mean()) for name, v in near.items()}
 

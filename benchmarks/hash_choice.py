@@ -27,7 +27,15 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.dedup_quality import IMAGE_EDITS, _blank, distinct_images, icon_base, image_copy, photo_tiles  # noqa: E402
+from benchmarks.dedup_quality import (  # noqa: E402
+    IMAGE_EDITS,
+    _blank,
+    distinct_images,
+    hamming_matrix,
+    icon_base,
+    image_copy,
+    photo_tiles,
+)
 from benchmarks.report import update_section  # noqa: E402
 
 
@@ -87,12 +95,8 @@ def signatures(variants: list, fns: dict) -> list[dict]:
 
 
 def distances(hs: list[int]) -> np.ndarray:
-    h = np.array(hs, dtype=np.uint64)
-    x = h[:, None] ^ h[None, :]
-    dist = np.zeros(x.shape, dtype=np.int16)
-    for shift in range(64):
-        dist += ((x >> np.uint64(shift)) & np.uint64(1)).astype(np.int16)
-    return dist[np.triu_indices(len(h), 1)]
+    """Hamming distance of every pair (upper triangle)."""
+    return hamming_matrix(hs)[np.triu_indices(len(hs), 1)]
 
 
 def main() -> None:
