@@ -33,6 +33,19 @@ def _at_least(section: str, name: str, value: float, low: float) -> None:
         raise ValueError(f"{section}.{name} must be >= {low}, got {value!r}")
 
 
+IMAGE_HASHES = ("phash", "dcthash", "dhash")  # each implemented in spark_jobs/imaging/phash.HASHES (a test keeps them equal)
+
+
+def hash_names(value: str) -> tuple[str, ...]:
+    """The one parser of a comma list of perceptual hashes (config ``images.near_dup_hash``, the job's
+    ``--hash``): the names in order, each known and given once; no empty entries."""
+    names = tuple(n.strip() for n in value.split(","))
+    if not all(n in IMAGE_HASHES for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"must be one or more of {', '.join(IMAGE_HASHES)}, comma-separated, each once, "
+                         f"got {value!r}")
+    return names
+
+
 @dataclass(frozen=True)
 class ImagesConfig:
     size: int = 96                   # output side in px (square); photos need more than the digits' 28
@@ -50,10 +63,10 @@ class ImagesConfig:
         _one_of("images", "mode", self.mode, ("RGB", "L"))
         _one_of("images", "resize", self.resize, ("pad", "crop", "stretch"))
         _one_of("images", "format", self.format, ("PNG", "JPEG"))
-        names = [n.strip() for n in self.near_dup_hash.split(",")]
-        if not all(n in ("phash", "dcthash", "dhash") for n in names) or len(set(names)) != len(names):
-            raise ValueError("images.near_dup_hash must be one or more of 'phash', 'dcthash', 'dhash', comma-separated, "
-                             f"each once, got {self.near_dup_hash!r}")
+        try:
+            hash_names(self.near_dup_hash)
+        except ValueError as exc:
+            raise ValueError(f"images.near_dup_hash {exc}") from None
         _at_least("images", "min_size", self.min_size, 1)
         if not -1 <= self.near_dup_threshold <= 63:
             raise ValueError(f"images.near_dup_threshold must be -1 (off) or 0..63, got {self.near_dup_threshold}")
@@ -127,6 +140,7 @@ class TrainSection:
     image_augment: tuple[str, ...] = ("flip", "crop", "color")
     image_pretrained: str = ""       # MobileNetV2 no-top weights (.h5) to start from; empty: from scratch
     image_pretrained_alpha: float = 1.0
+    image_classic_features: bool = True  # a wide branch on the baseline's pixels + HOG beside the network
     text_max_tokens: int = 50_000
     text_ngrams: int = 2
     text_char_ngrams: bool = True

@@ -15,6 +15,8 @@ class ImageModelConfig:
     augment: tuple[str, ...] = AUGMENTATIONS       # label-preserving random transforms while training
     pretrained: str = ""                           # MobileNetV2 no-top weights file (.h5) to start from
     pretrained_alpha: float = 1.0                  # the width multiplier that file was saved with
+    classic_features: bool = True                  # a wide branch on the baseline's pixels + HOG
+    classic_l2: float = 0.01                       # its L2 penalty per weight
 
     def __post_init__(self) -> None:
         if not self.conv_filters or any(f < 1 for f in self.conv_filters):

@@ -3,7 +3,9 @@
 - images: augmentation that leaves labels alone (flips, crops, colour jitter; active only while
   training), a convolution stem, residual blocks of depthwise-separable convolutions with batch norm,
   global average pooling, dropout, softmax. Optionally a MobileNetV2 backbone started from a local
-  Keras-applications weights file (``ImageModelConfig.pretrained``; nothing is downloaded).
+  Keras-applications weights file (``ImageModelConfig.pretrained``; nothing is downloaded). Beside it,
+  unless ``classic_features`` is off, a wide linear branch on the baseline's own features (pixels and
+  HOG, ``ClassicFeatures``) whose logits are added to the network's (wide and deep).
 - text: sublinear TF-IDF of word 1..n-grams and character 3-5-grams, learned from the train split and
   kept inside the model (so inference takes raw strings), L2-normalised, into a one-hidden-layer MLP:
   the n-gram MLP recipe for small corpora, on the same features as the TF-IDF + linear baseline.
@@ -45,6 +47,59 @@ def marked_spaces(text: tf.Tensor) -> tf.Tensor:
     reloads a saved vocabulary, finds duplicates, and refuses to load the model)."""
     text = tf.strings.regex_replace(tf.strings.lower(text), r"[!-/:-@\[-`{-~]", "")
     return tf.strings.regex_replace(text, r"\s+", "_")
+
+
+@keras.saving.register_keras_serializable(package="shardline")
+class ClassicFeatures(keras.layers.Layer):
+    """The baseline's features as TensorFlow ops, so a network can carry them in a wide branch:
+    the picture downscaled to ``pixel_side`` (all channels) and the histograms of oriented gradients of
+    its grey levels at ``hog_side`` (``cell`` px cells, ``bins`` unsigned orientations, 2x2-cell blocks
+    L2-Hys normalised), as ``training.baseline.hog``. Input in [0, 1]; no gradient flows through."""
+
+    def __init__(self, pixel_side: int = 32, hog_side: int = 48, cell: int = 6, bins: int = 9, **kwargs):
+        kwargs["trainable"] = False  # also in a saved config: passing it twice would not load
+        super().__init__(**kwargs)
+        self.pixel_side, self.hog_side, self.cell, self.bins = pixel_side, hog_side, cell, bins
+
+    def get_config(self):
+        return {**super().get_config(), "pixel_side": self.pixel_side, "hog_side": self.hog_side,
+                "cell": self.cell, "bins": self.bins}
+
+    def build(self, input_shape):
+        self.image_shape = tuple(int(d) for d in input_shape[1:])  # the model's fixed input size
+        super().build(input_shape)
+
+    def call(self, inputs):
+        # scoring feeds decoded batches of unknown static shape: give them the model's own
+        h, w, c = self.image_shape
+        x = tf.reshape(tf.stop_gradient(tf.cast(inputs, tf.float32)), [-1, h, w, c])
+        small = tf.image.resize(x, (min(self.pixel_side, h), min(self.pixel_side, w)), antialias=True)
+        grey = (tf.tensordot(x, tf.constant([0.299, 0.587, 0.114]), axes=[[3], [0]])[..., None]
+                if x.shape[-1] == 3 else x[..., :1])
+        grey = tf.image.resize(grey, (self.hog_side, self.hog_side), antialias=True)[..., 0]
+        return tf.concat([keras.layers.Flatten()(small), self._hog(grey)], axis=1)
+
+    def _hog(self, grey):
+        def gradient(g, axis):  # numpy.gradient: central differences, one-sided at the edges
+            first = tf.gather(g, [1], axis=axis) - tf.gather(g, [0], axis=axis)
+            n = g.shape[axis]
+            inner = (tf.gather(g, tf.range(2, n), axis=axis) - tf.gather(g, tf.range(0, n - 2), axis=axis)) / 2.0
+            last = tf.gather(g, [n - 1], axis=axis) - tf.gather(g, [n - 2], axis=axis)
+            return tf.concat([first, inner, last], axis=axis)
+
+        gy, gx = gradient(grey, 1), gradient(grey, 2)
+        magnitude = tf.sqrt(gx * gx + gy * gy)
+        angle = tf.math.floormod(tf.math.atan2(gy, gx) * (180.0 / 3.141592653589793), 180.0)
+        which = tf.minimum(tf.cast(angle / (180.0 / self.bins), tf.int32), self.bins - 1)
+        votes = tf.one_hot(which, self.bins) * magnitude[..., None]
+        c = self.hog_side // self.cell
+        votes = votes[:, :c * self.cell, :c * self.cell, :]
+        cells = tf.nn.avg_pool2d(votes, self.cell, self.cell, "VALID") * float(self.cell * self.cell)
+        blocks = tf.concat([cells[:, :-1, :-1], cells[:, 1:, :-1], cells[:, :-1, 1:], cells[:, 1:, 1:]], axis=3)
+        blocks = blocks / (tf.norm(blocks, axis=3, keepdims=True) + 1e-6)
+        blocks = tf.minimum(blocks, 0.2)
+        blocks = blocks / (tf.norm(blocks, axis=3, keepdims=True) + 1e-6)
+        return keras.layers.Flatten()(blocks)
 
 
 def augmentation(cfg: ImageModelConfig) -> list[keras.layers.Layer]:
@@ -100,6 +155,7 @@ def build_image_model(cfg: ImageModelConfig, input_shape: tuple[int, int, int], 
     x = inputs
     for layer in augmentation(cfg):
         x = layer(x)
+    augmented = x
     if cfg.pretrained:
         x = keras.layers.Rescaling(2.0, offset=-1.0)(x)  # MobileNetV2 expects [-1, 1]
         x = pretrained_backbone(cfg, input_shape)(x)
@@ -116,8 +172,21 @@ def build_image_model(cfg: ImageModelConfig, input_shape: tuple[int, int, int], 
     if cfg.dense_units:
         x = keras.layers.Dense(cfg.dense_units, activation="relu")(x)
         x = keras.layers.Dropout(cfg.dropout)(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32")(x)
+    logits = keras.layers.Dense(n_classes, dtype="float32", name="deep_logits")(x)
+    if cfg.classic_features:
+        logits = keras.layers.Add(name="wide_and_deep")([logits, wide_logits(augmented, n_classes, cfg)])
+    outputs = keras.layers.Activation("softmax", dtype="float32")(logits)
     return keras.Model(inputs, outputs, name="image_classifier")
+
+
+def wide_logits(images, n_classes: int, cfg: ImageModelConfig):
+    """The wide branch: the baseline's features (``ClassicFeatures``), standardised by batch norm
+    without a learned shift or scale, into a linear layer with the L2 penalty of the baseline's
+    logistic regression (C = 0.1 on a few hundred pictures is about 0.01 per weight)."""
+    f = ClassicFeatures(name="classic_features")(images)
+    f = keras.layers.BatchNormalization(momentum=0.9, center=False, scale=False, name="classic_standardise")(f)
+    return keras.layers.Dense(n_classes, kernel_regularizer=keras.regularizers.L2(cfg.classic_l2),
+                              dtype="float32", name="wide_logits")(f)
 
 
 def build_vectorizers(cfg: TextModelConfig, train_texts: tf.data.Dataset) -> list[keras.layers.TextVectorization]:

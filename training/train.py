@@ -412,7 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             class_weight=section.class_weight, min_steps_per_epoch=section.min_steps_per_epoch,
             image=ImageModelConfig(conv_filters=section.image_conv_filters, dense_units=section.image_dense_units,
                                    augment=section.image_augment, pretrained=section.image_pretrained,
-                                   pretrained_alpha=section.image_pretrained_alpha),
+                                   pretrained_alpha=section.image_pretrained_alpha,
+                                   classic_features=section.image_classic_features),
             text=TextModelConfig(max_tokens=section.text_max_tokens, ngrams=section.text_ngrams,
                                  char_ngrams=section.text_char_ngrams, hidden_units=section.text_hidden_units))
         if not 0 <= args.tolerance < 1:

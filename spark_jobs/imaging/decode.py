@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from shardline.config import folder_label, relative_path
+from shardline.pipeline_config import hash_names
 from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_local
 from spark_jobs.imaging.likeness import SIDE, is_flat, thumbnail
-from spark_jobs.imaging.phash import HASHES, hashes
+from spark_jobs.imaging.phash import hashes
 
 RESIZE_POLICIES = ("pad", "crop", "stretch")
 OUTPUT_FORMATS = ("PNG", "JPEG")
@@ -67,16 +68,16 @@ class ImageCleanConfig:
             raise ValueError(f"output_format must be PNG or JPEG, got {self.output_format!r}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
-        names = self.hashes
-        if not names or any(n not in HASHES for n in names) or len(set(names)) != len(names):
-            raise ValueError(f"hash must be one or more of {', '.join(HASHES)} (comma-separated, each once), "
-                             f"got {self.hash!r}")
+        try:
+            hash_names(self.hash)
+        except ValueError as exc:
+            raise ValueError(f"hash {exc}") from None
         if self.min_size < 1 or self.max_pixels < 1:
             raise ValueError("min_size and max_pixels must be positive")
 
     @property
     def hashes(self) -> tuple[str, ...]:
-        return tuple(n.strip() for n in self.hash.split(",") if n.strip())
+        return hash_names(self.hash)
 
 
 FIELDS = ("id", "source", "label", "image", "width", "height", "orig_width", "orig_height", "orig_format",

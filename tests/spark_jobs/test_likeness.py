@@ -52,3 +52,22 @@ def test_different_dark_glyphs_with_one_emblem_stay_distinct_though_alike_on_bla
 def test_pairs_without_both_dark_thumbnails_use_the_plain_limit():
     a, b = sheet(), brightness(sheet(), 0.85)
     assert list(look_alike([flat(a, 255)] * 2, [flat(b, 255)] * 2, 0.33, [flat(a, 0), None], [None, flat(b, 0)])) == [False, False]
+
+
+def test_one_parser_of_hash_lists_for_the_config_and_the_job():
+    """``images.near_dup_hash`` and the job's ``--hash`` go through one parser, whose names are exactly the
+    hashes the job implements; an empty entry, an unknown name or a repeat is refused by both."""
+    import pytest
+
+    from shardline.pipeline_config import IMAGE_HASHES, ImagesConfig, hash_names
+    from spark_jobs.imaging.decode import ImageCleanConfig
+    from spark_jobs.imaging.phash import HASHES
+
+    assert set(IMAGE_HASHES) == set(HASHES)
+    assert hash_names(" dcthash , phash") == ("dcthash", "phash")
+    assert ImageCleanConfig(root_uri="file:/x", hash="dcthash,phash").hashes == ("dcthash", "phash")
+    for bad in ("phash,", "phash,phash", "ahash", ""):
+        with pytest.raises(ValueError, match="images.near_dup_hash must be one or more of"):
+            ImagesConfig(near_dup_hash=bad)
+        with pytest.raises(ValueError, match="hash must be one or more of"):
+            ImageCleanConfig(root_uri="file:/x", hash=bad)
