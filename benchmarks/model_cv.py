@@ -1,0 +1,130 @@
+"""Image models against the baseline by k-fold cross-validation on one published dataset (issue 17).
+
+A nightly test split of a few hundred pictures holds a few dozen: one run's accuracy moves by +-6 points
+with the split. This pools a published dataset's train, val and test rows, deals them into ``--folds``
+stratified folds, and for each fold trains every variant on the other folds (a tenth of them held out for
+early stopping) with the nightly regime of ``training/train.py`` (Adam with cosine decay, ``sqrt`` label
+weights, epochs of at least 50 steps of 64, early stopping on the validation loss) and scores it on the
+fold. Variants:
+
+- ``logreg``: the baseline of every training run (``training/baseline.py``: pixels + HOG, logistic regression);
+- ``net``: the network alone (``train.image_classic_features = false``);
+- ``wd``: the network with its wide branch on the baseline's features (the default).
+
+    python benchmarks/model_cv.py DATASET_DIR [--variants logreg,net,wd] [--folds 4] [--name icons]
+
+DATASET_DIR is a published version, e.g. ``$SHARDLINE_HOME/datasets/image/<version>`` after a night on
+``benchmarks/real_corpora.py``'s icons. Writes docs/BENCHMARKS.md ("Image models, cross-validated").
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import update_section  # noqa: E402
+
+
+def load(dataset: Path) -> tuple[list[bytes], np.ndarray, np.ndarray, list[str]]:
+    import pyarrow.dataset as pads
+    from PIL import Image
+
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    raw, labels = [], []
+    for split in ("train", "val", "test"):
+        table = pads.dataset(str(dataset / split), format="parquet").to_table(columns=["image", "label_index"])
+        raw += table.column("image").to_pylist()
+        labels += table.column("label_index").to_pylist()
+    pixels = np.stack([np.asarray(Image.open(io.BytesIO(v)).convert("RGB" if manifest.get("image_shape") is None
+                                                                    or manifest["image_shape"][-1] == 3 else "L"),
+                                  dtype=np.float32) / 255.0 for v in raw])
+    if pixels.ndim == 3:
+        pixels = pixels[..., None]
+    return raw, pixels, np.asarray(labels), manifest["labels"]
+
+
+def train_network(classic: bool, x_train, y_train, x_val, y_val, labels: list[str], seed: int = 42):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from training.config import ImageModelConfig
+    from training.models import build_image_model, compile_model, cosine_schedule
+    from training.train import label_weights
+
+    tf.keras.utils.set_random_seed(seed)
+    counts = {labels[i]: int(n) for i, n in zip(*np.unique(y_train, return_counts=True))}
+    weights = tf.constant(label_weights(labels, counts, "sqrt"))
+    epochs, steps = 30, max(50, math.ceil(len(x_train) / 64))
+    data = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(1024, seed=seed).repeat().batch(64)
+            .map(lambda x, y: (x, y, tf.gather(weights, y))))
+    model = build_image_model(ImageModelConfig(classic_features=classic), x_train.shape[1:], len(labels))
+    model = compile_model(model, cosine_schedule(1e-3, epochs * steps))
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True,
+                                         start_from_epoch=epochs // 4)
+    history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=(x_val, y_val), callbacks=[stop],
+                        verbose=0)
+    return model, len(history.history["loss"])
+
+
+def main() -> int:
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    import training  # noqa: F401  (tf-keras before TensorFlow loads)
+    from training.baseline import image_features, image_pipeline
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("dataset", type=Path)
+    p.add_argument("--variants", default="logreg,net,wd")
+    p.add_argument("--folds", type=int, default=4)
+    p.add_argument("--name", default=None, help="what the dataset is, for the table (default: its folder)")
+    args = p.parse_args()
+    variants = args.variants.split(",")
+    raw, x, y, labels = load(args.dataset)
+    features = image_features(raw) if "logreg" in variants else None
+    scores: dict[str, list[float]] = {v: [] for v in variants}
+    seconds: dict[str, list[float]] = {v: [] for v in variants}
+    for fold, (train, test) in enumerate(StratifiedKFold(args.folds, shuffle=True, random_state=0).split(x, y)):
+        train, val = train_test_split(train, test_size=0.1, random_state=fold, stratify=y[train])
+        for v in variants:
+            started = time.perf_counter()
+            if v == "logreg":
+                model = image_pipeline().fit(features[train], y[train])
+                accuracy, epochs = float(np.mean(model.predict(features[test]) == y[test])), 0
+            else:
+                net, epochs = train_network(v == "wd", x[train], y[train], x[val], y[val], labels)
+                accuracy = float(np.mean(net.predict(x[test], verbose=0).argmax(1) == y[test]))
+            scores[v].append(accuracy)
+            seconds[v].append(time.perf_counter() - started)
+            print(f"fold {fold} {v}: accuracy {accuracy:.4f} ({epochs} epochs, {seconds[v][-1]:.0f} s)", flush=True)
+    base = np.asarray(scores["logreg"]) if "logreg" in scores else None
+    lines = ["| variant | mean accuracy | per fold | points over logreg (mean, min..max) | seconds per fold |",
+             "|---|---:|---|---|---:|"]
+    for v in variants:
+        s = np.asarray(scores[v])
+        gain = "" if base is None or v == "logreg" else \
+            f"**{100 * np.mean(s - base):+.1f}** ({100 * np.min(s - base):+.1f}..{100 * np.max(s - base):+.1f})"
+        lines.append(f"| {v} | {np.mean(s):.3f} | {' '.join(f'{a:.3f}' for a in s)} | {gain} | "
+                     f"{np.mean(seconds[v]):.0f} |")
+        print(lines[-1], flush=True)
+    name = args.name or args.dataset.name
+    update_section("Image models, cross-validated", "\n".join([
+        f"`benchmarks/model_cv.py`: {name}, {len(y)} pictures of {len(set(y.tolist()))} labels (largest "
+        f"{np.bincount(y).max()}, smallest {np.bincount(y)[np.bincount(y) > 0].min()}), all splits of one "
+        f"published version pooled into {args.folds} stratified folds; each variant trained on the other folds "
+        f"with the nightly regime and scored on the fold. `logreg` is the baseline of every training run, `net` "
+        f"the network alone, `wd` the network with its wide branch on the baseline's features (the default).",
+        "", *lines]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
