@@ -22,6 +22,7 @@ import numpy as np
 
 BASELINE_SIDE = 32  # pixels per side at most (the issue's reference: logistic regression on 32x32 RGB)
 HOG_SIDE = 48       # grey levels at 48x48 in 6x6-pixel cells: 0.37 on the glyph benchmark, 32/4 0.29, 64/8 0.35
+HOG_CELL, HOG_BINS = 6, 9  # the defaults of ``hog``, shared with the network's wide branch (models.ClassicFeatures)
 
 
 def read_split(dataset: Path, split: str, column: str) -> tuple[list, np.ndarray]:
@@ -57,7 +58,7 @@ def image_features(values: list, encoding: str = "png", shape: list[int] | None 
     return np.stack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
 
 
-def hog(grey: np.ndarray, cell: int = 6, bins: int = 9) -> np.ndarray:
+def hog(grey: np.ndarray, cell: int = HOG_CELL, bins: int = HOG_BINS) -> np.ndarray:
     """Histograms of oriented gradients of a 2-D image: unsigned orientation (light-on-dark and
     dark-on-light give the same features), magnitude-weighted, per ``cell`` x ``cell`` pixels; each 2x2
     block of cells L2-normalised, clipped at 0.2 and normalised again (L2-Hys)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import tensorflow as tf
 import tf_keras as keras
 
+from training.baseline import BASELINE_SIDE, HOG_BINS, HOG_CELL, HOG_SIDE
 from training.config import ImageModelConfig, TextModelConfig
 
 
@@ -56,7 +57,8 @@ class ClassicFeatures(keras.layers.Layer):
     its grey levels at ``hog_side`` (``cell`` px cells, ``bins`` unsigned orientations, 2x2-cell blocks
     L2-Hys normalised), as ``training.baseline.hog``. Input in [0, 1]; no gradient flows through."""
 
-    def __init__(self, pixel_side: int = 32, hog_side: int = 48, cell: int = 6, bins: int = 9, **kwargs):
+    def __init__(self, pixel_side: int = BASELINE_SIDE, hog_side: int = HOG_SIDE, cell: int = HOG_CELL,
+                 bins: int = HOG_BINS, **kwargs):
         kwargs["trainable"] = False  # also in a saved config: passing it twice would not load
         super().__init__(**kwargs)
         self.pixel_side, self.hog_side, self.cell, self.bins = pixel_side, hog_side, cell, bins
