@@ -515,6 +515,9 @@ def describe_model(meta: dict, folder: Path) -> str:
              f"dataset {meta.get('dataset_version')}  date {meta.get('dt')}  saved {meta.get('saved_at')}",
              f"{'promoted' if promo.get('promoted') else 'not promoted'}: {promo.get('reason', '-')}", "",
              f"{'test split':<24} {'model':>8} {'baseline':>9} {'champion':>9}"]
+    if meta.get("flavour") == "sklearn":
+        lines.insert(1, f"the scikit-learn baseline {meta.get('name')}, registered in place of the refused "
+                        f"network {m.get('refused_network', '-')}")
     from training.report import ROWS  # the report's rows, in the same order
 
     for key, title in ROWS:

@@ -133,6 +133,7 @@ class TrainSection:
     promotion_tolerance: float = 0.01
     baseline_policy: str = "refuse"  # refuse: a candidate that does not beat the baseline is not promoted; warn; off
     baseline_margin: float = 0.0     # accuracy the candidate must beat the baseline by
+    serve_baseline: bool = True      # refuse: the baseline itself is registered and may become champion
     class_weight: str = "sqrt"       # long tails: none, sqrt (of balanced) or balanced loss weights
     min_steps_per_epoch: int = 50    # an epoch of a small dataset is at least this many steps (0: one pass)
     image_conv_filters: tuple[int, ...] = (32, 64, 128, 256)
@@ -317,6 +318,7 @@ def job_defaults(cfg: PipelineConfig, job: str) -> dict[str, object]:
         "validate_dataset": asdict(gate),
         "train": {"batch_size": tr.batch_size, "tolerance": tr.promotion_tolerance,
                   "baseline_policy": tr.baseline_policy, "baseline_margin": tr.baseline_margin,
+                  "serve_baseline": tr.serve_baseline,
                   "search_trials": tr.search_trials, "learning_rate": tr.learning_rate},
     }
     return table.get(job, {})

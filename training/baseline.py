@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,34 +101,109 @@ def image_pipeline():
 
 
 NAMES = {"text": "tfidf_word1-2_char2-5_linear_svm", "image": f"logreg_pixels{BASELINE_SIDE}_hog{HOG_SIDE}"}
+FILE = "baseline.joblib"  # a registered baseline version's model (``BaselineModel.save``)
 
 
-def fit_and_score(dataset: Path, kind: str, labels: list[str], train_counts: dict[str, int],
-                  encoding: str = "png", shape: list[int] | None = None) -> dict:
-    """Fit the kind's baseline on ``dataset``'s train split and score it on its test split."""
-    from training.evaluate import classification_metrics
+@dataclass
+class BaselineModel:
+    """A fitted baseline that can serve: raw column values (encoded images or strings) in, probabilities
+    over the dataset's ``n_labels`` labels out. The linear SVM has no probabilities of its own: its
+    decision values go through a softmax at the ``temperature`` that fits the validation split best
+    (1.0 when there is none), which leaves its argmax, and so its accuracy, unchanged."""
 
+    kind: str
+    pipeline: object
+    n_labels: int
+    temperature: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return NAMES[self.kind]
+
+    def features(self, raw: list, encoding: str = "png", shape: list[int] | None = None):
+        return image_features(raw, encoding, shape) if self.kind == "image" else [str(v) for v in raw]
+
+    def scores(self, raw: list, encoding: str = "png", shape: list[int] | None = None) -> np.ndarray:
+        """Decision values, one column per dataset label (-inf for labels the train split lacked)."""
+        if not len(raw):
+            return np.zeros((0, self.n_labels))
+        return _full_width(self.pipeline.decision_function(self.features(raw, encoding, shape)),
+                           self.pipeline.classes_, self.n_labels, -np.inf)
+
+    def probabilities(self, raw: list, encoding: str = "png", shape: list[int] | None = None) -> np.ndarray:
+        if not len(raw):
+            return np.zeros((0, self.n_labels))
+        if hasattr(self.pipeline, "predict_proba"):
+            return _full_width(self.pipeline.predict_proba(self.features(raw, encoding, shape)),
+                               self.pipeline.classes_, self.n_labels, 0.0)
+        return softmax(self.scores(raw, encoding, shape) / self.temperature)
+
+    def fit_temperature(self, raw: list, y: np.ndarray, encoding: str = "png", shape: list[int] | None = None) -> None:
+        """The softmax temperature with the lowest log loss on (``raw``, ``y``): the validation split."""
+        if hasattr(self.pipeline, "predict_proba") or not len(raw):
+            return
+        scores = self.scores(raw, encoding, shape)
+        known = np.isfinite(scores[np.arange(len(y)), y])  # labels the train split had
+        if not known.any():
+            return
+        scores, y = scores[known], y[known]
+        grid = np.logspace(-2, 1, 61)
+        losses = [-np.mean(np.log(softmax(scores / t)[np.arange(len(y)), y] + 1e-12)) for t in grid]
+        self.temperature = float(grid[int(np.argmin(losses))])
+
+    def save(self, folder: Path) -> None:
+        import joblib
+
+        joblib.dump({"kind": self.kind, "pipeline": self.pipeline, "n_labels": self.n_labels,
+                     "temperature": self.temperature}, Path(folder) / FILE)
+
+    @classmethod
+    def load(cls, folder: Path) -> "BaselineModel":
+        """A version this project's trainer registered (``FILE`` is a pickle: load only from the registry)."""
+        import joblib
+
+        return cls(**joblib.load(Path(folder) / FILE))
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - np.max(scores, axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit(dataset: Path, kind: str, n_labels: int, encoding: str = "png",
+        shape: list[int] | None = None) -> tuple[BaselineModel | None, float]:
+    """The kind's baseline fitted on ``dataset``'s train split (None with fewer than two labels there),
+    its temperature on the validation split; and the seconds that took."""
     column = "image" if kind == "image" else "text"
     started = time.perf_counter()
     x_train, y_train = read_split(dataset, "train", column)
-    x_test, y_test = read_split(dataset, "test", column)
-    if kind == "image":
-        x_train, x_test = image_features(x_train, encoding, shape), image_features(x_test, encoding, shape)
-        model = image_pipeline()
-    else:
-        model = text_pipeline()
     if len(set(y_train.tolist())) < 2:
-        return {"name": NAMES[kind], "skipped": "fewer than two labels in the train split"}
-    model.fit(x_train, y_train)
-    fit_seconds = time.perf_counter() - started
-    scores = model.decision_function(x_test) if len(y_test) else np.zeros((0, len(labels)))
-    scores = _full_width(scores, model.classes_, len(labels), -np.inf)
-    probabilities = model.predict_proba(x_test) if hasattr(model, "predict_proba") and len(y_test) else None
-    if probabilities is not None:
-        probabilities = _full_width(probabilities, model.classes_, len(labels), 0.0)
+        return None, time.perf_counter() - started
+    pipeline = image_pipeline() if kind == "image" else text_pipeline()
+    model = BaselineModel(kind, pipeline, n_labels)
+    pipeline.fit(model.features(x_train, encoding, shape), y_train)
+    x_val, y_val = read_split(dataset, "val", column)
+    model.fit_temperature(x_val, y_val, encoding, shape)
+    return model, time.perf_counter() - started
+
+
+def fit_and_score(dataset: Path, kind: str, labels: list[str], train_counts: dict[str, int],
+                  encoding: str = "png", shape: list[int] | None = None) -> tuple[dict, BaselineModel | None]:
+    """Fit the kind's baseline on ``dataset``'s train split and score it on its test split: (metrics,
+    the fitted model)."""
+    from training.evaluate import classification_metrics
+
+    model, fit_seconds = fit(dataset, kind, len(labels), encoding, shape)
+    if model is None:
+        return {"name": NAMES[kind], "skipped": "fewer than two labels in the train split"}, None
+    x_test, y_test = read_split(dataset, "test", "image" if kind == "image" else "text")
+    scores = model.scores(x_test, encoding, shape)
+    probabilities = model.probabilities(x_test, encoding, shape)
     out = classification_metrics(y_test, np.argmax(scores, axis=1) if len(y_test) else y_test, labels,
                                  train_counts, scores=scores, probabilities=probabilities)
-    return {"name": NAMES[kind], "fit_seconds": round(fit_seconds, 2), **out}
+    extra = {"temperature": round(model.temperature, 4)} if kind == "text" else {}
+    return {"name": NAMES[kind], "fit_seconds": round(fit_seconds, 2), **extra, **out}, model
 
 
 def _full_width(scores: np.ndarray, classes: np.ndarray, n_labels: int, fill: float) -> np.ndarray:

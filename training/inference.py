@@ -32,6 +32,7 @@ class Predictor:
     version: str
     labels: list[str]
     model: object
+    flavour: str = "keras"  # or "sklearn": a baseline registered in place of a refused network
     _graphs: dict = field(default_factory=dict, repr=False)
 
     def _graph(self, encoding: str, shape: list[int] | None):
@@ -54,6 +55,8 @@ class Predictor:
 
         if not raw:
             return np.zeros((0, len(self.labels)), dtype="float32")
+        if self.flavour == "sklearn":
+            return self.model.probabilities(raw, encoding, shape).astype("float32")
         return np.asarray(self._graph(encoding, shape)(tf.constant(raw, dtype=tf.string)))
 
     def predict(self, raw: list, encoding: str = "png", shape: list[int] | None = None,
@@ -73,7 +76,7 @@ def resolve_model_dir(paths: Paths, kind: str, version: str | None = None) -> Pa
     if version is None:
         raise ShardlineError(no_champion_message(paths, kind))
     path = paths.models / kind / version
-    if not (path / "model.keras").exists():
+    if not (path / "model.json").exists():
         raise ShardlineError(f"{kind} model {version} not found at {path}")
     return path
 
@@ -106,12 +109,18 @@ def load_predictor(model_dir: str) -> Predictor:
                     tf.config.threading.set_inter_op_parallelism_threads(int(threads))
                 except RuntimeError:  # TensorFlow already started in this process: keep its pools
                     pass
-            from training.models import load_model
-
             meta = json.loads((Path(model_dir) / "model.json").read_text())
             labels = json.loads((Path(model_dir) / "labels.json").read_text())
-            model = load_model(Path(model_dir))
-            _CACHE[model_dir] = Predictor(meta["kind"], meta["name"], meta["version"], labels, model)
+            flavour = meta.get("flavour", "keras")
+            if flavour == "sklearn":
+                from training.baseline import BaselineModel
+
+                model = BaselineModel.load(Path(model_dir))
+            else:
+                from training.models import load_model
+
+                model = load_model(Path(model_dir))
+            _CACHE[model_dir] = Predictor(meta["kind"], meta["name"], meta["version"], labels, model, flavour)
             LOAD_COUNT += 1
             if os.environ.get("SHARDLINE_MODEL_LOAD_LOG"):
                 with open(os.environ["SHARDLINE_MODEL_LOAD_LOG"], "a") as f:

@@ -36,6 +36,9 @@ def render(meta: dict, metrics: dict, labels: list[str], confusion_png: bytes | 
     parts = [f"<h1>{html.escape(meta['kind'])} model {html.escape(meta['version'])}</h1>",
              f"<p>dataset {html.escape(str(meta.get('dataset_version')))}, date {html.escape(str(meta.get('dt')))}, "
              f"saved {html.escape(str(meta.get('saved_at')))}, workers {meta.get('workers')}, GPUs {meta.get('gpus')}</p>"]
+    if meta.get("flavour") == "sklearn":
+        parts.append(f"<p>The scikit-learn baseline {html.escape(str(meta.get('name')))}, registered in place of "
+                     f"the refused network {html.escape(str(metrics.get('refused_network')))}.</p>")
     promotion = metrics.get("promotion") or {}
     parts.append(f"<p><b>{'promoted' if promotion.get('promoted') else 'not promoted'}</b>: "
                  f"{html.escape(str(promotion.get('reason', '')))}</p>")

@@ -80,52 +80,71 @@ def new_version(root: Path, run_key: str) -> str:
 
 def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[str],
              train_counts: dict[str, int] | None = None, encoding: dict | None = None) -> dict:
-    """Metrics of ``model`` on the split at ``url``, matching predictions to the dataset's labels by name
-    (so a champion trained on another label set is still compared fairly)."""
+    """Metrics of the Keras ``model`` on the split at ``url`` (read through petastorm, as in training)."""
     import numpy as np
 
-    from training.evaluate import classification_metrics
     from training.inputs import build_inputs, open_reader
 
-    index = {label: i for i, label in enumerate(labels)}
-    y_true, y_pred, probs = [], [], []
+    y_true, probs = [], []
     column = "image" if kind == "image" else "text"
     with open_reader(url, ["id", column, "label_index"], num_epochs=1) as reader:
         for x, y in build_inputs(reader, kind, 256, **(encoding or {})):
-            out = np.asarray(model.predict_on_batch(x), dtype=np.float64)
-            # the model's own argmax decides (a label the dataset lacks counts as wrong); its
-            # probabilities, moved to the dataset's label order, give top-k and calibration
-            y_pred.append(np.array([index.get(model_labels[i], -1) for i in np.argmax(out, axis=1)]))
-            mapped = np.zeros((len(out), len(labels)))
-            for j, name in enumerate(model_labels):
-                if name in index:
-                    mapped[:, index[name]] = out[:, j]
-            probs.append(mapped)
+            probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
             y_true.append(y.numpy())
     y_t = np.concatenate(y_true) if y_true else np.array([], dtype=int)
-    y_p = np.concatenate(y_pred) if y_pred else np.array([], dtype=int)
-    p = np.concatenate(probs) if probs else np.zeros((0, len(labels)))
-    return classification_metrics(y_t, y_p, labels, train_counts or {}, probabilities=p)
+    p = np.concatenate(probs) if probs else np.zeros((0, len(model_labels)))
+    return metrics_by_name(y_t, p, model_labels, labels, train_counts)
 
 
-def champion_metrics(paths: Paths, kind: str, url: str, labels: list[str],
+def metrics_by_name(y_true, probabilities, model_labels: list[str], labels: list[str],
+                    train_counts: dict[str, int] | None = None) -> dict:
+    """Metrics of a model's ``probabilities`` (columns: ``model_labels``) against the dataset's labels,
+    matched by name (so a champion trained on another label set is still compared fairly): the model's
+    own argmax decides (a label the dataset lacks counts as wrong); its probabilities, moved to the
+    dataset's label order, give top-k and calibration."""
+    import numpy as np
+
+    from training.evaluate import classification_metrics
+
+    index = {label: i for i, label in enumerate(labels)}
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(y_true), len(model_labels))
+    y_pred = np.array([index.get(model_labels[i], -1) for i in np.argmax(probabilities, axis=1)], dtype=int)
+    mapped = np.zeros((len(probabilities), len(labels)))
+    for j, name in enumerate(model_labels):
+        if name in index:
+            mapped[:, index[name]] = probabilities[:, j]
+    return classification_metrics(np.asarray(y_true, dtype=int), y_pred, labels, train_counts or {},
+                                  probabilities=mapped)
+
+
+def champion_metrics(paths: Paths, kind: str, dataset: Path, labels: list[str],
                      encoding: dict) -> tuple[str | None, dict | None]:
-    """(champion version, its metrics on this test split); metrics None when there is no champion, or
-    ``{"error": ...}`` when it cannot be loaded or scored (then it cannot serve either, so the
-    candidate may replace it)."""
+    """(champion version, its metrics on this dataset's test split); metrics None when there is no
+    champion, or ``{"error": ...}`` when it cannot be loaded or scored (then it cannot serve either, so
+    the candidate may replace it). The champion scores the raw column values as batch inference does,
+    whichever flavour it is (a network, or a baseline that served in its place)."""
     version = registry.champion(paths, kind)
     if version is None:
         return None, None
-    from training.models import load_model
+    import numpy as np
 
-    folder = registry.kind_root(paths, kind) / version
+    from training.baseline import read_split
+    from training.inference import load_predictor
+
     try:
-        model = load_model(folder)
-        model_labels = json.loads((folder / "labels.json").read_text())
-        return version, evaluate(model, model_labels, url, kind, labels, encoding=encoding)
+        predictor = load_predictor(str(registry.kind_root(paths, kind) / version))
+        raw, y = read_split(dataset, "test", "image" if kind == "image" else "text")
+        probs = [predictor.probabilities(raw[i:i + 256], **encoding) for i in range(0, len(raw), 256)]
+        p = np.concatenate(probs) if probs else np.zeros((0, len(predictor.labels)))
+        return version, metrics_by_name(y, p, predictor.labels, labels)
     except Exception as exc:  # noqa: BLE001 (any failure to load or run the old model)
         log.warning("champion %s %s could not be evaluated: %s", kind, version, exc)
         return version, {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+
+
+def below_baseline(candidate: dict, baseline: dict | None, margin: float = 0.0) -> bool:
+    """The candidate's test accuracy is below the baseline's plus ``margin`` (at margin 0 a tie is not)."""
+    return bool(baseline and "accuracy" in baseline and candidate["accuracy"] < baseline["accuracy"] + margin)
 
 
 def decide(candidate: dict, champion: dict | None, champion_version: str | None, tolerance: float,
@@ -137,7 +156,7 @@ def decide(candidate: dict, champion: dict | None, champion_version: str | None,
     than ``tolerance``."""
     acc = candidate["accuracy"]
     notes = []
-    if policy != "off" and baseline and "accuracy" in baseline and acc < baseline["accuracy"] + margin:
+    if policy != "off" and below_baseline(candidate, baseline, margin):
         said = (f"candidate accuracy {acc:.4f} does not beat the baseline {baseline['name']} "
                 f"{baseline['accuracy']:.4f}" + (f" + margin {margin}" if margin else ""))
         if policy == "refuse":
@@ -214,6 +233,7 @@ class Gate:
     tolerance: float = 0.01
     baseline_policy: str = "refuse"
     baseline_margin: float = 0.0
+    serve_baseline: bool = True  # a network refused by the baseline rule leaves the baseline to serve
 
 
 def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bool = True, gate: Gate = Gate(),
@@ -331,10 +351,10 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     metrics["epoch_seconds"] = epoch_seconds
     metrics["train_samples_per_second"] = (round(steps * global_batch / (sum(epoch_seconds) / len(epoch_seconds)), 1)
                                            if epoch_seconds else None)
-    metrics["baseline"] = fit_and_score(dataset, cfg.kind, labels, manifest["counts"]["train"], **enc)
+    metrics["baseline"], baseline_model = fit_and_score(dataset, cfg.kind, labels, manifest["counts"]["train"], **enc)
     if trials:
         metrics["search"] = {k: v for k, v in trials.items() if k != "trials"}
-    champ_version, champ = champion_metrics(paths, cfg.kind, url["test"], labels, enc)
+    champ_version, champ = champion_metrics(paths, cfg.kind, dataset, labels, enc)
     promoted, reason = decide(metrics, champ, champ_version, gate.tolerance, metrics["baseline"],
                               gate.baseline_policy, gate.baseline_margin)
     metrics["promotion"] = {"promoted": promoted and promote, "reason": reason if promote else "--no-promote",
@@ -369,6 +389,51 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
         registry.promote(paths, cfg.kind, version, reason)
     log.info("registered %s model %s -> %s (champion: %s); report: %s", cfg.kind, version, final,
              registry.champion(paths, cfg.kind), final / "report.html")
+    if (promote and not promoted and gate.serve_baseline and gate.baseline_policy == "refuse"
+            and baseline_model is not None and below_baseline(metrics, metrics["baseline"], gate.baseline_margin)):
+        register_baseline(paths, baseline_model, metrics["baseline"], labels, manifest, dataset, dt,
+                          run_key, (version, reason), (champ_version, champ), gate)
+    return final
+
+
+def register_baseline(paths: Paths, model, metrics: dict, labels: list[str], manifest: dict, dataset: Path,
+                      dt: str, run_key: str, refused: tuple[str, str], champion: tuple[str | None, dict | None],
+                      gate: Gate) -> Path:
+    """Register the run's fitted baseline as a version of its own (``flavour: sklearn``) when the
+    baseline rule refused the network, and put it through the champion rule: the night then serves
+    the better model it has rather than none (a first night) or an older one."""
+    from training.evaluate import confusion_png
+    from training.report import write_report
+
+    kind = model.kind
+    root = registry.kind_root(paths, kind)
+    version = new_version(root, f"{run_key}-baseline")
+    final = root / version
+    champ_version, champ = champion
+    promoted, why = decide(metrics, champ, champ_version, gate.tolerance)
+    reason = f"network {refused[0]} refused ({refused[1]}); its baseline serves instead: {why}"
+    metrics = {**metrics, "refused_network": refused[0],
+               "promotion": {"promoted": promoted, "reason": reason, "champion": champ_version,
+                             "champion_metrics": champ, "tolerance": gate.tolerance}}
+    meta = {"name": model.name, "version": version, "kind": kind, "flavour": "sklearn",
+            "dataset_version": manifest["version"], "dataset_path": str(dataset), "dt": dt,
+            "code_version": manifest.get("code_version"),
+            "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
+    stage = staging_dir(final)
+    model.save(stage)
+    confusion_png(metrics["confusion_matrix"], labels, stage / "confusion_matrix.png",
+                  title=f"{kind} {version} (baseline): test accuracy {metrics['accuracy']:.3f}")
+    write_json_atomic(stage / "labels.json", labels)
+    write_json_atomic(stage / "config.json", {"baseline": model.name, "temperature": model.temperature,
+                                              "pipeline": str(model.pipeline)})
+    write_json_atomic(stage / "metrics.json", metrics)
+    write_json_atomic(stage / "model.json", meta)
+    write_report(stage / "report.html", meta, metrics, labels, stage / "confusion_matrix.png", None)
+    commit_dir(stage, final)
+    if promoted:
+        registry.promote(paths, kind, version, reason)
+    log.info("registered the %s baseline %s as %s (champion: %s): %s", kind, model.name, version,
+             registry.champion(paths, kind), reason)
     return final
 
 
@@ -391,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-policy", help="refuse, warn or off: a candidate that does not beat the "
                    "scikit-learn baseline (default: the configuration's, %(default)s)")
     p.add_argument("--baseline-margin", type=float, help="accuracy the candidate must beat the baseline by "
+                   "(default: the configuration's, %(default)s)")
+    p.add_argument("--serve-baseline", action=argparse.BooleanOptionalAction, help="when the baseline rule "
+                   "refuses the network, register the baseline as a version and let it be champion "
                    "(default: the configuration's, %(default)s)")
     p.add_argument("--search-trials", type=int, help="random hyperparameter search trials before training, "
                    "0 off (default: the configuration's, %(default)s)")
@@ -422,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--baseline-policy must be refuse, warn or off, got {args.baseline_policy!r}")
         if args.search_trials < 0:
             raise ValueError(f"--search-trials must be >= 0, got {args.search_trials}")
-        gate = Gate(args.tolerance, args.baseline_policy, args.baseline_margin)
+        gate = Gate(args.tolerance, args.baseline_policy, args.baseline_margin, bool(args.serve_baseline))
         paths = Paths.from_env()
         dataset = resolve_dataset(paths, args.kind, args.dataset)
     except (ShardlineError, ValueError) as exc:

@@ -25,3 +25,46 @@ def test_scores_and_top_k_match_the_model_run_directly(spark, tmp_path):
         assert abs(row["score"] - float(probs.max())) < 1e-5
         assert [t["label"] for t in row["top_k"]] == [labels[j] for j in order[:2]]
         assert abs(row["top_k"][1]["probability"] - float(probs[order[1]])) < 1e-5
+
+
+def test_a_baseline_version_scores_raw_strings_in_spark(spark, tmp_path):
+    """#17: a registered scikit-learn baseline (``flavour: sklearn``, what serves when the gate refused the
+    network) scores through the same Spark path, giving the probabilities it gives in this process."""
+    import json
+
+    import shardline.pipeline_config
+    import training.baseline
+    import training.train
+    from training.baseline import BaselineModel, text_pipeline
+
+    # real prose: paragraphs of three modules' documentation, labelled by module
+    modules = {"train": training.train, "baseline": training.baseline, "config": shardline.pipeline_config}
+    texts, y = [], []
+    for i, module in enumerate(modules.values()):
+        for paragraph in (p for p in module.__doc__.split("\n\n") if p.strip()):
+            texts.append(paragraph)
+            y.append(i)
+    labels = [*modules, "unseen"]  # a dataset label the train split lacks: probability 0
+    model = BaselineModel("text", text_pipeline(), len(labels))
+    model.pipeline.fit(texts, y)
+    model.fit_temperature(texts, np.asarray(y))
+    folder = tmp_path / "baseline"
+    folder.mkdir()
+    model.save(folder)
+    (folder / "labels.json").write_text(json.dumps(labels))
+    (folder / "model.json").write_text(json.dumps({"kind": "text", "name": model.name, "version": "b1",
+                                                   "flavour": "sklearn"}))
+    probe = texts[:4] + ["the champion is compared on the same test split", "", "ünïcode ⚙ only"]
+    df = spark.createDataFrame([(f"id{i}", f"src{i}", t) for i, t in enumerate(probe)],
+                               "id string, source string, text string").repartition(2)
+    got = {r["id"]: r for r in transform(df, "text", str(folder), top_k=3).collect()}
+
+    direct = BaselineModel.load(folder).probabilities(probe)
+    np.testing.assert_allclose(direct.sum(axis=1), 1.0, rtol=1e-6)
+    assert (direct[:, 3] == 0).all() and 0.01 <= model.temperature <= 10
+    assert np.array_equal(np.argmax(direct, axis=1), np.argmax(model.scores(probe), axis=1))
+    assert [labels[i] for i in np.argmax(direct[:4], axis=1)] == [labels[i] for i in y[:4]]
+    for i, probs in enumerate(direct):
+        row = got[f"id{i}"]
+        assert row["predicted_label"] == labels[int(np.argmax(probs))]
+        assert abs(row["score"] - float(probs.max())) < 1e-5 and len(row["top_k"]) == 3

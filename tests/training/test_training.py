@@ -205,15 +205,28 @@ def test_sigkill_while_saving_leaves_the_registry_and_champion_as_they_were(unev
 
 
 def test_gate_refuses_a_candidate_that_does_not_beat_the_baseline(uneven, tmp_path):
-    """#17: a candidate below the scikit-learn baseline is registered (with both figures and a report)
-    but never becomes champion, even when there is none; ``--baseline-policy warn`` promotes it."""
+    """#17: ``--baseline-policy warn`` promotes a candidate below the scikit-learn baseline (and says so);
+    the default ``refuse`` registers it (with both figures and a report) but never promotes it. The
+    fitted baseline is then registered as a version of its own and goes through the champion rule: here
+    it replaces the weak champion and serves, scoring the test split exactly as the gate measured it."""
+    import numpy as np
+
+    from training.baseline import read_split
+    from training.inference import load_predictor, resolve_model_dir
+
     fresh = Paths(tmp_path / "home")
     weak = ["training.train", "--kind", "image", "--date", "2033-01-01", "--dataset", str(uneven[0]),
             "--epochs", "1", "--steps-per-epoch", "1", "--learning-rate", "1e-6"]
+    warned = run(weak + ["--baseline-policy", "warn"], fresh)
+    assert warned.returncode == 0, warned.stderr[-4000:]
+    (first,) = registry.list_models(fresh, "image")  # warn registers no baseline version
+    assert registry.champion(fresh, "image") == first["version"]
+    assert "warn only" in registry.read_model(fresh, "image", first["version"])["metrics"]["promotion"]["reason"]
+
     refused = run(weak, fresh)
     assert refused.returncode == 0, refused.stderr[-4000:]
-    assert registry.champion(fresh, "image") is None
-    (model,) = registry.list_models(fresh, "image")
+    models = registry.list_models(fresh, "image")
+    (model,) = [m for m in models if m["name"] == "image_classifier" and m["version"] != first["version"]]
     metrics = registry.read_model(fresh, "image", model["version"])["metrics"]
     baseline = metrics["baseline"]
     assert baseline["name"] == "logreg_pixels32_hog48" and baseline["accuracy"] > 0.6 > metrics["accuracy"]
@@ -232,11 +245,23 @@ def test_gate_refuses_a_candidate_that_does_not_beat_the_baseline(uneven, tmp_pa
     as_json = json.loads(subprocess.run(show + ["--json"], env=env, capture_output=True, text=True).stdout)
     assert as_json["metrics"]["baseline"]["accuracy"] == baseline["accuracy"]
 
-    warned = run(weak + ["--baseline-policy", "warn"], fresh)
-    assert warned.returncode == 0, warned.stderr[-4000:]
+    # the baseline serves: a version of its own, champion, scoring raw pictures as the gate measured it
     champion = registry.champion(fresh, "image")
-    assert champion is not None and champion != model["version"]
-    assert "warn only" in registry.read_model(fresh, "image", champion)["metrics"]["promotion"]["reason"]
+    assert {m["version"] for m in models} == {first["version"], model["version"], champion}
+    assert champion.startswith(model["version"].rsplit("-", 1)[0] + "-baseline-")
+    served = registry.read_model(fresh, "image", champion)
+    assert served["flavour"] == "sklearn" and served["name"] == "logreg_pixels32_hog48"
+    assert served["metrics"]["accuracy"] == baseline["accuracy"] and served["metrics"]["refused_network"] == model["version"]
+    assert f"its baseline serves instead: candidate accuracy {baseline['accuracy']:.4f} >= champion " \
+           f"{first['version']}" in served["metrics"]["promotion"]["reason"]
+    predictor = load_predictor(str(resolve_model_dir(fresh, "image")))
+    pictures, truth = read_split(uneven[0], "test", "image")
+    labels, scores, top_labels, _ = predictor.predict(pictures, uneven[1].get("encoding") or "png",
+                                                      uneven[1].get("image_shape"), top_k=3)
+    assert np.mean(labels == np.asarray(predictor.labels)[truth]) == baseline["accuracy"]
+    assert ((scores > 0) & (scores <= 1)).all() and (top_labels[:, 0] == labels).all()
+    shown = subprocess.run(show[:3] + [champion, "--kind", "image"], env=env, capture_output=True, text=True)
+    assert f"in place of the refused network {model['version']}" in shown.stdout
 
 
 def test_pretrained_backbone_loads_a_local_weights_file(tmp_path):
