@@ -33,18 +33,19 @@ demo: install
 	@$(BIN)/shardline query "SELECT 'ml.image_predictions' AS table_name, count(*) AS predictions FROM ml.image_predictions WHERE dt = '$(DEMO_DATE)' UNION ALL SELECT 'ml.text_predictions', count(*) FROM ml.text_predictions WHERE dt = '$(DEMO_DATE)'" 2>/dev/null
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 # The scheduler-driven suite: Airflow standalone on loopback, a run triggered through the REST API, a
 # backfill, a rerun by clearing tasks (about 12 minutes on 2 cores, so not part of `make test`).
 test-airflow: install
 	SHARDLINE_AIRFLOW_TESTS=1 $(BIN)/python -m pytest -q tests/test_pipeline_e2e.py -k "standalone"
 
-# The fault-injection and concurrency tests alone (docs/RELIABILITY.md). All but one are also part of
-# `make test` (~2.5 min); two whole runs of one date at once take several minutes more and run only here.
+# The fault-injection and concurrency tests (docs/RELIABILITY.md), marked `fault_injection`: a training
+# worker killed and relaunched, SIGKILLs while a model, a dataset version or a partition is written, readers
+# while scoring rewrites a partition, two whole runs of one date at once. Each kills or races whole runs
+# (about 8 minutes together on 2 cores), so they run here and in CI (.ci/run), not in `make test`.
 test-reliability: install
-	SHARDLINE_SLOW_RELIABILITY=1 $(BIN)/python -m pytest -q tests/reliability tests/training/test_training.py::test_sigkill_while_saving_leaves_the_registry_and_champion_as_they_were \
-		"tests/spark_jobs/test_publish_dataset.py" -k "reliability or sigkill or kill"
+	SHARDLINE_SLOW_RELIABILITY=1 $(BIN)/python -m pytest -q -m fault_injection tests
 
 # Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.
 BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py benchmarks/image_clean.py benchmarks/query.py benchmarks/dedup_quality.py benchmarks/model_quality.py benchmarks/scale.py

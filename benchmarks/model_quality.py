@@ -30,9 +30,11 @@ DATE = "2025-12-02"
 
 
 def newest_model(home: Path, kind: str) -> tuple[dict, dict, dict]:
+    """The newest network version (a baseline registered to serve in its place is not one)."""
     root = home / "models" / kind
-    folders = sorted((p for p in root.iterdir() if (p / "model.json").exists()),
-                     key=lambda p: json.loads((p / "model.json").read_text())["saved_at"])
+    metas = {p: json.loads((p / "model.json").read_text()) for p in root.iterdir() if (p / "model.json").exists()}
+    folders = sorted((p for p, meta in metas.items() if meta.get("flavour", "keras") == "keras"),
+                     key=lambda p: metas[p]["saved_at"])
     folder = folders[-1]
     manifest_path = Path(json.loads((folder / "model.json").read_text())["dataset_path"]) / "manifest.json"
     return (json.loads((folder / "model.json").read_text()), json.loads((folder / "metrics.json").read_text()),

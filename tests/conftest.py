@@ -45,5 +45,21 @@ def paths():
     return Paths(Path(os.environ["SHARDLINE_HOME"]))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fault_injection: kills, SIGKILLs and concurrent writers; they run in "
+                                       "`make test-reliability` (and CI), not in `make test`")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Fault-injection tests run only with SHARDLINE_SLOW_RELIABILITY=1 (``make test-reliability``, which
+    .ci/run calls after ``make test``): they kill whole training and Spark runs, minutes on 2 cores."""
+    if os.environ.get("SHARDLINE_SLOW_RELIABILITY"):
+        return
+    skip = pytest.mark.skip(reason="fault injection: make test-reliability (SHARDLINE_SLOW_RELIABILITY=1; CI runs it)")
+    for item in items:
+        if "fault_injection" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_TMP, ignore_errors=True)

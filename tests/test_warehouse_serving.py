@@ -66,6 +66,7 @@ def score(dt, run_id, load_log):
     assert done.returncode == 0, done.stderr[-4000:]
 
 
+@pytest.mark.fault_injection
 def test_readers_see_old_or_new_partition_while_scoring_runs_write(spark, scored_home, tmp_path):
     out, stop, load_log = tmp_path / "seen.jsonl", tmp_path / "stop", tmp_path / "loads.txt"
     reader = subprocess.Popen([sys.executable, "-c", READER, str(out), str(stop), DT], cwd=REPO,

@@ -126,6 +126,7 @@ def test_two_writers_of_one_partition_take_turns(paths):
     assert len([p for p in part.iterdir() if p.name.startswith("v-")]) == 2
 
 
+@pytest.mark.fault_injection
 def test_sigkill_mid_write_keeps_the_last_good_partition(paths):
     """A writer SIGKILLed (with its JVM) while staging a new version: readers keep the previous version,
     the lock is free, and the next write succeeds and removes the dead writer's staging."""

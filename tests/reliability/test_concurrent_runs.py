@@ -18,8 +18,7 @@ from shardline.pipeline_config import DEMO_CONFIG
 from shardline.sample_corpora import make_image_corpus, make_text_corpus
 from tests.conftest import BIN
 
-pytestmark = pytest.mark.skipif(not os.environ.get("SHARDLINE_SLOW_RELIABILITY"),
-                                reason="two whole runs at once: make test-reliability (SHARDLINE_SLOW_RELIABILITY=1)")
+pytestmark = pytest.mark.fault_injection
 DT = "2025-03-04"
 
 

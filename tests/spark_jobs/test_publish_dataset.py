@@ -119,6 +119,7 @@ def test_growth_determinism_readers_and_row_groups(spark, paths):
         assert old[split] <= new[split], split
 
 
+@pytest.mark.fault_injection
 def test_killed_publish_leaves_latest_and_no_partial_version(spark, paths, monkeypatch):
     load_clean(spark, records(spark, 300), "2030-02-01")
     good, _ = publish(spark, "text", "2030-02-01", SPLIT, SHARDS, paths)

@@ -96,6 +96,7 @@ def test_two_workers_read_disjoint_shards_and_agree_on_weights(uneven, home, tmp
         np.testing.assert_allclose(w0[k], w1[k], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.fault_injection
 def test_killed_worker_is_relaunched_and_resumes_from_checkpoint(uneven, home, tmp_path):
     folder, _ = uneven
     debug = tmp_path / "debug"
@@ -168,6 +169,7 @@ def test_text_model_beats_majority_baseline(spark, home, tmp_path_factory, one_p
     assert metrics["accuracy"] > metrics["majority_baseline_accuracy"] + 0.3
 
 
+@pytest.mark.fault_injection
 def test_sigkill_while_saving_leaves_the_registry_and_champion_as_they_were(uneven, home):
     """#19: a training run SIGKILLed while it writes its model (staging folder half full): no version
     appears, the champion and its files are untouched, and the next run registers normally."""
