@@ -47,15 +47,34 @@ def outputs(home):
     }
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    home = tmp_path / "cluster-state"
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """One cluster for the module. ``unauthenticated()`` starts (once) a driver without the cluster's
+    secret: Spark gives up on it only after three 20-second registration attempts, so the first test
+    starts it and runs its jobs meanwhile, and the refusal test collects it."""
+    home = tmp_path_factory.mktemp("cluster") / "cluster-state"
     env = {**os.environ, "SHARDLINE_HOME": str(home)}
     started = subprocess.run([str(BIN / "shardline"), "spark-cluster", "start", "--cores", "2", "--memory", "2g"],
                              env=env, capture_output=True, text=True, timeout=300)
     assert started.returncode == 0, started.stderr[-3000:]
     state = json.loads((home / "spark-cluster.json").read_text())
-    yield started.stdout.strip().splitlines()[-1], state
+    master = started.stdout.strip().splitlines()[-1]
+    script = home.parent / "job.py"
+    script.write_text("from pyspark.sql import SparkSession\n"
+                      "print(SparkSession.builder.getOrCreate().range(10).count())\n")
+    cmd = [str(BIN / "spark-submit"), "--master", master, "--conf", "spark.driver.host=127.0.0.1", str(script)]
+    drivers = []
+
+    def unauthenticated():
+        if not drivers:
+            drivers.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                            cwd=home.parent))
+        return drivers[0]
+
+    yield {"master": master, "state": state, "home": home, "cmd": cmd, "unauthenticated": unauthenticated}
+    for driver in drivers:
+        driver.kill()
+        driver.communicate()
     stopped = subprocess.run([str(BIN / "shardline"), "spark-cluster", "stop"], env=env, capture_output=True,
                              text=True, timeout=120)
     assert stopped.returncode == 0
@@ -65,38 +84,37 @@ def cluster(tmp_path):
 
 
 def test_jobs_on_a_standalone_cluster_match_local(cluster, tmp_path):
-    master, state = cluster
+    master, state, cluster_home = cluster["master"], cluster["state"], cluster["home"]
+    cluster["unauthenticated"]()  # refused meanwhile (the next test)
     assert master.startswith("spark://127.0.0.1:") and state["workers"] == 1
     images = make_image_corpus(tmp_path / "images", per_class=6)
     results = {}
     for name, url in (("cluster", master), ("local", "local[*]")):
         # on the cluster: its own data folder, where the jobs find its secret (the cluster requires it)
-        home = tmp_path / "cluster-state" if name == "cluster" else tmp_path / f"home-{name}"
+        home = cluster_home if name == "cluster" else tmp_path / f"home-{name}"
         submit(url, home, "clean_images.py", "--input", str(images))
         submit(url, home, "publish_dataset.py", "--kind", "image")
         results[name] = outputs(home)
     assert results["cluster"]["clean_images"] and results["cluster"]["quarantine"]
     assert results["cluster"] == results["local"]
     # the cluster really ran executors: the worker's work dir holds the application's folder
-    assert any((tmp_path / "cluster-state" / "spark-cluster" / "worker-0").iterdir())
+    assert any((cluster_home / "spark-cluster" / "worker-0").iterdir())
 
 
-def test_the_cluster_refuses_a_driver_without_its_secret(cluster, tmp_path):
+def test_the_cluster_refuses_a_driver_without_its_secret(cluster):
     """Open door (#19 item 6): any local user could submit code to run as the cluster's owner. A driver
     from another data folder (so without the secret) never gets an application registered."""
-    master, state = cluster
-    secret = (tmp_path / "cluster-state" / "spark-cluster.secret")
+    home = cluster["home"]
+    secret = home / "spark-cluster.secret"
     assert secret.stat().st_mode & 0o777 == 0o600
-    assert secret.read_text().strip() not in (tmp_path / "cluster-state" / "spark-cluster.json").read_text()
-    logs = tmp_path / "cluster-state" / "logs" / "spark-cluster"
+    assert secret.read_text().strip() not in (home / "spark-cluster.json").read_text()
+    logs = home / "logs" / "spark-cluster"
     assert not any(secret.read_text().strip() in f.read_text(errors="replace") for f in logs.iterdir())
-    script = tmp_path / "job.py"
-    script.write_text("from pyspark.sql import SparkSession\n"
-                      "print(SparkSession.builder.getOrCreate().range(10).count())\n")
-    cmd = [str(BIN / "spark-submit"), "--master", master, "--conf", "spark.driver.host=127.0.0.1", str(script)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert done.returncode != 0 and "All masters are unresponsive" in done.stderr
+    driver = cluster["unauthenticated"]()
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode != 0 and "All masters are unresponsive" in err
+    cmd = cluster["cmd"]
     with_secret = subprocess.run(cmd[:3] + ["--conf", "spark.authenticate=true", "--conf",
                                             f"spark.authenticate.secret={secret.read_text().strip()}"] + cmd[3:],
-                                 capture_output=True, text=True, timeout=300, cwd=tmp_path)
+                                 capture_output=True, text=True, timeout=300, cwd=home.parent)
     assert with_secret.returncode == 0 and with_secret.stdout.strip().endswith("10"), with_secret.stderr[-2000:]

@@ -103,6 +103,7 @@ def test_lock_waits_then_fails_clearly_and_dies_with_its_holder(tmp_path):
         holder.kill()
 
 
+@pytest.mark.fault_injection
 def test_two_writers_of_one_partition_take_turns(paths):
     """Two spark-submit-like processes replace the same partition at the same moment (each writer's
     staging takes seconds): both succeed, the partition holds exactly one writer's complete rows, no
