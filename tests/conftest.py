@@ -50,17 +50,9 @@ def pytest_configure(config):
                                        "`make test-reliability` (and CI), not in `make test`")
 
 
-# The longest files first: `make test` hands whole files to two processes in this order
-# (--no-loadscope-reorder), so the e2e night does not start last and leave one process idle.
-SLOWEST_FIRST = ("tests/test_pipeline_e2e.py", "tests/test_spark_cluster.py", "tests/training/test_training.py")
-
-
 def pytest_collection_modifyitems(config, items):
-    """Longest files first (stable otherwise). Fault-injection tests run only with
-    SHARDLINE_SLOW_RELIABILITY=1 (``make test-reliability``, which .ci/run calls after ``make test``):
-    they kill whole training and Spark runs, minutes on 2 cores."""
-    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+    """Fault-injection tests run only with SHARDLINE_SLOW_RELIABILITY=1 (``make test-reliability``, which
+    .ci/run calls after ``make test``): they kill whole training and Spark runs, minutes on 2 cores."""
     if os.environ.get("SHARDLINE_SLOW_RELIABILITY"):
         return
     skip = pytest.mark.skip(reason="fault injection: make test-reliability (SHARDLINE_SLOW_RELIABILITY=1; CI runs it)")
