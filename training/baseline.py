@@ -125,18 +125,21 @@ class BaselineModel:
 
     def scores(self, raw: list, encoding: str = "png", shape: list[int] | None = None) -> np.ndarray:
         """Decision values, one column per dataset label (-inf for labels the train split lacked)."""
-        if not len(raw):
-            return np.zeros((0, self.n_labels))
-        return _full_width(self.pipeline.decision_function(self.features(raw, encoding, shape)),
-                           self.pipeline.classes_, self.n_labels, -np.inf)
+        return self.scores_and_probabilities(raw, encoding, shape)[0]
 
     def probabilities(self, raw: list, encoding: str = "png", shape: list[int] | None = None) -> np.ndarray:
+        return self.scores_and_probabilities(raw, encoding, shape)[1]
+
+    def scores_and_probabilities(self, raw: list, encoding: str = "png",
+                                 shape: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Both, from one computation of the features (decoding pictures is most of the cost)."""
         if not len(raw):
-            return np.zeros((0, self.n_labels))
+            return np.zeros((0, self.n_labels)), np.zeros((0, self.n_labels))
+        x = self.features(raw, encoding, shape)
+        scores = _full_width(self.pipeline.decision_function(x), self.pipeline.classes_, self.n_labels, -np.inf)
         if hasattr(self.pipeline, "predict_proba"):
-            return _full_width(self.pipeline.predict_proba(self.features(raw, encoding, shape)),
-                               self.pipeline.classes_, self.n_labels, 0.0)
-        return softmax(self.scores(raw, encoding, shape) / self.temperature)
+            return scores, _full_width(self.pipeline.predict_proba(x), self.pipeline.classes_, self.n_labels, 0.0)
+        return scores, softmax(scores / self.temperature)
 
     def fit_temperature(self, raw: list, y: np.ndarray, encoding: str = "png", shape: list[int] | None = None) -> None:
         """The softmax temperature with the lowest log loss on (``raw``, ``y``): the validation split."""
@@ -198,8 +201,7 @@ def fit_and_score(dataset: Path, kind: str, labels: list[str], train_counts: dic
     if model is None:
         return {"name": NAMES[kind], "skipped": "fewer than two labels in the train split"}, None
     x_test, y_test = read_split(dataset, "test", "image" if kind == "image" else "text")
-    scores = model.scores(x_test, encoding, shape)
-    probabilities = model.probabilities(x_test, encoding, shape)
+    scores, probabilities = model.scores_and_probabilities(x_test, encoding, shape)
     out = classification_metrics(y_test, np.argmax(scores, axis=1) if len(y_test) else y_test, labels,
                                  train_counts, scores=scores, probabilities=probabilities)
     extra = {"temperature": round(model.temperature, 4)} if kind == "text" else {}
