@@ -243,10 +243,8 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     import tf_keras as keras
 
     from training.baseline import fit_and_score
-    from training.evaluate import confusion_png
     from training.inputs import build_inputs, open_reader
     from training.models import build_image_model, build_text_model, build_vectorizers, compile_model, cosine_schedule
-    from training.report import write_report
     from training.search import random_search
 
     manifest = json.loads((dataset / "manifest.json").read_text())
@@ -365,28 +363,19 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
              metrics["baseline"].get("macro_f1", float("nan")), metrics["majority_baseline_accuracy"], reason)
 
     version = new_version(root, run_key)  # a rerun never rewrites a registered version (nor the champion)
-    final = root / version
-    stage = staging_dir(final)
-    model.save(stage / "model.keras")
-    model.save(stage / "saved_model", save_format="tf")  # TF Serving layout
-    confusion_png(metrics["confusion_matrix"], labels, stage / "confusion_matrix.png",
-                  title=f"{cfg.kind} {version}: test accuracy {metrics['accuracy']:.3f}")
     model_meta = {
         "name": f"{cfg.kind}_classifier", "version": version, "kind": cfg.kind,
         "dataset_version": manifest["version"], "dataset_path": str(dataset), "dt": dt, "workers": n_workers,
         "code_version": manifest.get("code_version"), "gpus": len(gpus),
         "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
-    write_json_atomic(stage / "labels.json", labels)
-    write_json_atomic(stage / "config.json", cfg.to_dict())
-    write_json_atomic(stage / "metrics.json", metrics)
-    if trials:
-        write_json_atomic(stage / "search.json", trials)
-    write_json_atomic(stage / "model.json", model_meta)
-    write_report(stage / "report.html", model_meta, metrics, labels, stage / "confusion_matrix.png", trials)
-    commit_dir(stage, final)
+
+    def save(stage: Path) -> None:
+        model.save(stage / "model.keras")
+        model.save(stage / "saved_model", save_format="tf")  # TF Serving layout
+
+    final = register_version(paths, cfg.kind, version, save, model_meta, metrics, labels, cfg.to_dict(),
+                             reason if promoted and promote else None, trials)
     shutil.rmtree(root / "_backup" / run_key, ignore_errors=True)  # the run finished: nothing to resume
-    if promoted and promote:
-        registry.promote(paths, cfg.kind, version, reason)
     log.info("registered %s model %s -> %s (champion: %s); report: %s", cfg.kind, version, final,
              registry.champion(paths, cfg.kind), final / "report.html")
     if (promote and not promoted and gate.serve_baseline and gate.baseline_policy == "refuse"
@@ -396,15 +385,40 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     return final
 
 
+def register_version(paths: Paths, kind: str, version: str, save_model, meta: dict, metrics: dict,
+                     labels: list[str], config: dict, promote_reason: str | None, trials: dict | None = None,
+                     note: str = "") -> Path:
+    """The one way a model version enters the registry, whatever its flavour: ``save_model(folder)`` writes
+    the model's own files into a staging folder, then the confusion matrix, labels, config, metrics, trials,
+    model.json and the report join them, and the folder is renamed into place whole (never rewritten after).
+    Promoted to champion with ``promote_reason`` when given."""
+    from training.evaluate import confusion_png
+    from training.report import write_report
+
+    final = registry.kind_root(paths, kind) / version
+    stage = staging_dir(final)
+    save_model(stage)
+    confusion_png(metrics["confusion_matrix"], labels, stage / "confusion_matrix.png",
+                  title=f"{kind} {version}{note}: test accuracy {metrics['accuracy']:.3f}")
+    write_json_atomic(stage / "labels.json", labels)
+    write_json_atomic(stage / "config.json", config)
+    write_json_atomic(stage / "metrics.json", metrics)
+    if trials:
+        write_json_atomic(stage / "search.json", trials)
+    write_json_atomic(stage / "model.json", meta)
+    write_report(stage / "report.html", meta, metrics, labels, stage / "confusion_matrix.png", trials)
+    commit_dir(stage, final)
+    if promote_reason is not None:
+        registry.promote(paths, kind, version, promote_reason)
+    return final
+
+
 def register_baseline(paths: Paths, model, metrics: dict, labels: list[str], manifest: dict, dataset: Path,
                       dt: str, run_key: str, refused: tuple[str, str], champion: tuple[str | None, dict | None],
                       gate: Gate) -> Path:
     """Register the run's fitted baseline as a version of its own (``flavour: sklearn``) when the
     baseline rule refused the network, and put it through the champion rule: the night then serves
     the better model it has rather than none (a first night) or an older one."""
-    from training.evaluate import confusion_png
-    from training.report import write_report
-
     kind = model.kind
     root = registry.kind_root(paths, kind)
     version = new_version(root, f"{run_key}-baseline")
@@ -419,19 +433,9 @@ def register_baseline(paths: Paths, model, metrics: dict, labels: list[str], man
             "dataset_version": manifest["version"], "dataset_path": str(dataset), "dt": dt,
             "code_version": manifest.get("code_version"),
             "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
-    stage = staging_dir(final)
-    model.save(stage)
-    confusion_png(metrics["confusion_matrix"], labels, stage / "confusion_matrix.png",
-                  title=f"{kind} {version} (baseline): test accuracy {metrics['accuracy']:.3f}")
-    write_json_atomic(stage / "labels.json", labels)
-    write_json_atomic(stage / "config.json", {"baseline": model.name, "temperature": model.temperature,
-                                              "pipeline": str(model.pipeline)})
-    write_json_atomic(stage / "metrics.json", metrics)
-    write_json_atomic(stage / "model.json", meta)
-    write_report(stage / "report.html", meta, metrics, labels, stage / "confusion_matrix.png", None)
-    commit_dir(stage, final)
-    if promoted:
-        registry.promote(paths, kind, version, reason)
+    register_version(paths, kind, version, model.save, meta, metrics, labels,
+                     {"baseline": model.name, "temperature": model.temperature, "pipeline": str(model.pipeline)},
+                     reason if promoted else None, note=" (baseline)")
     log.info("registered the %s baseline %s as %s (champion: %s): %s", kind, model.name, version,
              registry.champion(paths, kind), reason)
     return final
