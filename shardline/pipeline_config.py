@@ -33,7 +33,7 @@ def _at_least(section: str, name: str, value: float, low: float) -> None:
         raise ValueError(f"{section}.{name} must be >= {low}, got {value!r}")
 
 
-IMAGE_HASHES = ("phash", "dcthash", "dhash")  # each implemented in spark_jobs/imaging/phash.HASHES (a test keeps them equal)
+IMAGE_HASHES = ("phash", "dcthash", "trimmed_dcthash", "dhash")  # each implemented in spark_jobs/imaging/phash.HASHES (a test keeps them equal)
 
 
 def hash_names(value: str) -> tuple[str, ...]:
@@ -54,7 +54,7 @@ class ImagesConfig:
     format: str = "PNG"              # re-encode as PNG or JPEG
     background: str = "white"        # colour under transparent pixels
     min_size: int = 8                # originals smaller than this (px) are quarantined as too_small
-    near_dup_hash: str = "phash,dcthash"  # candidates' hashes (comma list of phash, dcthash, dhash): the union (docs/IMAGE_CLEANING.md)
+    near_dup_hash: str = "phash,trimmed_dcthash"  # candidates' hashes (comma list of IMAGE_HASHES): the union (docs/IMAGE_CLEANING.md)
     near_dup_threshold: int = 10     # hash bits (of 64) apart for near-duplicate candidates; -1 turns matching off
     near_dup_max_difference: float = 0.33  # thumbnail block difference that confirms a candidate (inf: no check)
 

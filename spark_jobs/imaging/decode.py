@@ -27,7 +27,7 @@ import numpy as np
 from shardline.config import folder_label, relative_path
 from shardline.pipeline_config import hash_names
 from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_local
-from spark_jobs.imaging.likeness import SIDE, is_flat, thumbnail
+from spark_jobs.imaging.likeness import MIN_VISIBLE, SIDE, is_flat, thumbnail, visible_share
 from spark_jobs.imaging.phash import hashes
 
 RESIZE_POLICIES = ("pad", "crop", "stretch")
@@ -53,8 +53,8 @@ class ImageCleanConfig:
     min_size: int = 8                     # smaller originals are quarantined as too_small
     max_pixels: int = 50_000_000          # decompression-bomb guard (header width x height)
     max_file_bytes: int = 256 * 2**20     # larger files are quarantined as too_large by their size, never read
-    hash: str = "phash,dcthash"           # perceptual hashes of near-duplicate candidates (comma list of
-                                          # phash, dcthash, dhash; the first is stored as perceptual_hash)
+    hash: str = "phash,trimmed_dcthash"   # perceptual hashes of near-duplicate candidates (comma list of
+                                          # pipeline_config.IMAGE_HASHES; the first is stored as perceptual_hash)
 
     def __post_init__(self) -> None:
         if self.mode not in ("L", "RGB"):
@@ -153,9 +153,12 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem:
     row["perceptual_hash"] = row["hashes"][0]
     row["thumb"] = thumbnail(img if img.mode == "RGB" else img.convert("RGB"))
     row["opaque"] = not has_alpha(source_img)
-    if not row["opaque"]:
-        # in the configured mode, like ``thumb``: a grey thumbnail never meets a colour one
-        other = to_mode(source_img, cfg.mode, (0, 0, 0) if sum(cfg.background) >= 384 else (255, 255, 255))
+    other_bg = (0, 0, 0) if sum(cfg.background) >= 384 else (255, 255, 255)
+    if not row["opaque"] and visible_share(source_img, other_bg) >= MIN_VISIBLE:
+        # in the configured mode, like ``thumb``: a grey thumbnail never meets a colour one. Not when the other
+        # extreme hides most of the picture: a black glyph with a green emblem is a green emblem on black, like
+        # every other icon with that emblem, and a copy flattened there is no longer that picture
+        other = to_mode(source_img, cfg.mode, other_bg)
         if not is_flat(other.convert("RGB")):
             other_gray = other if other.mode == "L" else other.convert("L")
             row["alt_hashes"] = hashes(other_gray, cfg.hashes)

@@ -11,10 +11,13 @@ cannot tell distinct icons with the same layout apart (docs/IMAGE_CLEANING.md). 
 (the default: pHash and dcthash, phash.py), each kind has its own tables and the candidates are the union.
 
 Transparency: a picture with an alpha channel is hashed flattened on the configured background and, as
-a second variant, on the other extreme (black for white). The second variant is matched only against
-pictures without transparency - a copy someone flattened onto black - never against another
-transparent picture, whose own pixels on the configured background are the better witness (two
-different grey glyphs with the same coloured emblem look identical on black).
+a second variant, on the other extreme (black for white), unless that extreme hides most of it
+(``likeness.visible_share``: a black glyph with a coloured emblem is only the emblem on black, like every
+icon with that emblem). The second variant meets pictures without transparency - a copy someone flattened
+onto black - and the second variant of another transparent picture (a light-filled icon whose brightness
+changed keeps its hash on black, not on white); a pair of transparent pictures, however it met, is
+confirmed on both of its thumbnails (``likeness.look_alike``), never on black alone (two different dark
+glyphs with the same coloured emblem look identical there).
 """
 from __future__ import annotations
 
@@ -103,8 +106,13 @@ def near_duplicates(flagged: DataFrame, cfg: NearDupConfig) -> DataFrame:
     both_own = (F.col("v_a") == 0) & (F.col("v_b") == 0)
     flattened = ((F.col("v_a") == 1) & (F.col("v_b") == 0) & F.col("opaque_b")) | \
                 ((F.col("v_b") == 1) & (F.col("v_a") == 0) & F.col("opaque_a"))
-    hits = (pairs.filter(both_own | flattened)
-            .select("a", "b", "v_a", "v_b", dist.alias("score"))
+    # two transparent pictures also meet through their other-extreme hashes: a light-filled icon whose
+    # brightness changed moves 14-39 bits on white and 0-4 on black. Such a pair is checked like two
+    # transparent pictures that met on the configured background (v = 0 on both sides).
+    both_other = (F.col("v_a") == 1) & (F.col("v_b") == 1)
+    hits = (pairs.filter(both_own | flattened | both_other)
+            .select("a", "b", F.when(both_other, 0).otherwise(F.col("v_a")).alias("v_a"),
+                    F.when(both_other, 0).otherwise(F.col("v_b")).alias("v_b"), dist.alias("score"))
             .filter(F.col("score") <= cfg.threshold))
     edges = (hits.groupBy("a", "b").agg(F.min(F.struct("score", "v_a", "v_b")).alias("m"))
              .select("a", "b", F.col("a").alias("rank_a"), F.col("b").alias("rank_b"), "m.*"))

@@ -5,8 +5,11 @@ distinct pictures with the same layout (battery and volume levels, emoji faces, 
 without a dash) sit as close as a re-saved copy. So each candidate pair is confirmed on small colour
 thumbnails:
 
-- ``thumbnail``: the picture (already flattened, in the job's colour mode) shrunk to 36 x 36 by box
-  averaging, 3,888 bytes;
+- ``thumbnail``: the picture (already flattened, in the job's colour mode) resampled to 36 x 36 with a
+  Lanczos filter, 3,888 bytes. Box averaging (before 2026-12-02) aliased the thin lines of small icons
+  differently in a 48 px original and in its 47 px crop or 24 px copy (Pillow's box filter does not smooth
+  when it enlarges): it failed 5-6% of 2% crops and 50% resizes of real icons, Lanczos none
+  (docs/IMAGE_CLEANING.md);
 - ``differences``: both thumbnails normalised by their own luminance mean and spread (brightness and
   contrast changes cancel); the central 32 x 32 of one is compared with the other resampled at each of 5
   scales (0.95-1.05: crops of up to 5%, which also shift and enlarge what is left) and 81 shifts (up to 2
@@ -22,10 +25,11 @@ thumbnails:
 Two transparent pictures get a second chance: a brightness change darkens an icon's fill but not the
 transparent background it is flattened on, so on white the picture changes region by region. Flattened
 on black, the same change is a pure scaling that normalising cancels. A pair of transparent pictures whose
-difference on the configured background is at most ``DARK_WIDEN`` x the limit is confirmed when its
-difference flattened on the other extreme is at most ``DARK_LIMIT`` x the limit (docs/IMAGE_CLEANING.md).
-Both conditions are needed: on black alone, two different dark glyphs with the same coloured emblem are
-one picture.
+difference flattened on the other extreme is at most ``DARK_LIMIT`` x the limit is confirmed when its
+difference on the configured background is at most ``DARK_WIDEN`` x the limit, or when the two opacities
+(``alpha_thumbnail``) look alike (docs/IMAGE_CLEANING.md). Black alone is not enough: two different dark
+glyphs with the same coloured emblem are one picture there (and a picture that the other extreme mostly
+hides has no such thumbnail at all, ``visible_share``).
 
 Measured on real icons and photo tiles (``benchmarks/dedup_quality.py``; figures in docs/IMAGE_CLEANING.md).
 """
@@ -43,14 +47,14 @@ SCALES = (0.95, 0.975, 1.0, 1 / 0.975, 1 / 0.95)
 MAX_SPREAD_RATIO = 1.35
 _CHUNK = 256  # pairs per vectorised step
 DARK_WIDEN = 1.8  # transparent pairs: on the configured background at most this x the limit, and ...
-DARK_LIMIT = 0.36  # ... on the other extreme at most this x the limit
+DARK_LIMIT = 0.45  # ... on the other extreme at most this x the limit (0.36 before the Lanczos thumbnail)
 
 
 def thumbnail(rgb_image) -> bytes:
     """A Pillow RGB image -> SIDE x SIDE x 3 uint8 bytes."""
     from PIL import Image
 
-    return rgb_image.resize((SIDE, SIDE), Image.BOX).tobytes()
+    return rgb_image.resize((SIDE, SIDE), Image.LANCZOS, reducing_gap=2.0).tobytes()
 
 
 def is_flat(rgb_image) -> bool:
@@ -59,6 +63,27 @@ def is_flat(rgb_image) -> bool:
 
     gray = np.asarray(rgb_image.convert("L").resize((32, 32), Image.BOX), dtype=np.float32)
     return float(gray.std()) < 4.0
+
+
+MIN_VISIBLE = 0.5  # a transparent picture flattened on a background that hides more of it is not that picture
+_VISIBLE_LEVEL = 48  # colour distance from the background (any channel) that a person still sees
+
+
+def visible_share(img, background: tuple[int, int, int]) -> float:
+    """Share of a transparent picture's opaque pixels (alpha >= 50%) that stay visible when it is flattened on
+    ``background``: 0 for a black glyph on black; about 0.1-0.5 for a black symbolic icon with a coloured
+    emblem, of which only the emblem is left on black (and every icon with that emblem looks the same there).
+    Found on a copy reduced to about 128 px."""
+    rgba = img.convert("RGBA")
+    k = max(1, min(rgba.size) // 128)
+    a = np.asarray(rgba.reduce(k) if k > 1 else rgba, dtype=np.float32)
+    alpha = a[..., 3:] / 255.0
+    opaque = alpha[..., 0] >= 0.5
+    if not opaque.any():
+        return 0.0
+    flat = a[..., :3] * alpha + np.asarray(background, dtype=np.float32) * (1 - alpha)
+    seen = np.abs(flat - np.asarray(background, dtype=np.float32)).max(axis=2) > _VISIBLE_LEVEL
+    return float((seen & opaque).sum() / opaque.sum())
 
 
 def _interpolation(scale: float, shift: float) -> np.ndarray:
@@ -122,26 +147,58 @@ def differences(a: list[bytes], b: list[bytes], aligns: np.ndarray = _FINE) -> t
     return diff, ratio
 
 
+def _difference_near(a: list[bytes], b: list[bytes], bound: float, reach=None) -> tuple[np.ndarray, np.ndarray]:
+    """``differences`` at whole-pixel shifts, refined at half pixels where that is over ``bound`` by at most
+    ``reach`` (default: ``bound``; a number or one per pair) + REFINE_MARGIN."""
+    diff, ratio = differences(a, b, _COARSE)
+    reach = bound if reach is None else reach
+    near = np.nonzero((diff > bound) & (diff <= reach + REFINE_MARGIN) & (ratio <= MAX_SPREAD_RATIO))[0]
+    if len(near):
+        diff[near] = differences([a[i] for i in near], [b[i] for i in near], _FINE)[0]
+    return diff, ratio
+
+
+def alpha_thumbnail(on_white: bytes, on_black: bytes) -> bytes:
+    """The opacity of a transparent picture from its two flattened thumbnails (either order): flattened on
+    white a pixel is a*c + (1-a)*255, on black a*c, so their difference is (1-a)*255 (the thumbnail is a
+    linear resampling; what Pillow's clipping of Lanczos overshoot breaks is small)."""
+    w = np.frombuffer(on_white, dtype=np.uint8).astype(np.int16)
+    k = np.frombuffer(on_black, dtype=np.uint8).astype(np.int16)
+    return (255 - np.abs(w - k)).astype(np.uint8).tobytes()
+
+
 def look_alike(a: list[bytes], b: list[bytes], max_difference: float,
                a_dark: list[bytes | None] | None = None, b_dark: list[bytes | None] | None = None) -> np.ndarray:
     """Which pairs are confirmed: difference at most ``max_difference`` and spreads within MAX_SPREAD_RATIO;
     or, for a pair with both ``a_dark[i]`` and ``b_dark[i]`` (two transparent pictures, flattened on the other
-    extreme), difference at most DARK_WIDEN x the limit here and at most DARK_LIMIT x the limit there.
+    extreme), difference at most DARK_LIMIT x the limit there, and either at most DARK_WIDEN x the limit
+    here (spreads within MAX_SPREAD_RATIO) or opacities alike (``alpha_thumbnail``: difference at most the
+    limit, spreads within MAX_SPREAD_RATIO, and the spreads there too).
 
-    Two passes: whole-pixel shifts for every pair, half-pixel shifts only for the pairs that came within
-    REFINE_MARGIN of the limit (the finer grid lowered a difference by at most 0.26 on 12,495 real
-    candidate pairs, and most candidates of a corpus are far above the limit)."""
+    The opacity route is for icons with a light fill whose brightness changed: on white the fill darkens or
+    lightens against a background that does not, so the difference and the spread ratio here can be anything
+    (0.5-0.8 and 1.5-2.3 on real icons), while shape and colours, up to a scaling, are unchanged. Two
+    distinct icons with one outline (document icons) pass the opacity test and are kept apart on black.
+
+    Whole-pixel shifts first; half-pixel shifts only for the pairs that came within REFINE_MARGIN of their
+    bound (the finer grid lowered a difference by at most 0.26 on 12,495 real candidate pairs, and most
+    candidates of a corpus are far above the limit)."""
     widened = max_difference * DARK_WIDEN
     dark = np.array([x is not None and y is not None for x, y in zip(a_dark or [None] * len(a), b_dark or [None] * len(a))],
                     dtype=bool)
-    limit = np.where(dark, widened, max_difference)
-    diff, ratio = differences(a, b, _COARSE)
-    near = np.nonzero((diff > max_difference) & (diff <= limit + REFINE_MARGIN) & (ratio <= MAX_SPREAD_RATIO))[0]
-    if len(near):
-        diff[near] = differences([a[i] for i in near], [b[i] for i in near], _FINE)[0]
+    diff, ratio = _difference_near(a, b, max_difference, np.where(dark, widened, max_difference))
     same = (diff <= max_difference) & (ratio <= MAX_SPREAD_RATIO)
-    second = np.nonzero(~same & dark & (diff <= widened) & (ratio <= MAX_SPREAD_RATIO))[0]
+    second = np.nonzero(~same & dark)[0]
     if len(second):
-        on_dark = differences([a_dark[i] for i in second], [b_dark[i] for i in second], _FINE)[0]
-        same[second] = on_dark <= max_difference * DARK_LIMIT
+        on_dark, dark_ratio = _difference_near([a_dark[i] for i in second], [b_dark[i] for i in second],
+                                               max_difference * DARK_LIMIT)
+        plain = ((diff[second] <= widened) & (ratio[second] <= MAX_SPREAD_RATIO)
+                 & (on_dark <= max_difference * DARK_LIMIT))
+        ask = np.nonzero(~plain & (on_dark <= max_difference * DARK_LIMIT) & (dark_ratio <= MAX_SPREAD_RATIO))[0]
+        if len(ask):
+            shape, shape_ratio = _difference_near([alpha_thumbnail(a[second[j]], a_dark[second[j]]) for j in ask],
+                                                  [alpha_thumbnail(b[second[j]], b_dark[second[j]]) for j in ask],
+                                                  max_difference)
+            plain[ask] = (shape <= max_difference) & (shape_ratio <= MAX_SPREAD_RATIO)
+        same[second] = plain
     return same

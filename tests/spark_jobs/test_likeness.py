@@ -49,6 +49,32 @@ def test_different_dark_glyphs_with_one_emblem_stay_distinct_though_alike_on_bla
     assert not look_alike([flat(a, 255)], [flat(b, 255)], 0.33, [flat(a, 0)], [flat(b, 0)])[0]
 
 
+def test_a_transparent_picture_gets_no_other_extreme_variant_where_that_hides_most_of_it(tmp_path):
+    """Flattened on black, a black glyph with a green emblem is a green emblem, like every icon with that
+    emblem: matching that variant against opaque pictures joined eight distinct icons to one copy of one of
+    them flattened on black (benchmarks/dedup_quality.py, 2026-12-02). A pale icon keeps its variant."""
+    import io
+
+    from spark_jobs.imaging.decode import ImageCleanConfig, decode_one
+    from spark_jobs.imaging.likeness import MIN_VISIBLE, visible_share
+
+    cfg = ImageCleanConfig(root_uri=f"file:{tmp_path}")
+
+    def decoded(img: Image.Image) -> dict:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        return decode_one(f"file:{tmp_path}/x.png", buf.getvalue(), cfg)
+
+    emblem, pale = glyph_with_emblem(True), sheet()
+    assert visible_share(emblem, (0, 0, 0)) < MIN_VISIBLE <= visible_share(emblem, (255, 255, 255))
+    assert visible_share(pale, (0, 0, 0)) > 0.9
+    row = decoded(emblem)
+    assert row["opaque"] is False and row["alt_hashes"] is None and row["alt_thumb"] is None
+    assert row["hashes"] and row["thumb"]
+    row = decoded(pale)
+    assert row["alt_hashes"] is not None and row["alt_thumb"] is not None
+
+
 def test_pairs_without_both_dark_thumbnails_use_the_plain_limit():
     a, b = sheet(), brightness(sheet(), 0.85)
     assert list(look_alike([flat(a, 255)] * 2, [flat(b, 255)] * 2, 0.33, [flat(a, 0), None], [None, flat(b, 0)])) == [False, False]

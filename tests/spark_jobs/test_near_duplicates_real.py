@@ -17,10 +17,12 @@ from PIL import Image, ImageEnhance
 
 from spark_jobs.imaging.clean import ImageCleanConfig, NearDupConfig
 from spark_jobs.imaging.clean import transform as clean_images
+from spark_jobs.imaging.decode import decode_one
+from spark_jobs.imaging.phash import hamming
 from spark_jobs.text.clean import RAW, TextCleanConfig
 from spark_jobs.text.clean import transform as clean_text
 from spark_jobs.text.minhash import MinHashConfig
-from tests.spark_jobs.test_likeness import brightness, sheet
+from tests.spark_jobs.test_likeness import brightness, glyph_with_emblem, sheet
 
 MODULES = ("json", "csv", "pickle", "argparse", "logging", "subprocess", "shutil", "tarfile", "zipfile", "difflib",
            "textwrap", "heapq", "bisect", "collections", "functools", "itertools", "threading", "queue", "decimal",
@@ -167,9 +169,25 @@ def glyph(ink: int) -> Image.Image:
     return img
 
 
-# pHash alone (the default before) misses a 5% crop taken from two sides of a photo tile (its hash moves more
-# than 10 bits; docs/IMAGE_CLEANING.md); the default's second hash, dcthash, catches it.
+# pHash alone misses a 5% crop taken from two sides of a photo tile (its hash moves more than 10 bits;
+# docs/IMAGE_CLEANING.md); the default's second hash, the trimmed dcthash, catches it.
 MISSED_BY_PHASH = {"crop 5% on two sides"}
+
+
+def pale_sticker(picture: Image.Image) -> Image.Image:
+    """A picture washed out towards white (an icon's light fill), as a round sticker."""
+    arr = np.asarray(picture.convert("RGB"), dtype=np.float32)
+    return with_alpha(Image.fromarray((255 - (255 - arr) * 0.35).astype(np.uint8)))
+
+
+def sticker_icon() -> Image.Image:
+    """scikit-learn's flower photograph as a round sticker on a transparent 120 px canvas (12 px margin)."""
+    from sklearn.datasets import load_sample_images
+
+    flower = Image.fromarray(load_sample_images().images[1]).resize((96, 96), Image.LANCZOS)
+    canvas = Image.new("RGBA", (120, 120), (0, 0, 0, 0))
+    canvas.alpha_composite(with_alpha(flower), (12, 12))
+    return canvas
 HASHES = {"default": ({}, NearDupConfig()), "phash": ({"hash": "phash"}, NearDupConfig())}
 
 
@@ -196,10 +214,19 @@ def test_saved_again_copies_of_real_photos_are_flagged_and_look_alikes_are_not(s
     # the same icon in grey and in black is two icons (a disabled and an active state): normalising away
     # contrast must not make them one
     files["g/grey.png"], files["g/black.png"] = encoded(glyph(150)), encoded(glyph(0))
+    # two black glyphs with one green emblem, one of them flattened on black (only its emblem is left): the
+    # other is no copy of it (test_likeness.py)
+    files["g/emblem0.png"] = encoded(glyph_with_emblem(True))
+    files["g/emblem1.png"] = encoded(flattened(glyph_with_emblem(False), (0, 0, 0)))
     # a transparent document icon and a copy 15% darker: on white its pale fill darkens and the background
     # does not (confirmed through the thumbnails flattened on black, test_likeness.py)
     files["g/sheet0.png"], files["g/sheet1.png"] = encoded(sheet()), encoded(brightness(sheet(), 0.85))
     expect["g/sheet1.png"] = "g/sheet0.png"
+    # an icon cropped by 5% from two sides: pHash moves 20 bits and the whole-frame dcthash 13 (the default
+    # before missed it); its content box does not move (test_crop_robust.py)
+    if hash_name != "phash":
+        files["i/icon0.png"], files["i/icon1.png"] = encoded(sticker_icon()), encoded(sticker_icon().crop((6, 6, 120, 120)))
+        expect["i/icon1.png"] = "i/icon0.png"
     # a whole photograph as JPEG (decoded at 1/8 scale, decode.py) and a PNG of it at 80% (decoded whole)
     from sklearn.datasets import load_sample_images
 
@@ -215,3 +242,24 @@ def test_saved_again_copies_of_real_photos_are_flagged_and_look_alikes_are_not(s
     got = {s: (r["reason"], by_id.get(r["detail"].split()[3]) if r["reason"] == "near_duplicate" else r["detail"])
            for s, r in rows.items() if r["reason"]}
     assert got == {s: ("near_duplicate", kept) for s, kept in expect.items()}
+
+
+def test_two_transparent_pictures_meet_through_their_black_flattened_hashes(spark):
+    """A pale sticker 15% brighter: on white its fill lightens against a background that does not, and both
+    hashes move 30 bits or more; flattened on black the change is a scaling (hashes 1-4 bits apart). The pair
+    meets there and is confirmed on black and on its opacity. Another pale sticker with the same outline stays
+    apart (different on black)."""
+    tiles = photo_tiles(len(IMAGE_EDITS) + 12)
+    one, other = pale_sticker(tiles[1]), pale_sticker(tiles[2])
+    files = {"g/pale0.png": encoded(one), "g/pale1.png": encoded(brightness(one, 1.15)), "g/other.png": encoded(other)}
+    root = "file:/corpus"
+    cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB")
+    decoded = {k: decode_one(f"{root}/{k}", v, cfg) for k, v in files.items()}
+    a, b = decoded["g/pale0.png"], decoded["g/pale1.png"]
+    assert min(hamming(x, y) for x, y in zip(a["hashes"], b["hashes"])) > NearDupConfig().threshold
+    assert max(hamming(x, y) for x, y in zip(a["alt_hashes"], b["alt_hashes"])) <= 4
+    df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")
+    rows = {r["source"]: r for r in clean_images(df, cfg, NearDupConfig()).collect()}
+    by_id = {r["id"]: k for k, r in rows.items()}
+    got = {k: (r["reason"], by_id.get(r["detail"].split()[3])) for k, r in rows.items() if r["reason"]}
+    assert got == {"g/pale1.png": ("near_duplicate", "g/pale0.png")}
