@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -52,26 +51,27 @@ def load(dataset: Path) -> tuple[list[bytes], np.ndarray, np.ndarray, list[str]]
     return raw, pixels, np.asarray(labels), manifest["labels"]
 
 
-def train_network(classic: bool, x_train, y_train, x_val, y_val, labels: list[str], seed: int = 42):
+def train_network(classic: bool, x_train, y_train, x_val, y_val, labels: list[str], seed: int = 42,
+                  epochs: int = 30):
+    """The nightly regime (``training/train.py``: its steps per epoch, label weights, cosine schedule and early
+    stopping, the default batch size and learning rate) on arrays in memory; 30 epochs as the nightly config."""
     import tensorflow as tf
-    import tf_keras as keras
 
-    from training.config import ImageModelConfig
+    from training.config import ImageModelConfig, TrainConfig
     from training.models import build_image_model, compile_model, cosine_schedule
-    from training.train import label_weights
+    from training.train import early_stopping, epoch_steps, label_weights
 
+    regime = TrainConfig(kind="image")
     tf.keras.utils.set_random_seed(seed)
     counts = {labels[i]: int(n) for i, n in zip(*np.unique(y_train, return_counts=True))}
-    weights = tf.constant(label_weights(labels, counts, "sqrt"))
-    epochs, steps = 30, max(50, math.ceil(len(x_train) / 64))
-    data = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(1024, seed=seed).repeat().batch(64)
-            .map(lambda x, y: (x, y, tf.gather(weights, y))))
+    weights = tf.constant(label_weights(labels, counts, regime.class_weight))
+    steps = epoch_steps(len(x_train), regime.batch_size, regime.min_steps_per_epoch)
+    data = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(1024, seed=seed).repeat()
+            .batch(regime.batch_size).map(lambda x, y: (x, y, tf.gather(weights, y))))
     model = build_image_model(ImageModelConfig(classic_features=classic), x_train.shape[1:], len(labels))
-    model = compile_model(model, cosine_schedule(1e-3, epochs * steps))
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True,
-                                         start_from_epoch=epochs // 4)
-    history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=(x_val, y_val), callbacks=[stop],
-                        verbose=0)
+    model = compile_model(model, cosine_schedule(regime.learning_rate, epochs * steps))
+    history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=(x_val, y_val),
+                        callbacks=[early_stopping(epochs)], verbose=0)
     return model, len(history.history["loss"])
 
 

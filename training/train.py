@@ -175,6 +175,22 @@ def decide(candidate: dict, champion: dict | None, champion_version: str | None,
                              f"{champion['accuracy']:.4f} - tolerance {tolerance}: keeping the champion", *notes])
 
 
+def epoch_steps(rows: int, global_batch: int, min_steps: int) -> int:
+    """Steps per epoch of the nightly regime. The readers repeat forever, so an "epoch" is a number of steps:
+    one pass over the train split, but at least ``min_steps`` (525 icons in batches of 64 made 9 steps an
+    epoch, and early stopping ended the run after 144 steps, underfitted)."""
+    return max(1, min_steps, math.ceil(rows / global_batch))
+
+
+def early_stopping(epochs: int, monitor: str = "val_loss"):
+    """The nightly regime's early stopping: patience 5, counted from a quarter of the run (a network with batch
+    norm often holds its validation loss flat for the first epochs), the best epoch's weights kept."""
+    import tf_keras as keras
+
+    return keras.callbacks.EarlyStopping(monitor=monitor, patience=5, restore_best_weights=True,
+                                         start_from_epoch=epochs // 4)
+
+
 def label_weights(labels: list[str], counts: dict[str, int], mode: str) -> list[float]:
     """Loss weight per label for a long-tailed train split: ``balanced`` is n / (k * n_label) (every
     label weighs the same in total), ``sqrt`` its square root (a softer push toward rare labels),
@@ -256,10 +272,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     tf.keras.utils.set_random_seed(cfg.seed)
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     global_batch = cfg.batch_size * n_workers
-    # The readers repeat forever, so an "epoch" is a number of steps: one pass over the train split, but
-    # at least cfg.min_steps_per_epoch (525 icons in batches of 64 made 9 steps an epoch, and early
-    # stopping ended the run after 144 steps, underfitted).
-    steps = steps_per_epoch or max(1, cfg.min_steps_per_epoch, math.ceil(manifest["rows"]["train"] / global_batch))
+    steps = steps_per_epoch or epoch_steps(manifest["rows"]["train"], global_batch, cfg.min_steps_per_epoch)
     val_steps = max(1, math.ceil(manifest["rows"]["val"] / global_batch)) if manifest["rows"]["val"] else None
     column = "image" if cfg.kind == "image" else "text"
     fields = ["id", column, "label_index"]
@@ -313,10 +326,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
             return model.fit(train_ds, **args)
 
         def stopper():
-            # patience 5, counted from a quarter of the run: a network with batch norm often holds its
-            # validation loss flat for the first epochs
-            return keras.callbacks.EarlyStopping(monitor="val_loss" if val_steps else "loss", patience=5,
-                                                 restore_best_weights=True, start_from_epoch=cfg.epochs // 4)
+            return early_stopping(cfg.epochs, "val_loss" if val_steps else "loss")
 
         trials = None
         if search_trials:
