@@ -74,7 +74,7 @@ def visible_share(img, background: tuple[int, int, int]) -> float:
     ``background``: 0 for a black glyph on black; about 0.1-0.5 for a black symbolic icon with a coloured
     emblem, of which only the emblem is left on black (and every icon with that emblem looks the same there).
     Found on a copy reduced to about 128 px."""
-    rgba = img.convert("RGBA")
+    rgba = img if img.mode == "RGBA" else img.convert("RGBA")  # no full-size copy of an RGBA picture
     k = max(1, min(rgba.size) // 128)
     a = np.asarray(rgba.reduce(k) if k > 1 else rgba, dtype=np.float32)
     alpha = a[..., 3:] / 255.0
