@@ -432,7 +432,6 @@ def register_baseline(paths: Paths, model, metrics: dict, labels: list[str], man
     kind = model.kind
     root = registry.kind_root(paths, kind)
     version = new_version(root, f"{run_key}-baseline")
-    final = root / version
     champ_version, champ = champion
     promoted, why = decide(metrics, champ, champ_version, gate.tolerance)
     reason = f"network {refused[0]} refused ({refused[1]}); its baseline serves instead: {why}"
@@ -443,9 +442,10 @@ def register_baseline(paths: Paths, model, metrics: dict, labels: list[str], man
             "dataset_version": manifest["version"], "dataset_path": str(dataset), "dt": dt,
             "code_version": manifest.get("code_version"),
             "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
-    register_version(paths, kind, version, model.save, meta, metrics, labels,
-                     {"baseline": model.name, "temperature": model.temperature, "pipeline": str(model.pipeline)},
-                     reason if promoted else None, note=" (baseline)")
+    final = register_version(paths, kind, version, model.save, meta, metrics, labels,
+                             {"baseline": model.name, "temperature": model.temperature,
+                              "pipeline": str(model.pipeline)},
+                             reason if promoted else None, note=" (baseline)")
     log.info("registered the %s baseline %s as %s (champion: %s): %s", kind, model.name, version,
              registry.champion(paths, kind), reason)
     return final

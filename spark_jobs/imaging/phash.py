@@ -61,7 +61,9 @@ def _reduced(gray_image):
     return (gray_image.reduce(k) if k > 1 else gray_image), k
 
 
-def _box_of(a: np.ndarray) -> tuple[int, int, int, int] | None:
+def _box_of(small) -> tuple[int, int, int, int] | None:
+    """``content_box`` in the coordinates of the reduced copy ``small``."""
+    a = np.asarray(small, dtype=np.float32)
     border = float(np.median([a[0, 0], a[0, -1], a[-1, 0], a[-1, -1]]))
     weight = np.abs(a - border)
     weight[weight <= TRIM_TOLERANCE] = 0
@@ -86,7 +88,7 @@ def content_box(gray_image) -> tuple[int, int, int, int] | None:
     so the box depends on the content, not on a single stray pixel or on how a brightness change moved a faint
     shadow. Found on a copy reduced to about ``_TRIM_SIDE`` px (so to within that share of the picture)."""
     small, k = _reduced(gray_image)
-    box = _box_of(np.asarray(small, dtype=np.float32))
+    box = _box_of(small)
     if box is None:
         return None
     w, h = gray_image.size
@@ -96,7 +98,7 @@ def content_box(gray_image) -> tuple[int, int, int, int] | None:
 def _trimmed_low(gray_image) -> np.ndarray:
     """``_low`` of the content box, from the reduced copy the box was found on (cheap on large pictures)."""
     small, _ = _reduced(gray_image)
-    return _low(small, _box_of(np.asarray(small, dtype=np.float32)))
+    return _low(small, _box_of(small))
 
 
 def _to_int64(bits: np.ndarray) -> int:
