@@ -27,9 +27,11 @@ transparent background it is flattened on, so on white the picture changes regio
 on black, the same change is a pure scaling that normalising cancels. A pair of transparent pictures whose
 difference flattened on the other extreme is at most ``DARK_LIMIT`` x the limit is confirmed when its
 difference on the configured background is at most ``DARK_WIDEN`` x the limit, or when the two opacities
-(``alpha_thumbnail``) look alike (docs/IMAGE_CLEANING.md). Black alone is not enough: two different dark
-glyphs with the same coloured emblem are one picture there (and a picture that the other extreme mostly
-hides has no such thumbnail at all, ``visible_share``).
+(``alpha_thumbnail``) look alike, and in both cases when the two pictures, each flattened onto its own mean
+colour, are within the limit (``on_own_colour``: what is drawn inside an outline decides there, so a page
+with lines and a blank page stay two icons) (docs/IMAGE_CLEANING.md). Black alone is not enough: two
+different dark glyphs with the same coloured emblem are one picture there (and a picture that the other
+extreme mostly hides has no such thumbnail at all, ``visible_share``).
 
 Measured on real icons and photo tiles (``benchmarks/dedup_quality.py``; figures in docs/IMAGE_CLEANING.md).
 """
@@ -47,7 +49,7 @@ SCALES = (0.95, 0.975, 1.0, 1 / 0.975, 1 / 0.95)
 MAX_SPREAD_RATIO = 1.35
 _CHUNK = 256  # pairs per vectorised step
 DARK_WIDEN = 1.8  # transparent pairs: on the configured background at most this x the limit, and ...
-DARK_LIMIT = 0.45  # ... on the other extreme at most this x the limit (0.36 before the Lanczos thumbnail)
+DARK_LIMIT = 0.6  # ... on the other extreme at most this x the limit (0.36 box thumbnails, 0.45 before on_own_colour)
 
 
 def thumbnail(rgb_image) -> bytes:
@@ -167,18 +169,64 @@ def alpha_thumbnail(on_white: bytes, on_black: bytes) -> bytes:
     return (255 - np.abs(w - k)).astype(np.uint8).tobytes()
 
 
+def _opacity_and_colour(on_white: bytes, on_black: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha in 0-1, one per pixel; unpremultiplied colour, 0-255) from the two flattened thumbnails."""
+    w = np.frombuffer(on_white, dtype=np.uint8).astype(np.float32).reshape(-1, 3)
+    k = np.frombuffer(on_black, dtype=np.uint8).astype(np.float32).reshape(-1, 3)
+    alpha = np.clip(1 - (w - k).mean(axis=1, keepdims=True) / 255.0, 0, 1)
+    return alpha, np.clip(k / np.maximum(alpha, 0.02), 0, 255) * (alpha > 0.02)
+
+
+def _mean_colour(alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    return (alpha * colour).sum(axis=0) / max(float(alpha.sum()), 1e-6)
+
+
+def on_own_colour(a_white: bytes, a_black: bytes, b_white: bytes, b_black: bytes) -> tuple[bytes, bytes]:
+    """Two transparent pictures (each given by its white- and black-flattened thumbnails), each flattened onto
+    its own mean colour, after the darker one is brightened, saturating at 255, until its mean brightness is
+    the other's.
+
+    On its own mean colour an icon's silhouette against the background counts little and what is drawn inside
+    it counts fully: a page with lines of text and a blank page differ, where on black both are mostly the
+    same bright page (and on white both a pale page). A brightness change c -> s*c, or a contrast change
+    c -> m + s*(c - m), of the colours is an affine change of such a thumbnail, which the normalisation of
+    ``differences`` cancels, except where it saturates: brightening a pale fill by 15% turns it white and
+    thins its faint details. Brightening the darker picture of the pair the same way puts both at the same
+    saturation."""
+    (aa, ca), (ab, cb) = _opacity_and_colour(a_white, a_black), _opacity_and_colour(b_white, b_black)
+    mean_a, mean_b = _mean_colour(aa, ca).mean(), _mean_colour(ab, cb).mean()
+    dark, bright = ((aa, ca), mean_b) if mean_a <= mean_b else ((ab, cb), mean_a)
+    lo, hi = 1.0, 2.0  # the factor that brightens the darker to the brighter's mean: bisection (monotone)
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        if _mean_colour(dark[0], np.minimum(255.0, dark[1] * mid)).mean() < bright:
+            lo = mid
+        else:
+            hi = mid
+    lifted = np.minimum(255.0, dark[1] * (lo + hi) / 2)
+    ca, cb = (lifted, cb) if mean_a <= mean_b else (ca, lifted)
+
+    def flat(alpha: np.ndarray, colour: np.ndarray) -> bytes:
+        return np.clip(alpha * colour + (1 - alpha) * _mean_colour(alpha, colour), 0, 255).astype(np.uint8).tobytes()
+
+    return flat(aa, ca), flat(ab, cb)
+
+
 def look_alike(a: list[bytes], b: list[bytes], max_difference: float,
                a_dark: list[bytes | None] | None = None, b_dark: list[bytes | None] | None = None) -> np.ndarray:
     """Which pairs are confirmed: difference at most ``max_difference`` and spreads within MAX_SPREAD_RATIO;
     or, for a pair with both ``a_dark[i]`` and ``b_dark[i]`` (two transparent pictures, flattened on the other
-    extreme), difference at most DARK_LIMIT x the limit there, and either at most DARK_WIDEN x the limit
-    here (spreads within MAX_SPREAD_RATIO) or opacities alike (``alpha_thumbnail``: difference at most the
-    limit, spreads within MAX_SPREAD_RATIO, and the spreads there too).
+    extreme), difference at most DARK_LIMIT x the limit there, either at most DARK_WIDEN x the limit here
+    (spreads within MAX_SPREAD_RATIO) or opacities alike (``alpha_thumbnail``: difference at most the limit,
+    spreads within MAX_SPREAD_RATIO, and the spreads there too), and on their own colours (``on_own_colour``)
+    at most the limit.
 
     The opacity route is for icons with a light fill whose brightness changed: on white the fill darkens or
     lightens against a background that does not, so the difference and the spread ratio here can be anything
-    (0.5-0.8 and 1.5-2.3 on real icons), while shape and colours, up to a scaling, are unchanged. Two
-    distinct icons with one outline (document icons) pass the opacity test and are kept apart on black.
+    (0.5-0.8 and 1.5-2.3 on real icons), while shape and colours, up to a scaling, are unchanged. Either way a
+    second-chance pair must also be within the limit on its own colours (``on_own_colour``): two distinct
+    icons with one outline (document icons at 16-48 px, whose faint lines or charts barely count on black)
+    pass the opacity test and the bound on black, and differ there.
 
     Whole-pixel shifts first; half-pixel shifts only for the pairs that came within REFINE_MARGIN of their
     bound (the finer grid lowered a difference by at most 0.26 on 12,495 real candidate pairs, and most
@@ -200,5 +248,9 @@ def look_alike(a: list[bytes], b: list[bytes], max_difference: float,
                                                   [alpha_thumbnail(b[second[j]], b_dark[second[j]]) for j in ask],
                                                   max_difference)
             plain[ask] = (shape <= max_difference) & (shape_ratio <= MAX_SPREAD_RATIO)
+        inside = np.nonzero(plain)[0]
+        if len(inside):
+            own = [on_own_colour(a[second[j]], a_dark[second[j]], b[second[j]], b_dark[second[j]]) for j in inside]
+            plain[inside] = _difference_near([x for x, _ in own], [y for _, y in own], max_difference)[0] <= max_difference
         same[second] = plain
     return same

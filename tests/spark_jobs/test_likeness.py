@@ -43,6 +43,27 @@ def test_a_darkened_transparent_icon_is_confirmed_with_its_black_flattened_thumb
     assert look_alike(*white, 0.33, *black)[0]
 
 
+def blank_sheet() -> Image.Image:
+    """``sheet`` without its lines: another document icon with the same outline."""
+    img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(img).rectangle((14, 6, 50, 58), fill=(246, 245, 244, 255), outline=(154, 153, 150, 255), width=2)
+    return img
+
+
+def test_document_icons_with_one_outline_stay_distinct_and_their_brightened_copies_do_not():
+    """A page with lines and a blank page: the same opacity, and on black the bright page hides the faint
+    lines (the opacity route of 2026-12-02 joined Adwaita's text-x-generic to application-x-generic this
+    way). On its own colour, what is drawn inside the page decides. A copy 15% brighter, whose fill saturates
+    at white, is still confirmed; so is one 15% darker."""
+    lines, blank = sheet(), blank_sheet()
+    both = [flat(lines, 255)], [flat(blank, 255)], [flat(lines, 0)], [flat(blank, 0)]
+    assert differences(both[2], both[3])[0][0] <= 0.6 * 0.33  # within the bound on black
+    assert not look_alike(*both[:2], 0.33, *both[2:])[0]
+    for factor in (1.15, 0.85):
+        copy = brightness(lines, factor)
+        assert look_alike([flat(lines, 255)], [flat(copy, 255)], 0.33, [flat(lines, 0)], [flat(copy, 0)])[0], factor
+
+
 def test_different_dark_glyphs_with_one_emblem_stay_distinct_though_alike_on_black():
     a, b = glyph_with_emblem(False), glyph_with_emblem(True)
     assert differences([flat(a, 0)], [flat(b, 0)])[0][0] <= 0.25  # the glyphs vanish on black
