@@ -169,10 +169,13 @@ def alpha_thumbnail(on_white: bytes, on_black: bytes) -> bytes:
     return (255 - np.abs(w - k)).astype(np.uint8).tobytes()
 
 
-def _opacity_and_colour(on_white: bytes, on_black: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """(alpha in 0-1, one per pixel; unpremultiplied colour, 0-255) from the two flattened thumbnails."""
-    w = np.frombuffer(on_white, dtype=np.uint8).astype(np.float32).reshape(-1, 3)
-    k = np.frombuffer(on_black, dtype=np.uint8).astype(np.float32).reshape(-1, 3)
+def _opacity_and_colour(one: bytes, other: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha in 0-1, one per pixel; unpremultiplied colour, 0-255) from the two flattened thumbnails, in
+    either order (the job's background may be white or black): on white a pixel is a*c + (1-a)*255, never
+    less than a*c on black."""
+    x = np.frombuffer(one, dtype=np.uint8).astype(np.float32).reshape(-1, 3)
+    y = np.frombuffer(other, dtype=np.uint8).astype(np.float32).reshape(-1, 3)
+    w, k = np.maximum(x, y), np.minimum(x, y)
     alpha = np.clip(1 - (w - k).mean(axis=1, keepdims=True) / 255.0, 0, 1)
     return alpha, np.clip(k / np.maximum(alpha, 0.02), 0, 255) * (alpha > 0.02)
 
@@ -182,9 +185,9 @@ def _mean_colour(alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
 
 
 def on_own_colour(a_white: bytes, a_black: bytes, b_white: bytes, b_black: bytes) -> tuple[bytes, bytes]:
-    """Two transparent pictures (each given by its white- and black-flattened thumbnails), each flattened onto
-    its own mean colour, after the darker one is brightened, saturating at 255, until its mean brightness is
-    the other's.
+    """Two transparent pictures (each given by its white- and black-flattened thumbnails, in either order),
+    each flattened onto its own mean colour, after the darker one is brightened, saturating at 255, until its
+    mean brightness is the other's.
 
     On its own mean colour an icon's silhouette against the background counts little and what is drawn inside
     it counts fully: a page with lines of text and a blank page differ, where on black both are mostly the
