@@ -170,14 +170,13 @@ def alpha_thumbnail(on_white: bytes, on_black: bytes) -> bytes:
 
 
 def _opacity_and_colour(one: bytes, other: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """(alpha in 0-1, one per pixel; unpremultiplied colour, 0-255) from the two flattened thumbnails, in
-    either order (the job's background may be white or black): on white a pixel is a*c + (1-a)*255, never
-    less than a*c on black."""
-    x = np.frombuffer(one, dtype=np.uint8).astype(np.float32).reshape(-1, 3)
-    y = np.frombuffer(other, dtype=np.uint8).astype(np.float32).reshape(-1, 3)
-    w, k = np.maximum(x, y), np.minimum(x, y)
-    alpha = np.clip(1 - (w - k).mean(axis=1, keepdims=True) / 255.0, 0, 1)
-    return alpha, np.clip(k / np.maximum(alpha, 0.02), 0, 255) * (alpha > 0.02)
+    """(alpha in 0-1, one per pixel: ``alpha_thumbnail`` averaged over the channels; unpremultiplied colour,
+    0-255: the black-flattened pixel / alpha) from the two flattened thumbnails, in either order (the job's
+    background may be white or black; on black a pixel is a*c, never more than a*c + (1-a)*255 on white)."""
+    gap = 255 - np.frombuffer(alpha_thumbnail(one, other), dtype=np.uint8).astype(np.float32).reshape(-1, 3)
+    alpha = 1 - gap.mean(axis=1, keepdims=True) / 255.0
+    black = np.minimum(np.frombuffer(one, dtype=np.uint8), np.frombuffer(other, dtype=np.uint8)).astype(np.float32).reshape(-1, 3)
+    return alpha, np.clip(black / np.maximum(alpha, 0.02), 0, 255) * (alpha > 0.02)
 
 
 def _mean_colour(alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
@@ -198,16 +197,20 @@ def on_own_colour(a_white: bytes, a_black: bytes, b_white: bytes, b_black: bytes
     saturation."""
     (aa, ca), (ab, cb) = _opacity_and_colour(a_white, a_black), _opacity_and_colour(b_white, b_black)
     mean_a, mean_b = _mean_colour(aa, ca).mean(), _mean_colour(ab, cb).mean()
-    dark, bright = ((aa, ca), mean_b) if mean_a <= mean_b else ((ab, cb), mean_a)
+    lift_a = mean_a <= mean_b  # a is the darker one
+    alpha, colour = (aa, ca) if lift_a else (ab, cb)
     lo, hi = 1.0, 2.0  # the factor that brightens the darker to the brighter's mean: bisection (monotone)
     for _ in range(12):
         mid = (lo + hi) / 2
-        if _mean_colour(dark[0], np.minimum(255.0, dark[1] * mid)).mean() < bright:
+        if _mean_colour(alpha, np.minimum(255.0, colour * mid)).mean() < max(mean_a, mean_b):
             lo = mid
         else:
             hi = mid
-    lifted = np.minimum(255.0, dark[1] * (lo + hi) / 2)
-    ca, cb = (lifted, cb) if mean_a <= mean_b else (ca, lifted)
+    lifted = np.minimum(255.0, colour * (lo + hi) / 2)
+    if lift_a:
+        ca = lifted
+    else:
+        cb = lifted
 
     def flat(alpha: np.ndarray, colour: np.ndarray) -> bytes:
         return np.clip(alpha * colour + (1 - alpha) * _mean_colour(alpha, colour), 0, 255).astype(np.uint8).tobytes()
