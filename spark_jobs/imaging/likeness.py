@@ -164,17 +164,19 @@ def alpha_thumbnail(on_white: bytes, on_black: bytes) -> bytes:
     """The opacity of a transparent picture from its two flattened thumbnails (either order): flattened on
     white a pixel is a*c + (1-a)*255, on black a*c, so their difference is (1-a)*255 (the thumbnail is a
     linear resampling; what Pillow's clipping of Lanczos overshoot breaks is small)."""
-    w = np.frombuffer(on_white, dtype=np.uint8).astype(np.int16)
-    k = np.frombuffer(on_black, dtype=np.uint8).astype(np.int16)
-    return (255 - np.abs(w - k)).astype(np.uint8).tobytes()
+    return (255 - _gap(on_white, on_black)).astype(np.uint8).tobytes()
+
+
+def _gap(one: bytes, other: bytes) -> np.ndarray:
+    """|white - black| per pixel and channel of two flattened thumbnails: (1 - alpha) * 255."""
+    return np.abs(np.frombuffer(one, dtype=np.uint8).astype(np.int16) - np.frombuffer(other, dtype=np.uint8).astype(np.int16))
 
 
 def _opacity_and_colour(one: bytes, other: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """(alpha in 0-1, one per pixel: ``alpha_thumbnail`` averaged over the channels; unpremultiplied colour,
-    0-255: the black-flattened pixel / alpha) from the two flattened thumbnails, in either order (the job's
-    background may be white or black; on black a pixel is a*c, never more than a*c + (1-a)*255 on white)."""
-    gap = 255 - np.frombuffer(alpha_thumbnail(one, other), dtype=np.uint8).astype(np.float32).reshape(-1, 3)
-    alpha = 1 - gap.mean(axis=1, keepdims=True) / 255.0
+    """(alpha in 0-1, one per pixel: ``alpha_thumbnail``'s opacity averaged over the channels; unpremultiplied
+    colour, 0-255: the black-flattened pixel / alpha) from the two flattened thumbnails, in either order (the
+    job's background may be white or black; on black a pixel is a*c, never more than a*c + (1-a)*255 on white)."""
+    alpha = 1 - _gap(one, other).astype(np.float32).reshape(-1, 3).mean(axis=1, keepdims=True) / 255.0
     black = np.minimum(np.frombuffer(one, dtype=np.uint8), np.frombuffer(other, dtype=np.uint8)).astype(np.float32).reshape(-1, 3)
     return alpha, np.clip(black / np.maximum(alpha, 0.02), 0, 255) * (alpha > 0.02)
 
