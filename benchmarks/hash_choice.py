@@ -54,7 +54,7 @@ def hash_fns() -> dict:
     from spark_jobs.imaging.phash import dcthash, phash, trimmed_dcthash
 
     return {"phash": phash, "dcthash": dcthash, "dcthash unwhitened": _unwhitened_dcthash,
-            "trimmed dcthash": trimmed_dcthash}
+            "trimmed_dcthash": trimmed_dcthash}
 
 
 # (label, [(hash, threshold), ...]): a pair is a candidate when any (hash, threshold) holds
@@ -66,13 +66,20 @@ CHOICES = [
     ("pHash <= 10 or unwhitened dcthash <= 8", [("phash", 10), ("dcthash unwhitened", 8)]),
     ("pHash <= 10 or dcthash <= 10 (the default before 2026-12-02)", [("phash", 10), ("dcthash", 10)]),
     ("pHash <= 10 or dcthash <= 12", [("phash", 10), ("dcthash", 12)]),
-    ("trimmed dcthash <= 10", [("trimmed dcthash", 10)]),
-    ("**pHash <= 10 or trimmed dcthash <= 10 (default)**", [("phash", 10), ("trimmed dcthash", 10)]),
-    ("pHash <= 10, dcthash <= 10 or trimmed dcthash <= 10", [("phash", 10), ("dcthash", 10), ("trimmed dcthash", 10)]),
-    ("pHash <= 11 or trimmed dcthash <= 11", [("phash", 11), ("trimmed dcthash", 11)]),
-    ("pHash <= 10 or trimmed dcthash <= 11", [("phash", 10), ("trimmed dcthash", 11)]),
+    ("trimmed dcthash <= 10", [("trimmed_dcthash", 10)]),
+    ("**pHash <= 10 or trimmed dcthash <= 10 (default)**", [("phash", 10), ("trimmed_dcthash", 10)]),
+    ("pHash <= 10, dcthash <= 10 or trimmed dcthash <= 10", [("phash", 10), ("dcthash", 10), ("trimmed_dcthash", 10)]),
+    ("pHash <= 11 or trimmed dcthash <= 11", [("phash", 11), ("trimmed_dcthash", 11)]),
+    ("pHash <= 10 or trimmed dcthash <= 11", [("phash", 10), ("trimmed_dcthash", 11)]),
 ]
-DEFAULT = CHOICES[-4][1]
+
+
+def default_rule() -> list[tuple[str, int]]:
+    """The job's default candidates (``images.near_dup_hash`` within ``images.near_dup_threshold``)."""
+    from shardline.pipeline_config import ImagesConfig, hash_names
+
+    cfg = ImagesConfig()
+    return [(name, cfg.near_dup_threshold) for name in hash_names(cfg.near_dup_hash)]
 
 
 def decoded(data: bytes) -> list:
@@ -173,7 +180,7 @@ def main() -> None:
         gen_rate = np.mean(np.any([rand_gen[h] <= t for h, t in rule], axis=0))
         icon_rate = np.mean(np.any([rand_icons[h] <= t for h, t in rule], axis=0))
         rows.append(f"| {label} | " + " | ".join(f"{r:.2f}" for r in recall) + f" | {gen_rate:.1e} | {icon_rate:.1e} |")
-    check, kept = [], []
+    check, kept, default = [], [], default_rule()
     for k in keys:
         black = k[0] == "flattened on black"
         a = [(sig[i][1] if black and len(sig[i]) > 1 else sig[i][0])["thumb"] for i, _, _ in copies[k]]
@@ -182,7 +189,7 @@ def main() -> None:
         b_dark = [d["thumb"] if d is not None and len(sig[i]) > 1 else None for i, _, d in copies[k]]
         same = look_alike(a, [c["thumb"] for _, c, _ in copies[k]], 0.33, a_dark, b_dark)
         check.append(float(np.mean(same)))
-        near = [any(copy_dist(h, i, c, d) <= t for h, t in DEFAULT) for i, c, d in copies[k]]
+        near = [any(copy_dist(h, i, c, d) <= t for h, t in default) for i, c, d in copies[k]]
         kept.append(float(np.mean(same & np.array(near))))
     rows.append("| the thumbnail check alone, default limit 0.33 | " + " | ".join(f"{r:.2f}" for r in check) + " | | |")
     rows.append("| **the default's candidates, then the check (what the job finds)** | "

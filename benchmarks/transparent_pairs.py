@@ -35,8 +35,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.dedup_quality import image_copy  # noqa: E402
-from benchmarks.real_corpora import ICONS  # noqa: E402
+from benchmarks.dedup_quality import hamming_matrix, image_copy  # noqa: E402
+from benchmarks.real_corpora import ICONS, icon_files  # noqa: E402
 from benchmarks.report import update_section  # noqa: E402
 
 EDITS = [("brightness", 0.85), ("brightness", 1.15), ("contrast", 0.85), ("contrast", 1.15), ("crop", 0.02),
@@ -49,11 +49,10 @@ def renditions() -> list[dict]:
 
     cfg = ImageCleanConfig(root_uri=f"file:{ICONS}")
     out = []
-    for path in sorted(ICONS.glob("*/*/*/*.png")):
-        if path.is_file() and not path.is_symlink():
-            row = decode_one(f"file:{path}", None, cfg)
-            if not row["reason"]:
-                out.append({**row, "path": path, "name": path.stem, "pixels": path.read_bytes()})
+    for path in sorted(p for paths in icon_files().values() for p in paths):
+        row = decode_one(f"file:{path}", None, cfg)
+        if not row["reason"]:
+            out.append({**row, "path": path, "name": path.stem, "pixels": path.read_bytes()})
     return out
 
 
@@ -71,16 +70,12 @@ def distinct_pairs(rows: list[dict], threshold: int) -> list[tuple[dict, dict]]:
     from spark_jobs.imaging.likeness import look_alike
 
     dark = [r for r in rows if r["alt_thumb"] is not None]
-    n = len(dark)
-    pairs = []
+    near = np.zeros((len(dark), len(dark)), dtype=bool)
     for kind in ("hashes", "alt_hashes"):
         for k in range(len(dark[0][kind])):
-            h = np.array([r[kind][k] & ((1 << 64) - 1) for r in dark], dtype=np.uint64)
-            for i in range(n - 1):
-                bits = np.unpackbits((h[i] ^ h[i + 1:]).view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-                pairs += [(i, i + 1 + int(j)) for j in np.nonzero(bits <= threshold)[0]]
-    pairs = sorted({p for p in pairs if dark[p[0]]["name"] != dark[p[1]]["name"]
-                    and dark[p[0]]["pixels"] != dark[p[1]]["pixels"]})
+            near |= hamming_matrix([r[kind][k] & ((1 << 64) - 1) for r in dark]) <= threshold
+    pairs = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(near, 1)))
+             if dark[i]["name"] != dark[j]["name"] and dark[i]["pixels"] != dark[j]["pixels"]]
     plain = look_alike([dark[i]["thumb"] for i, _ in pairs], [dark[j]["thumb"] for _, j in pairs], 0.33)
     return [(dark[i], dark[j]) for (i, j), p in zip(pairs, plain) if not p]
 
