@@ -10,11 +10,17 @@ def flat(img: Image.Image, level: int) -> bytes:
     return thumbnail(Image.alpha_composite(Image.new("RGBA", img.size, (level, level, level, 255)), img).convert("RGB"))
 
 
-def sheet() -> Image.Image:
-    """A document icon: a pale sheet with a grey outline and lines, on a transparent canvas."""
+def blank_sheet() -> Image.Image:
+    """A blank document icon: a pale sheet with a grey outline, on a transparent canvas."""
     img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(img).rectangle((14, 6, 50, 58), fill=(246, 245, 244, 255), outline=(154, 153, 150, 255), width=2)
+    return img
+
+
+def sheet() -> Image.Image:
+    """``blank_sheet`` with lines of text, on a transparent canvas."""
+    img = blank_sheet()
     draw = ImageDraw.Draw(img)
-    draw.rectangle((14, 6, 50, 58), fill=(246, 245, 244, 255), outline=(154, 153, 150, 255), width=2)
     for y in range(16, 50, 6):
         draw.line((20, y, 44, y), fill=(192, 191, 188, 255), width=2)
     return img
@@ -41,13 +47,6 @@ def test_a_darkened_transparent_icon_is_confirmed_with_its_black_flattened_thumb
     assert differences(*white)[0][0] > 0.33  # on white the fill darkens and the background does not
     assert not look_alike(*white, 0.33)[0]
     assert look_alike(*white, 0.33, *black)[0]
-
-
-def blank_sheet() -> Image.Image:
-    """``sheet`` without its lines: another document icon with the same outline."""
-    img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
-    ImageDraw.Draw(img).rectangle((14, 6, 50, 58), fill=(246, 245, 244, 255), outline=(154, 153, 150, 255), width=2)
-    return img
 
 
 def test_document_icons_with_one_outline_stay_distinct_and_their_brightened_copies_do_not():
