@@ -51,13 +51,15 @@ def _unwhitened_dcthash(gray) -> int:
 
 
 def hash_fns() -> dict:
-    from spark_jobs.imaging.phash import dcthash, phash, trimmed_dcthash
+    from spark_jobs.imaging.phash import coarse_dcthash, dcthash, phash, trimmed_dcthash
 
     return {"phash": phash, "dcthash": dcthash, "dcthash unwhitened": _unwhitened_dcthash,
-            "trimmed_dcthash": trimmed_dcthash}
+            "trimmed_dcthash": trimmed_dcthash, "coarse_dcthash": coarse_dcthash}
 
 
-# (label, [(hash, threshold), ...]): a pair is a candidate when any (hash, threshold) holds
+_COARSE = ("coarse_dcthash", 10, "trimmed_dcthash", 18)
+# (label, [(hash, threshold[, guard hash, guard threshold]), ...]): a pair is a candidate when any entry holds
+# (with a guard: the hash within its threshold and the guard hash within the guard's)
 CHOICES = [
     ("pHash <= 10 (the default before)", [("phash", 10)]),
     ("pHash <= 14", [("phash", 14)]),
@@ -67,19 +69,27 @@ CHOICES = [
     ("pHash <= 10 or dcthash <= 10 (the default before 2026-12-02)", [("phash", 10), ("dcthash", 10)]),
     ("pHash <= 10 or dcthash <= 12", [("phash", 10), ("dcthash", 12)]),
     ("trimmed dcthash <= 10", [("trimmed_dcthash", 10)]),
-    ("**pHash <= 10 or trimmed dcthash <= 10 (default)**", [("phash", 10), ("trimmed_dcthash", 10)]),
+    ("pHash <= 10 or trimmed dcthash <= 10 (the default before 2026-12-03)", [("phash", 10), ("trimmed_dcthash", 10)]),
     ("pHash <= 10, dcthash <= 10 or trimmed dcthash <= 10", [("phash", 10), ("dcthash", 10), ("trimmed_dcthash", 10)]),
     ("pHash <= 11 or trimmed dcthash <= 11", [("phash", 11), ("trimmed_dcthash", 11)]),
     ("pHash <= 10 or trimmed dcthash <= 11", [("phash", 10), ("trimmed_dcthash", 11)]),
+    ("coarse dcthash <= 10", [("coarse_dcthash", 10)]),
+    ("pHash <= 10, trimmed dcthash <= 10 or coarse dcthash <= 10", [("phash", 10), ("trimmed_dcthash", 10), ("coarse_dcthash", 10)]),
+    ("pHash <= 10, trimmed dcthash <= 10 or (coarse dcthash <= 10 and trimmed dcthash <= 18)",
+     [("phash", 10), ("trimmed_dcthash", 10), _COARSE]),
+    ("**trimmed dcthash <= 10 or (coarse dcthash <= 10 and trimmed dcthash <= 18) (default)**",
+     [("trimmed_dcthash", 10), _COARSE]),
 ]
 
 
-def default_rule() -> list[tuple[str, int]]:
-    """The job's default candidates (``images.near_dup_hash`` within ``images.near_dup_threshold``)."""
-    from shardline.pipeline_config import ImagesConfig, hash_names
+def default_rule() -> list[tuple]:
+    """The job's default candidates (``images.near_dup_hash`` within ``images.near_dup_threshold``, a guarded
+    hash with its guard within ``GUARD_REACH``)."""
+    from shardline.pipeline_config import GUARD_REACH, HASH_GUARDS, ImagesConfig, hash_names
 
     cfg = ImagesConfig()
-    return [(name, cfg.near_dup_threshold) for name in hash_names(cfg.near_dup_hash)]
+    return [(name, cfg.near_dup_threshold, HASH_GUARDS[name], GUARD_REACH) if name in HASH_GUARDS
+            else (name, cfg.near_dup_threshold) for name in hash_names(cfg.near_dup_hash)]
 
 
 def decoded(data: bytes) -> list:
@@ -153,15 +163,22 @@ def main() -> None:
             made.append((i, sigs[0], sigs[1] if len(sigs) > 1 else None))  # the copy's own variant is matched
         copies[(kind, value)] = made
 
-    def copy_dist(name: str, i: int, c: dict, d: dict | None) -> int:
-        """As the job pairs variants: the copy's own hash against the original's own and, for an opaque copy,
-        the original's other-extreme one (a copy flattened there); two transparent pictures also on black."""
+    def found(rule: list[tuple], i: int, c: dict, d: dict | None) -> bool:
+        """Whether ``rule`` makes the copy a candidate, as the job pairs variants: the copy's own hash against
+        the original's own and, for an opaque copy, the original's other-extreme one (a copy flattened there);
+        two transparent pictures also on black. A guard is checked on the same two variants."""
         pairs = [(sig[i][0], c)]
         if len(sig[i]) > 1 and d is None:
             pairs.append((sig[i][1], c))
         if len(sig[i]) > 1 and d is not None:
             pairs.append((sig[i][1], d))
-        return min(bin(o[name] ^ x[name]).count("1") for o, x in pairs)
+        near = lambda o, x, name, t: bin(o[name] ^ x[name]).count("1") <= t  # noqa: E731
+        return any(near(o, x, *entry[:2]) and (len(entry) == 2 or near(o, x, *entry[2:]))
+                   for entry in rule for o, x in pairs)
+
+    def rate(rand: dict, rule: list[tuple]) -> float:
+        return float(np.mean(np.any([(rand[e[0]] <= e[1]) & (rand[e[2]] <= e[3] if len(e) > 2 else True)
+                                     for e in rule], axis=0)))
 
     rand_icons = {name: distances([s[0][name] for s in sig]) for name in fns}
     gen = []
@@ -176,9 +193,8 @@ def main() -> None:
             + " | random pairs, generated | random pairs, icons |",
             "|---|" + "---:|" * (len(keys) + 2)]
     for label, rule in CHOICES:
-        recall = [np.mean([any(copy_dist(h, i, c, d) <= t for h, t in rule) for i, c, d in copies[k]]) for k in keys]
-        gen_rate = np.mean(np.any([rand_gen[h] <= t for h, t in rule], axis=0))
-        icon_rate = np.mean(np.any([rand_icons[h] <= t for h, t in rule], axis=0))
+        recall = [np.mean([found(rule, i, c, d) for i, c, d in copies[k]]) for k in keys]
+        gen_rate, icon_rate = rate(rand_gen, rule), rate(rand_icons, rule)
         rows.append(f"| {label} | " + " | ".join(f"{r:.2f}" for r in recall) + f" | {gen_rate:.1e} | {icon_rate:.1e} |")
     check, kept, default = [], [], default_rule()
     for k in keys:
@@ -189,7 +205,7 @@ def main() -> None:
         b_dark = [d["thumb"] if d is not None and len(sig[i]) > 1 else None for i, _, d in copies[k]]
         same = look_alike(a, [c["thumb"] for _, c, _ in copies[k]], 0.33, a_dark, b_dark)
         check.append(float(np.mean(same)))
-        near = [any(copy_dist(h, i, c, d) <= t for h, t in default) for i, c, d in copies[k]]
+        near = [found(default, i, c, d) for i, c, d in copies[k]]
         kept.append(float(np.mean(same & np.array(near))))
     rows.append("| the thumbnail check alone, default limit 0.33 | " + " | ".join(f"{r:.2f}" for r in check) + " | | |")
     rows.append("| **the default's candidates, then the check (what the job finds)** | "

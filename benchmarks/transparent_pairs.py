@@ -56,13 +56,23 @@ def renditions() -> list[dict]:
     return out
 
 
+def _guards() -> dict[int, int]:
+    from spark_jobs.imaging.decode import ImageCleanConfig
+    from spark_jobs.imaging.dedup import guard_positions
+
+    return guard_positions(ImageCleanConfig(root_uri="file:/x").hashes)
+
+
 def candidate(a: dict, b: dict, threshold: int) -> bool:
+    """As the job: some hash within ``threshold`` (``dedup.within_reach``), on the configured background or, for
+    two transparent pictures, on the other extreme."""
+    from spark_jobs.imaging.dedup import within_reach
     from spark_jobs.imaging.phash import hamming
 
-    if any(hamming(x, y) <= threshold for x, y in zip(a["hashes"], b["hashes"])):
-        return True
-    return bool(a["alt_hashes"] and b["alt_hashes"]
-                and any(hamming(x, y) <= threshold for x, y in zip(a["alt_hashes"], b["alt_hashes"])))
+    def near(x: list[int], y: list[int]) -> bool:
+        return bool(within_reach(lambda k: hamming(x[k], y[k]), len(x), threshold, _guards()))
+
+    return near(a["hashes"], b["hashes"]) or bool(a["alt_hashes"] and b["alt_hashes"] and near(a["alt_hashes"], b["alt_hashes"]))
 
 
 def distinct_pairs(rows: list[dict], threshold: int) -> list[tuple[dict, dict]]:
@@ -70,10 +80,12 @@ def distinct_pairs(rows: list[dict], threshold: int) -> list[tuple[dict, dict]]:
     from spark_jobs.imaging.likeness import look_alike
 
     dark = [r for r in rows if r["alt_thumb"] is not None]
+    from spark_jobs.imaging.dedup import within_reach
+
     near = np.zeros((len(dark), len(dark)), dtype=bool)
     for kind in ("hashes", "alt_hashes"):
-        for k in range(len(dark[0][kind])):
-            near |= hamming_matrix([r[kind][k] & ((1 << 64) - 1) for r in dark]) <= threshold
+        dist = [hamming_matrix([r[kind][k] & ((1 << 64) - 1) for r in dark]) for k in range(len(dark[0][kind]))]
+        near |= within_reach(dist.__getitem__, len(dist), threshold, _guards())
     pairs = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(near, 1)))
              if dark[i]["name"] != dark[j]["name"] and dark[i]["pixels"] != dark[j]["pixels"]]
     plain = look_alike([dark[i]["thumb"] for i, _ in pairs], [dark[j]["thumb"] for _, j in pairs], 0.33)

@@ -28,7 +28,7 @@ from pyspark.sql.types import (
 from spark_jobs.common import neardup
 from spark_jobs.common.flagged import flag_duplicates
 from spark_jobs.imaging.decode import FIELDS, MATCH_FIELDS, ImageCleanConfig, decode_one
-from spark_jobs.imaging.dedup import NearDupConfig, near_duplicates
+from spark_jobs.imaging.dedup import NearDupConfig, guard_positions, near_duplicates
 
 __all__ = ["DECODED", "ImageCleanConfig", "NearDupConfig", "decode", "transform"]
 
@@ -68,4 +68,5 @@ def transform(df: DataFrame, cfg: ImageCleanConfig, near: NearDupConfig | None =
     flagged = flagged.persist(StorageLevel.DISK_ONLY)
     detail = F.concat(F.lit("near duplicate of "), F.col("dup_of"), F.lit(" (hamming "),
                       F.col("score").cast("string"), F.lit(")"))
-    return neardup.mark(flagged.drop(*MATCH_FIELDS), near_duplicates(flagged, near), "near_duplicate", detail)
+    dups = near_duplicates(flagged, near, guard_positions(cfg.hashes))
+    return neardup.mark(flagged.drop(*MATCH_FIELDS), dups, "near_duplicate", detail)

@@ -53,8 +53,9 @@ class ImageCleanConfig:
     min_size: int = 8                     # smaller originals are quarantined as too_small
     max_pixels: int = 50_000_000          # decompression-bomb guard (header width x height)
     max_file_bytes: int = 256 * 2**20     # larger files are quarantined as too_large by their size, never read
-    hash: str = "phash,trimmed_dcthash"   # perceptual hashes of near-duplicate candidates (comma list of
-                                          # pipeline_config.IMAGE_HASHES; the first is stored as perceptual_hash)
+    # perceptual hashes of near-duplicate candidates (comma list of pipeline_config.IMAGE_HASHES; the first is
+    # stored as perceptual_hash)
+    hash: str = "trimmed_dcthash,coarse_dcthash"
 
     def __post_init__(self) -> None:
         if self.mode not in ("L", "RGB"):

@@ -8,7 +8,9 @@ defaults (64 tables x 14 bits) 0.989 at d = 10 and 0.9999 at d = 6, while two un
 (d around 32) meet in 1 of ~1,600 pairs. Candidates are then checked exactly: ``bit_count(a ^ b) <= threshold``,
 and confirmed on thumbnails (``likeness.look_alike``: aligned block difference <= max_difference): the hash alone
 cannot tell distinct icons with the same layout apart (docs/IMAGE_CLEANING.md). With several kinds of hash
-(the default: pHash and dcthash, phash.py), each kind has its own tables and the candidates are the union.
+(the default: the trimmed and the coarse dcthash, phash.py), each kind has its own tables and the
+candidates are the union; a pair met through a guarded kind (the coarse dcthash, ``pipeline_config.HASH_GUARDS``)
+also needs its guard's hashes within ``GUARD_REACH`` bits, compared in the JVM on the candidate pair.
 
 Transparency: a picture with an alpha channel is hashed flattened on the configured background and, as
 a second variant, on the other extreme (black for white), unless that extreme hides most of it
@@ -31,6 +33,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from shardline.pipeline_config import GUARD_REACH, HASH_GUARDS
 from spark_jobs.common import neardup
 from spark_jobs.imaging.likeness import look_alike
 
@@ -79,10 +82,28 @@ def _confirm(pairs: DataFrame, max_difference: float) -> DataFrame:
     return pairs.mapInPandas(run, schema)
 
 
-def near_duplicates(flagged: DataFrame, cfg: NearDupConfig) -> DataFrame:
+def guard_positions(names: tuple[str, ...]) -> dict[int, int]:
+    """{position of a guarded hash in ``names``: position of its guard} (``pipeline_config.HASH_GUARDS``)."""
+    return {names.index(n): names.index(HASH_GUARDS[n]) for n in names if n in HASH_GUARDS}
+
+
+def within_reach(dist, kinds: int, threshold: int, guards: dict[int, int]):
+    """The candidate rule of ``near_duplicates`` outside Spark: ``dist(k)`` is the Hamming distance on hash ``k``
+    (a number, or an array of them) -> whether (or where) some hash is within ``threshold``, a guarded one with
+    its guard within ``GUARD_REACH``."""
+    out = False
+    for k in range(kinds):
+        near = dist(k) <= threshold
+        out = out | (near & (dist(guards[k]) <= GUARD_REACH) if k in guards else near)
+    return out
+
+
+def near_duplicates(flagged: DataFrame, cfg: NearDupConfig, guards: dict[int, int] | None = None) -> DataFrame:
     """Accepted records (id, hashes, alt_hashes, opaque, thumb, alt_thumb, orig_width, orig_height, source) ->
     (id, dup_of, score), score = the smallest Hamming distance of the matched hashes (of one kind: each hash
-    of ``hashes`` has its own LSH tables, and a pair is a candidate when any kind is within the threshold).
+    of ``hashes`` has its own LSH tables, and a pair is a candidate when any kind is within the threshold;
+    a pair met through a hash at a position of ``guards`` must also be within ``GUARD_REACH`` bits on the
+    hash at the position it maps to, ``guard_positions``).
 
     The kept one of a group is the largest original (most pixels), then the smallest source path.
     """
@@ -93,15 +114,24 @@ def near_duplicates(flagged: DataFrame, cfg: NearDupConfig) -> DataFrame:
     # the LSH stage shuffles millions of (bucket, picture) rows, and a long is a fraction of an id string
     # plus a (pixels, path) struct. Ranks are data, so they are the same on every run and partitioning.
     live = live.withColumn("r", F.row_number().over(Window.orderBy("_neg_px", "source"))).persist(StorageLevel.DISK_ONLY)
-    own = live.select("r", "opaque", F.lit(0).alias("v"), F.posexplode("hashes").alias("k", "h"))
-    alt = live.select("r", "opaque", F.lit(1).alias("v"), F.posexplode("alt_hashes").alias("k", "h"))
-    variants = own.unionByName(alt).filter(F.col("h").isNotNull())
+    def exploded(column: str, v: int) -> DataFrame:
+        rows = live.select("r", "opaque", F.lit(v).alias("v"), F.col(column).alias("_all"),
+                           F.posexplode(column).alias("k", "h"))
+        # the guard hash of the same variant beside a guarded one, else null
+        guard = F.lit(None).cast("long")
+        for k, g in (guards or {}).items():
+            guard = F.when(F.col("k") == k, F.col("_all")[g]).otherwise(guard)
+        return rows.withColumn("g", guard).drop("_all")
+
+    variants = exploded("hashes", 0).unionByName(exploded("alt_hashes", 1)).filter(F.col("h").isNotNull())
     masks = F.array(*[F.lit(m) for m in cfg.masks()])
-    keys = variants.select("r", "opaque", "v", "h", "k", F.posexplode(masks).alias("_t", "_mask"))
+    keys = variants.select("r", "opaque", "v", "h", "g", "k", F.posexplode(masks).alias("_t", "_mask"))
     # a table per (hash kind, mask): a bucket never mixes two kinds of hash
     keys = keys.select(F.col("r").alias("id"), (F.col("k") * cfg.tables + F.col("_t")).alias("band"),
-                       F.col("h").bitwiseAND(F.col("_mask")).alias("key"), F.col("r").alias("order"), "h", "v", "opaque")
-    pairs = neardup.bucket_pairs(keys, cfg.max_bucket, carry=["h", "v", "opaque"])  # no join back for hashes
+                       F.col("h").bitwiseAND(F.col("_mask")).alias("key"), F.col("r").alias("order"), "h", "g", "v",
+                       "opaque")
+    pairs = neardup.bucket_pairs(keys, cfg.max_bucket, carry=["h", "g", "v", "opaque"])  # no join back for hashes
+    pairs = pairs.filter(F.col("g_a").isNull() | (F.bit_count(F.col("g_a").bitwiseXOR(F.col("g_b"))) <= GUARD_REACH))
     dist = F.bit_count(F.col("h_a").bitwiseXOR(F.col("h_b")))
     both_own = (F.col("v_a") == 0) & (F.col("v_b") == 0)
     flattened = ((F.col("v_a") == 1) & (F.col("v_b") == 0) & F.col("opaque_b")) | \

@@ -104,7 +104,8 @@ def test_pairs_without_both_dark_thumbnails_use_the_plain_limit():
 
 def test_one_parser_of_hash_lists_for_the_config_and_the_job():
     """``images.near_dup_hash`` and the job's ``--hash`` go through one parser, whose names are exactly the
-    hashes the job implements; an empty entry, an unknown name or a repeat is refused by both."""
+    hashes the job implements; an empty entry, an unknown name, a repeat or a guarded hash without its guard
+    is refused by both."""
     import pytest
 
     from shardline.pipeline_config import IMAGE_HASHES, ImagesConfig, hash_names
@@ -118,4 +119,11 @@ def test_one_parser_of_hash_lists_for_the_config_and_the_job():
         with pytest.raises(ValueError, match="images.near_dup_hash must be one or more of"):
             ImagesConfig(near_dup_hash=bad)
         with pytest.raises(ValueError, match="hash must be one or more of"):
+            ImageCleanConfig(root_uri="file:/x", hash=bad)
+    # a guarded hash comes with its guard (dedup.near_duplicates checks the pairs it finds on it)
+    assert hash_names("coarse_dcthash,trimmed_dcthash") == ("coarse_dcthash", "trimmed_dcthash")
+    for bad in ("coarse_dcthash", "phash,coarse_dcthash"):
+        with pytest.raises(ValueError, match="images.near_dup_hash lists coarse_dcthash without trimmed_dcthash"):
+            ImagesConfig(near_dup_hash=bad)
+        with pytest.raises(ValueError, match="hash lists coarse_dcthash without trimmed_dcthash"):
             ImageCleanConfig(root_uri="file:/x", hash=bad)

@@ -263,3 +263,59 @@ def test_two_transparent_pictures_meet_through_their_black_flattened_hashes(spar
     by_id = {r["id"]: k for k, r in rows.items()}
     got = {k: (r["reason"], by_id.get(r["detail"].split()[3])) for k, r in rows.items() if r["reason"]}
     assert got == {"g/pale1.png": ("near_duplicate", "g/pale0.png")}
+
+
+def test_photos_cropped_into_their_content_are_found_through_the_coarse_hash(spark):
+    """A photo has no border to trim: a 5% crop moves and scales what is in it, and for these four tiles
+    pHash and the trimmed dcthash both move more than the threshold (the default before 2026-12-03, the two
+    of them, lost them). The coarse dcthash (6x6 lowest frequencies) stays within it, and the trimmed one
+    within the guard's reach; the job flags each copy, naming its whole tile as kept."""
+    from shardline.pipeline_config import GUARD_REACH
+    from spark_jobs.imaging.phash import phash
+
+    tiles = photo_tiles(len(IMAGE_EDITS) + 12)
+    crops = {3: (0, 0, 91, 91), 6: (0, 0, 91, 91), 12: (5, 5, 96, 96), 14: (5, 5, 96, 96)}  # 5.2% off two sides
+    files, expect = {}, {}
+    for k, box in crops.items():
+        files[f"c/full{k}.png"], files[f"c/crop{k}.png"] = encoded(tiles[k]), encoded(tiles[k].crop(box))
+        expect[f"c/crop{k}.png"] = f"c/full{k}.png"
+    root = "file:/corpus"
+    cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB")
+    assert cfg.hashes == ("trimmed_dcthash", "coarse_dcthash")
+    threshold = NearDupConfig().threshold
+    for copy, kept in expect.items():
+        a, b = (decode_one(f"{root}/{k}", files[k], cfg)["hashes"] for k in (kept, copy))
+        trimmed, coarse = (hamming(x, y) for x, y in zip(a, b))
+        ph = hamming(*(phash(Image.open(io.BytesIO(files[k])).convert("L")) for k in (kept, copy)))
+        assert ph > threshold and trimmed > threshold, (copy, ph, trimmed)
+        assert coarse <= threshold and trimmed <= GUARD_REACH, (copy, coarse, trimmed)
+    df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")
+    rows = {r["source"]: r for r in clean_images(df, cfg, NearDupConfig()).collect()}
+    by_id = {r["id"]: k for k, r in rows.items()}
+    got = {k: (r["reason"], by_id.get(r["detail"].split()[3])) for k, r in rows.items() if r["reason"]}
+    assert got == {s: ("near_duplicate", kept) for s, kept in expect.items()}
+
+
+def test_a_pair_the_coarse_hash_finds_must_also_be_near_on_the_trimmed_one(spark):
+    """Two distinct generated pictures 9 bits apart on the coarse dcthash and 23 on the trimmed one: without
+    the guard they are candidates (and, with the thumbnail check off, flagged); with it they are not."""
+    from spark_jobs.imaging.clean import decode
+    from spark_jobs.imaging.dedup import guard_positions, near_duplicates, within_reach
+    from spark_jobs.imaging.synthetic import picture
+
+    files = {}
+    for seed in (31, 292):  # found among the scale benchmarks' generated pictures (synthetic.py)
+        r = random.Random(seed)
+        files[f"g/{seed}.png"] = encoded(picture(seed, r.randint(32, 160), r.randint(32, 160)))
+    root = "file:/corpus"
+    cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB")
+    a, b = (decode_one(f"{root}/{k}", v, cfg)["hashes"] for k, v in files.items())
+    dist = [hamming(x, y) for x, y in zip(a, b)]
+    assert dist == [23, 9]  # trimmed, coarse
+    assert within_reach(dist.__getitem__, 2, 10, {}) and not within_reach(dist.__getitem__, 2, 10, {1: 0})
+    df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")
+    decoded = decode(df, cfg).cache()
+    unchecked = NearDupConfig(max_difference=float("inf"))
+    assert guard_positions(cfg.hashes) == {1: 0}
+    assert near_duplicates(decoded, unchecked, guards={}).count() == 1
+    assert near_duplicates(decoded, unchecked, guard_positions(cfg.hashes)).count() == 0
