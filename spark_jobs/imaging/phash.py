@@ -133,18 +133,19 @@ def _phash_bits(low: np.ndarray) -> int:
     return _to_int64(low > np.median(low))
 
 
-def _dcthash_bits(low: np.ndarray) -> int:
-    scaled = low[1:] * _WHITEN
+def _simhash(scaled: np.ndarray, directions: np.ndarray) -> int:
+    """Bit i: the sign of ``scaled`` projected on direction i."""
     if np.abs(scaled).max() < 1e-6:  # one flat colour: rounding noise would draw random bits
         return 0
-    return _to_int64(_PROJECT @ scaled > 0)
+    return _to_int64(directions @ scaled > 0)
+
+
+def _dcthash_bits(low: np.ndarray) -> int:
+    return _simhash(low[1:] * _WHITEN, _PROJECT)
 
 
 def _coarse_bits(low: np.ndarray) -> int:
-    scaled = low[1:][_COARSE] * _COARSE_WEIGHT
-    if np.abs(scaled).max() < 1e-6:
-        return 0
-    return _to_int64(_COARSE_PROJECT @ scaled > 0)
+    return _simhash(low[1:][_COARSE] * _COARSE_WEIGHT, _COARSE_PROJECT)
 
 
 def phash(gray_image) -> int:
