@@ -156,6 +156,7 @@ class TrainSection:
     text_char_ngrams: bool = True
     text_hidden_units: int = 256
     search_trials: int = 0           # > 0: random hyperparameter search of that many trials before training
+    saved_model: bool = True         # also export a TF SavedModel (saved_model/, for TF Serving) beside model.keras
 
     def __post_init__(self) -> None:
         for name in ("image_conv_filters", "image_augment"):
