@@ -45,9 +45,11 @@ test-airflow: install
 # The fault-injection and concurrency tests (docs/RELIABILITY.md), marked `fault_injection`: a training
 # worker killed and relaunched, SIGKILLs while a model, a dataset version or a partition is written, readers
 # while scoring rewrites a partition, two whole runs of one date at once. Each kills or races whole runs
-# (about 8 minutes together on 2 cores), so they run here and in CI (.ci/run), not in `make test`.
+# (about 8 minutes together on 2 cores in one process on an earlier VM, 28 on the slower one of
+# 2026-12-02), so they run here and in CI (.ci/run), not in `make test`. Two processes, a file each at a
+# time: the two-runs-at-once file takes one, the others share the second.
 test-reliability: install
-	SHARDLINE_SLOW_RELIABILITY=1 $(BIN)/python -m pytest -q -m fault_injection tests
+	SHARDLINE_SLOW_RELIABILITY=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10 -m fault_injection tests
 
 # Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.
 BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py benchmarks/image_clean.py benchmarks/query.py benchmarks/dedup_quality.py benchmarks/transparent_pairs.py benchmarks/model_quality.py benchmarks/scale.py
