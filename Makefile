@@ -32,10 +32,11 @@ demo: install
 	@echo "== prediction counts per table ($(DEMO_DATE))"
 	@$(BIN)/shardline query "SELECT 'ml.image_predictions' AS table_name, count(*) AS predictions FROM ml.image_predictions WHERE dt = '$(DEMO_DATE)' UNION ALL SELECT 'ml.text_predictions', count(*) FROM ml.text_predictions WHERE dt = '$(DEMO_DATE)'" 2>/dev/null
 
-# Two test processes, a file each at a time (module fixtures such as the e2e pipeline stay in one process);
-# the 15 slowest tests are listed at the end.
+# Three test processes, a file each at a time (module fixtures such as the e2e pipeline stay in one
+# process), the longest files first (tests/conftest.py): on 2 cores two processes kept them about 60%
+# busy (most tests wait on a JVM or a subprocess starting). The 15 slowest tests are listed at the end.
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 tests
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # The scheduler-driven suite: Airflow standalone on loopback, a run triggered through the REST API, a
 # backfill, a rerun by clearing tasks (about 12 minutes on 2 cores, so not part of `make test`).
@@ -49,7 +50,7 @@ test-airflow: install
 # 2026-12-02), so they run here and in CI (.ci/run), not in `make test`. Two processes, a file each at a
 # time: the two-runs-at-once file takes one, the others share the second.
 test-reliability: install
-	SHARDLINE_SLOW_RELIABILITY=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10 -m fault_injection tests
+	SHARDLINE_SLOW_RELIABILITY=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10 -m fault_injection tests
 
 # Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.
 BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py benchmarks/image_clean.py benchmarks/query.py benchmarks/dedup_quality.py benchmarks/transparent_pairs.py benchmarks/model_quality.py benchmarks/scale.py

@@ -50,9 +50,25 @@ def pytest_configure(config):
                                        "`make test-reliability` (and CI), not in `make test`")
 
 
+# The longest files first (minutes each on 2 cores, measured with --durations; the Makefile passes
+# --no-loadscope-reorder, else xdist starts the files with the most tests first and the end-to-end file,
+# a third of the suite's time, started late and set the wall time). A worker whose file holds at most 2
+# tests is given the next file at once: in the fault-injection suite the two-runs file is paired with
+# the short publish file, not with the training file.
+LONGEST_FIRST = ("tests/test_pipeline_e2e.py", "tests/reliability/test_concurrent_runs.py",
+                 "tests/training/test_training.py", "tests/test_spark_cluster.py",
+                 "tests/spark_jobs/test_publish_dataset.py", "tests/test_warehouse_serving.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Fault-injection tests run only with SHARDLINE_SLOW_RELIABILITY=1 (``make test-reliability``, which
-    .ci/run calls after ``make test``): they kill whole training and Spark runs, minutes on 2 cores."""
+    """The longest files first (``LONGEST_FIRST``; the order within a file is kept). Fault-injection tests
+    run only with SHARDLINE_SLOW_RELIABILITY=1 (``make test-reliability``, which .ci/run calls after
+    ``make test``): they kill whole training and Spark runs, minutes on 2 cores."""
+    def rank(item) -> int:
+        path = Path(str(item.fspath)).resolve().relative_to(Path(__file__).resolve().parents[1]).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file keeps its own order
     if os.environ.get("SHARDLINE_SLOW_RELIABILITY"):
         return
     skip = pytest.mark.skip(reason="fault injection: make test-reliability (SHARDLINE_SLOW_RELIABILITY=1; CI runs it)")

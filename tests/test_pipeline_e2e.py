@@ -47,7 +47,7 @@ def pipeline(tmp_path_factory):
         cmd = [str(BIN / "shardline"), "run", "--date", DT, "--image-corpus", str(images),
                "--text-corpus", str(text), "--epochs", "1", "--config", str(DEMO_CONFIG),
                "--baseline-policy", "warn"]  # the digits; one epoch does not beat the baseline: plumbing only
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
     def query(sql, engine="duckdb"):
@@ -189,7 +189,7 @@ def test_failed_gate_alerts_and_keeps_dataset_model_and_predictions(pipeline):
     done = subprocess.run([str(BIN / "shardline"), "run", "--date", "2026-11-21", "--image-corpus", str(images),
                            "--text-corpus", str(text), "--epochs", "1", "--config", str(DEMO_CONFIG),
                            "--baseline-policy", "warn"], env=env, capture_output=True, text=True,
-                          timeout=900)
+                          timeout=1800)
     assert done.returncode == 2, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: DAG run 2026-11-21 ended failed; failed tasks:"), last
