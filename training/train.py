@@ -348,11 +348,15 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     # issue the same sequence (evaluate, then save both formats) or they deadlock or abort. Only the
     # chief's results are kept.
     metrics = evaluate(model, labels, url["test"], cfg.kind, labels, manifest["counts"]["train"], enc)
+
+    def save(stage: Path) -> None:
+        model.save(stage / "model.keras")  # what scoring loads
+        if saved_model:  # TF Serving layout, an export only: tracing it takes ~17 s of a 1-step run on 2 cores
+            model.save(stage / "saved_model", save_format="tf")
+
     if index != 0:
         scratch = Path(tempfile.mkdtemp(prefix=f"shardline-worker{index}-"))
-        model.save(scratch / "model.keras")
-        if saved_model:
-            model.save(scratch / "saved_model", save_format="tf")
+        save(scratch)  # the chief's sequence of saves, into a folder nobody keeps
         shutil.rmtree(scratch, ignore_errors=True)
         return final
 
@@ -379,11 +383,6 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
         "dataset_version": manifest["version"], "dataset_path": str(dataset), "dt": dt, "workers": n_workers,
         "code_version": manifest.get("code_version"), "gpus": len(gpus),
         "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
-
-    def save(stage: Path) -> None:
-        model.save(stage / "model.keras")  # what scoring loads
-        if saved_model:  # TF Serving layout, an export only: tracing it takes ~17 s of a 1-step run on 2 cores
-            model.save(stage / "saved_model", save_format="tf")
 
     final = register_version(paths, cfg.kind, version, save, model_meta, metrics, labels, cfg.to_dict(),
                              reason if promoted and promote else None, trials)

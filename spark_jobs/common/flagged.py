@@ -2,7 +2,7 @@
 
 A cleaning transform returns every input record once, with ``reason``/``detail`` set when it is rejected.
 These helpers mark exact duplicates, split accepted from rejected, and write both for a run date, so
-the accounting (in = accepted + rejected) is computed from one persisted DataFrame.
+the accounting (in = accepted + rejected) is computed from one materialized copy of the records.
 """
 from __future__ import annotations
 
