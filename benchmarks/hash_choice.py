@@ -88,8 +88,9 @@ def default_rule() -> list[tuple]:
     from shardline.pipeline_config import GUARD_REACH, HASH_GUARDS, ImagesConfig, hash_names
 
     cfg = ImagesConfig()
+    # small_dcthash (pictures of 32 px and less) is measured in small_pictures.py; the base pictures here are 48 px+
     return [(name, cfg.near_dup_threshold, HASH_GUARDS[name], GUARD_REACH) if name in HASH_GUARDS
-            else (name, cfg.near_dup_threshold) for name in hash_names(cfg.near_dup_hash)]
+            else (name, cfg.near_dup_threshold) for name in hash_names(cfg.near_dup_hash) if name != "small_dcthash"]
 
 
 def decoded(data: bytes) -> list:

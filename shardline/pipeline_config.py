@@ -33,7 +33,10 @@ def _at_least(section: str, name: str, value: float, low: float) -> None:
         raise ValueError(f"{section}.{name} must be >= {low}, got {value!r}")
 
 
-IMAGE_HASHES = ("phash", "dcthash", "trimmed_dcthash", "coarse_dcthash", "dhash")  # each implemented in spark_jobs/imaging/phash.HASHES (a test keeps them equal)
+IMAGE_HASHES = ("phash", "dcthash", "trimmed_dcthash", "coarse_dcthash", "small_dcthash", "dhash")  # each implemented in spark_jobs/imaging/phash.HASHES (a test keeps them equal)
+# Hashes that only some pictures have (small_dcthash: pictures of SMALL_SIDE px and less), so never the first of
+# a list: the first is every picture's perceptual_hash
+PARTIAL_HASHES = ("small_dcthash",)
 # A pair found through a guarded hash is a candidate only if it is also within GUARD_REACH bits on its guard
 # (listed beside it): coarse_dcthash sees crops well and unrelated pictures less well (spark_jobs/imaging/phash.py)
 HASH_GUARDS = {"coarse_dcthash": "trimmed_dcthash"}
@@ -42,12 +45,15 @@ GUARD_REACH = 18  # bits of 64: unrelated pictures are about 32 apart (docs/IMAG
 
 def hash_names(value: str) -> tuple[str, ...]:
     """The one parser of a comma list of perceptual hashes (config ``images.near_dup_hash``, the job's
-    ``--hash``): the names in order, each known and given once, a guarded hash with its guard; no empty
-    entries."""
+    ``--hash``): the names in order, each known and given once, a guarded hash with its guard, a partial one
+    (``PARTIAL_HASHES``) not first; no empty entries."""
     names = tuple(n.strip() for n in value.split(","))
     if not all(n in IMAGE_HASHES for n in names) or len(set(names)) != len(names):
         raise ValueError(f"must be one or more of {', '.join(IMAGE_HASHES)}, comma-separated, each once, "
                          f"got {value!r}")
+    if names[0] in PARTIAL_HASHES:
+        raise ValueError(f"starts with {names[0]}, which pictures over 32 px do not have: the first hash is every "
+                         f"picture's perceptual_hash, so list another first, got {value!r}")
     for name in names:
         if name in HASH_GUARDS and HASH_GUARDS[name] not in names:
             raise ValueError(f"lists {name} without {HASH_GUARDS[name]}: a pair {name} finds is checked on "
@@ -63,7 +69,7 @@ class ImagesConfig:
     format: str = "PNG"              # re-encode as PNG or JPEG
     background: str = "white"        # colour under transparent pixels
     min_size: int = 8                # originals smaller than this (px) are quarantined as too_small
-    near_dup_hash: str = "trimmed_dcthash,coarse_dcthash"  # candidates' hashes (comma list of IMAGE_HASHES): the union (docs/IMAGE_CLEANING.md)
+    near_dup_hash: str = "trimmed_dcthash,coarse_dcthash,small_dcthash"  # candidates' hashes (comma list of IMAGE_HASHES): the union (docs/IMAGE_CLEANING.md)
     near_dup_threshold: int = 10     # hash bits (of 64) apart for near-duplicate candidates; -1 turns matching off
     near_dup_max_difference: float = 0.33  # thumbnail block difference that confirms a candidate (inf: no check)
 

@@ -55,7 +55,7 @@ class ImageCleanConfig:
     max_file_bytes: int = 256 * 2**20     # larger files are quarantined as too_large by their size, never read
     # perceptual hashes of near-duplicate candidates (comma list of pipeline_config.IMAGE_HASHES; the first is
     # stored as perceptual_hash)
-    hash: str = "trimmed_dcthash,coarse_dcthash"
+    hash: str = "trimmed_dcthash,coarse_dcthash,small_dcthash"
 
     def __post_init__(self) -> None:
         if self.mode not in ("L", "RGB"):

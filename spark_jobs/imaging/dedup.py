@@ -69,13 +69,15 @@ class NearDupConfig:
 
 
 def _confirm(pairs: DataFrame, max_difference: float) -> DataFrame:
-    """(a, b, rank_a, rank_b, score, thumb_a, thumb_b, dark_a, dark_b) -> the pairs whose thumbnails look
-    alike (``dark_*``: the other-extreme thumbnails of two transparent pictures, else null)."""
+    """(a, b, rank_a, rank_b, score, thumb_a, thumb_b, dark_a, dark_b, side) -> the pairs whose thumbnails look
+    alike (``dark_*``: the other-extreme thumbnails of two transparent pictures, else null; ``side``: the
+    shorter side of the smaller picture, ``likeness.look_alike``)."""
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
             dark_a = [None if x is None or x is pd.NA else x for x in pdf["dark_a"]]
             dark_b = [None if x is None or x is pd.NA else x for x in pdf["dark_b"]]
-            same = look_alike(list(pdf["thumb_a"]), list(pdf["thumb_b"]), max_difference, dark_a, dark_b)
+            sides = [None if pd.isna(x) else int(x) for x in pdf["side"]]
+            same = look_alike(list(pdf["thumb_a"]), list(pdf["thumb_b"]), max_difference, dark_a, dark_b, sides)
             yield pdf.loc[same, ["a", "b", "rank_a", "rank_b", "score"]]
 
     schema = pairs.select("a", "b", "rank_a", "rank_b", "score").schema
@@ -152,13 +154,15 @@ def near_duplicates(flagged: DataFrame, cfg: NearDupConfig, guards: dict[int, in
         # the thumbnails of the whole corpus are not shuffled
         edges = edges.persist(StorageLevel.MEMORY_AND_DISK)  # read twice below; a few pairs per picture at most
         involved = edges.select(F.col("a").alias("r")).union(edges.select(F.col("b").alias("r"))).distinct()
-        thumbs = flagged.select("id", "thumb", "alt_thumb").join(ids.join(involved, "r"), "id").drop("id")
+        thumbs = (flagged.select("id", "thumb", "alt_thumb", F.least("orig_width", "orig_height").alias("side"))
+                  .join(ids.join(involved, "r"), "id").drop("id"))
         pick = lambda side: F.when(F.col(f"v_{side}") == 1, F.col(f"alt_thumb_{side}")).otherwise(F.col(f"thumb_{side}"))  # noqa: E731
-        with_thumbs = (edges.join(thumbs.toDF("thumb_a", "alt_thumb_a", "a"), "a")
-                       .join(thumbs.toDF("thumb_b", "alt_thumb_b", "b"), "b")
+        with_thumbs = (edges.join(thumbs.toDF("thumb_a", "alt_thumb_a", "side_a", "a"), "a")
+                       .join(thumbs.toDF("thumb_b", "alt_thumb_b", "side_b", "b"), "b")
                        .select("a", "b", "rank_a", "rank_b", "score", pick("a").alias("thumb_a"), pick("b").alias("thumb_b"),
                                F.when(both_own, F.col("alt_thumb_a")).alias("dark_a"),
-                               F.when(both_own, F.col("alt_thumb_b")).alias("dark_b")))
+                               F.when(both_own, F.col("alt_thumb_b")).alias("dark_b"),
+                               F.least("side_a", "side_b").alias("side")))
         edges = _confirm(with_thumbs, cfg.max_difference)
     dups = neardup.representatives(edges.select("a", "b", "rank_a", "rank_b", "score"))
     return (dups.join(ids.toDF("id", "_id"), "id").join(ids.toDF("dup_of", "_dup_of"), "dup_of")

@@ -22,6 +22,11 @@ thumbnails:
   difference between a grey glyph and the same glyph in black, which are different icons; a confirmed
   pair's spreads are within ``MAX_SPREAD_RATIO`` (a 15% contrast or brightness change moves it by about 1.15).
 
+A pair whose smaller picture is under ``SIDE`` px is compared at that picture's resolution (``low_passed``): a 20
+px icon and its 10 px copy, both enlarged to the thumbnail, differ in the sharpness of every edge, which is
+detail the smaller one never had (the check turned away 12% of 16-24 px icons resized to 50%; none so,
+docs/IMAGE_CLEANING.md).
+
 Two transparent pictures get a second chance: a brightness change darkens an icon's fill but not the
 transparent background it is flattened on, so on white the picture changes region by region. Flattened
 on black, the same change is a pure scaling that normalising cancels. A pair of transparent pictures whose
@@ -57,6 +62,26 @@ def thumbnail(rgb_image) -> bytes:
     from PIL import Image
 
     return rgb_image.resize((SIDE, SIDE), Image.LANCZOS, reducing_gap=2.0).tobytes()
+
+
+def low_passed(thumb: bytes, side: int) -> bytes:
+    """The thumbnail as a picture of ``side`` x ``side`` px would give it: reduced to that and enlarged back
+    (Lanczos), so it keeps only the detail such a picture can hold."""
+    from PIL import Image
+
+    im = Image.frombytes("RGB", (SIDE, SIDE), thumb)
+    return im.resize((max(1, side), max(1, side)), Image.LANCZOS).resize((SIDE, SIDE), Image.LANCZOS).tobytes()
+
+
+def _at_resolution(sides, *columns: list) -> list[list]:
+    """``columns`` of thumbnails (or None), each pair ``i`` with ``sides[i]`` under SIDE low-passed to it."""
+    out = [list(c) for c in columns]
+    for i, side in enumerate(sides):
+        if side is not None and side < SIDE:
+            for c in out:
+                if c[i] is not None:
+                    c[i] = low_passed(c[i], int(side))
+    return out
 
 
 def is_flat(rgb_image) -> bool:
@@ -221,7 +246,8 @@ def on_own_colour(a_white: bytes, a_black: bytes, b_white: bytes, b_black: bytes
 
 
 def look_alike(a: list[bytes], b: list[bytes], max_difference: float,
-               a_dark: list[bytes | None] | None = None, b_dark: list[bytes | None] | None = None) -> np.ndarray:
+               a_dark: list[bytes | None] | None = None, b_dark: list[bytes | None] | None = None,
+               sides: list[int | None] | None = None) -> np.ndarray:
     """Which pairs are confirmed: difference at most ``max_difference`` and spreads within MAX_SPREAD_RATIO;
     or, for a pair with both ``a_dark[i]`` and ``b_dark[i]`` (two transparent pictures, flattened on the other
     extreme), difference at most DARK_LIMIT x the limit there, either at most DARK_WIDEN x the limit here
@@ -238,10 +264,15 @@ def look_alike(a: list[bytes], b: list[bytes], max_difference: float,
 
     Whole-pixel shifts first; half-pixel shifts only for the pairs that came within REFINE_MARGIN of their
     bound (the finer grid lowered a difference by at most 0.26 on 12,495 real candidate pairs, and most
-    candidates of a corpus are far above the limit)."""
+    candidates of a corpus are far above the limit).
+
+    ``sides``: per pair the shorter side (px) of the smaller picture; under SIDE, the pair is compared at that
+    resolution (``low_passed``, the module text)."""
+    a_dark, b_dark = a_dark or [None] * len(a), b_dark or [None] * len(a)
+    if sides is not None:
+        a, b, a_dark, b_dark = _at_resolution(sides, a, b, a_dark, b_dark)
     widened = max_difference * DARK_WIDEN
-    dark = np.array([x is not None and y is not None for x, y in zip(a_dark or [None] * len(a), b_dark or [None] * len(a))],
-                    dtype=bool)
+    dark = np.array([x is not None and y is not None for x, y in zip(a_dark, b_dark)], dtype=bool)
     diff, ratio = _difference_near(a, b, max_difference, np.where(dark, widened, max_difference))
     same = (diff <= max_difference) & (ratio <= MAX_SPREAD_RATIO)
     second = np.nonzero(~same & dark)[0]

@@ -28,7 +28,13 @@ unrelated pictures apart less well (4x more pairs of generated pictures within 1
 finds must also be within ``pipeline_config.GUARD_REACH`` bits on trimmed_dcthash (``HASH_GUARDS``), which
 unrelated pictures (about 32 bits apart) almost never are (docs/IMAGE_CLEANING.md).
 
-The default candidates are the union of trimmed_dcthash and the guarded coarse_dcthash (decode.py).
+small_dcthash: dcthash (the whole frame), for pictures of at most ``SMALL_SIDE`` px on the shorter side only (null for
+larger ones, which then have no tables of this kind). A 16 px icon's content box covers most of its frame and
+moves by a good share of it when the icon is resized to 8-12 px (the edges blur across the tolerance), so
+the trimmed hashes of 16 px icons resized to 50% were within reach for 0.71 of real icons; the whole frame
+does not move (0.97, docs/IMAGE_CLEANING.md).
+
+The default candidates are the union of trimmed_dcthash, the guarded coarse_dcthash and small_dcthash (decode.py).
 
 dHash: the sign of horizontal gradients of a 9x8 thumbnail - cheaper, less robust to crops.
 """
@@ -75,8 +81,11 @@ def _reduced(gray_image):
     return (gray_image.reduce(k) if k > 1 else gray_image), k
 
 
-def _box_of(small) -> tuple[int, int, int, int] | None:
-    """``content_box`` in the coordinates of the reduced copy ``small``."""
+def _box_of(small) -> tuple[float, float, float, float] | None:
+    """``content_box`` in the coordinates of the reduced copy ``small``, to a fraction of a pixel: each side is
+    where the cumulative weight, taken as growing evenly across each pixel, reaches ``TRIM_MASS``. Whole pixels
+    moved a small icon's box by up to one pixel in 16 when it was resized, and its trimmed hash with it (a 16-24
+    px icon resized to 75% stayed within 10 bits for 0.92 of real icons; with fractions 0.96, docs/IMAGE_CLEANING.md)."""
     a = np.asarray(small, dtype=np.float32)
     border = float(np.median([a[0, 0], a[0, -1], a[-1, 0], a[-1, -1]]))
     weight = np.abs(a - border)
@@ -85,9 +94,10 @@ def _box_of(small) -> tuple[int, int, int, int] | None:
     if total <= 0:
         return None
 
-    def span(profile: np.ndarray) -> tuple[int, int]:
-        cum = np.cumsum(profile) / total
-        return int(np.searchsorted(cum, TRIM_MASS)), int(np.searchsorted(cum, 1 - TRIM_MASS)) + 1
+    def span(profile: np.ndarray) -> tuple[float, float]:
+        cum = np.concatenate([[0.0], np.cumsum(profile, dtype=np.float64) / total])  # the weight left of each edge
+        edges = np.arange(len(cum), dtype=np.float64)
+        return float(np.interp(TRIM_MASS, cum, edges)), float(np.interp(1 - TRIM_MASS, cum, edges))
 
     (x0, x1), (y0, y1) = span(weight.sum(axis=0)), span(weight.sum(axis=1))
     if x1 - x0 < 4 or y1 - y0 < 4:
@@ -95,12 +105,12 @@ def _box_of(small) -> tuple[int, int, int, int] | None:
     return x0, y0, x1, y1
 
 
-def content_box(gray_image) -> tuple[int, int, int, int] | None:
+def content_box(gray_image) -> tuple[float, float, float, float] | None:
     """(left, top, right, bottom) of the picture's content, or None for the whole picture (nothing but border,
     or a box under 4 px). Border colour: the median of the four corners. Each pixel weighs its distance from
     that colour (none within ``TRIM_TOLERANCE``); the box keeps all but ``TRIM_MASS`` of the weight on each side,
     so the box depends on the content, not on a single stray pixel or on how a brightness change moved a faint
-    shadow. Found on a copy reduced to about ``_TRIM_SIDE`` px (so to within that share of the picture)."""
+    shadow. Found on a copy reduced to about ``_TRIM_SIDE`` px, to a fraction of its pixels (``_box_of``)."""
     small, k = _reduced(gray_image)
     box = _box_of(small)
     if box is None:
@@ -168,6 +178,14 @@ def coarse_dcthash(gray_image) -> int:
     return _coarse_bits(_trimmed_low(gray_image))
 
 
+SMALL_SIDE = 32  # small_dcthash: pictures whose shorter side is at most this (px)
+
+
+def small_dcthash(gray_image) -> int | None:
+    """dcthash of a picture of at most SMALL_SIDE px on its shorter side, else None (the module text)."""
+    return dcthash(gray_image) if min(gray_image.size) <= SMALL_SIDE else None
+
+
 def dhash(gray_image) -> int:
     from PIL import Image
 
@@ -175,23 +193,28 @@ def dhash(gray_image) -> int:
     return _to_int64((x[:, 1:] > x[:, :-1]).ravel())
 
 
-def hamming(a: int, b: int) -> int:
+def hamming(a: int | None, b: int | None) -> int:
+    """Bits apart; 64 (never within reach) when either picture has no such hash (small_dcthash of a large one)."""
+    if a is None or b is None:
+        return 64
     return bin((a ^ b) & ((1 << 64) - 1)).count("1")
 
 
 HASHES = {"dcthash": dcthash, "phash": phash, "trimmed_dcthash": trimmed_dcthash, "coarse_dcthash": coarse_dcthash,
-          "dhash": dhash}
+          "small_dcthash": small_dcthash, "dhash": dhash}
 # the hashes made from the DCT of a 32x32 thumbnail: (of the content box?, bits from the frequencies)
 _FROM_LOW = {"dcthash": (False, _dcthash_bits), "phash": (False, _phash_bits), "trimmed_dcthash": (True, _dcthash_bits),
-             "coarse_dcthash": (True, _coarse_bits)}
+             "coarse_dcthash": (True, _coarse_bits), "small_dcthash": (False, _dcthash_bits)}
 
 
-def hashes(gray_image, names: tuple[str, ...]) -> list[int]:
-    """The hashes ``names`` of one picture, in that order; the DCT hashes of one frame share its thumbnail and
-    DCT."""
+def hashes(gray_image, names: tuple[str, ...]) -> list[int | None]:
+    """The hashes ``names`` of one picture, in that order (None for small_dcthash of a larger picture); the DCT
+    hashes of one frame share its thumbnail and DCT."""
     lows: dict[bool, np.ndarray] = {}
 
-    def one(name: str) -> int:
+    def one(name: str) -> int | None:
+        if name == "small_dcthash" and min(gray_image.size) > SMALL_SIDE:
+            return None
         if name not in _FROM_LOW:
             return HASHES[name](gray_image)
         trimmed, bits = _FROM_LOW[name]

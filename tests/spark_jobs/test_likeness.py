@@ -127,3 +127,21 @@ def test_one_parser_of_hash_lists_for_the_config_and_the_job():
             ImagesConfig(near_dup_hash=bad)
         with pytest.raises(ValueError, match="hash lists coarse_dcthash without trimmed_dcthash"):
             ImageCleanConfig(root_uri="file:/x", hash=bad)
+    # a hash only small pictures have is never first: the first is every picture's perceptual_hash
+    assert hash_names("phash,small_dcthash") == ("phash", "small_dcthash")
+    for bad in ("small_dcthash", "small_dcthash,trimmed_dcthash"):
+        with pytest.raises(ValueError, match="images.near_dup_hash starts with small_dcthash"):
+            ImagesConfig(near_dup_hash=bad)
+        with pytest.raises(ValueError, match="hash starts with small_dcthash"):
+            ImageCleanConfig(root_uri="file:/x", hash=bad)
+
+
+def test_small_dcthash_is_the_whole_frame_of_small_pictures_only():
+    import numpy as np
+
+    from spark_jobs.imaging.phash import SMALL_SIDE, dcthash, hashes, small_dcthash
+
+    small = Image.fromarray((np.arange(24 * 40).reshape(24, 40) % 251).astype(np.uint8))
+    large = small.resize((80, SMALL_SIDE + 1))
+    assert small_dcthash(small) == dcthash(small) == hashes(small, ("small_dcthash",))[0]
+    assert small_dcthash(large) is None and hashes(large, ("dcthash", "small_dcthash"))[1] is None

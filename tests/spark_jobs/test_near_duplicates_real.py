@@ -257,7 +257,7 @@ def test_two_transparent_pictures_meet_through_their_black_flattened_hashes(spar
     decoded = {k: decode_one(f"{root}/{k}", v, cfg) for k, v in files.items()}
     a, b = decoded["g/pale0.png"], decoded["g/pale1.png"]
     assert min(hamming(x, y) for x, y in zip(a["hashes"], b["hashes"])) > NearDupConfig().threshold
-    assert max(hamming(x, y) for x, y in zip(a["alt_hashes"], b["alt_hashes"])) <= 4
+    assert max(hamming(x, y) for x, y in zip(a["alt_hashes"][:2], b["alt_hashes"][:2])) <= 4  # [2]: none, 96 px
     df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")
     rows = {r["source"]: r for r in clean_images(df, cfg, NearDupConfig()).collect()}
     by_id = {r["id"]: k for k, r in rows.items()}
@@ -281,11 +281,12 @@ def test_photos_cropped_into_their_content_are_found_through_the_coarse_hash(spa
         expect[f"c/crop{k}.png"] = f"c/full{k}.png"
     root = "file:/corpus"
     cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB")
-    assert cfg.hashes == ("trimmed_dcthash", "coarse_dcthash")
+    assert cfg.hashes == ("trimmed_dcthash", "coarse_dcthash", "small_dcthash")
     threshold = NearDupConfig().threshold
     for copy, kept in expect.items():
         a, b = (decode_one(f"{root}/{k}", files[k], cfg)["hashes"] for k in (kept, copy))
-        trimmed, coarse = (hamming(x, y) for x, y in zip(a, b))
+        trimmed, coarse, small = (hamming(x, y) for x, y in zip(a, b))
+        assert small == 64  # tiles of 96 px: no small_dcthash
         ph = hamming(*(phash(Image.open(io.BytesIO(files[k])).convert("L")) for k in (kept, copy)))
         assert ph > threshold and trimmed > threshold, (copy, ph, trimmed)
         assert coarse <= threshold and trimmed <= GUARD_REACH, (copy, coarse, trimmed)
@@ -304,18 +305,55 @@ def test_a_pair_the_coarse_hash_finds_must_also_be_near_on_the_trimmed_one(spark
     from spark_jobs.imaging.synthetic import picture
 
     files = {}
-    for seed in (31, 292):  # found among the scale benchmarks' generated pictures (synthetic.py)
+    for seed in (138, 926):  # found among the scale benchmarks' generated pictures (synthetic.py)
         r = random.Random(seed)
         files[f"g/{seed}.png"] = encoded(picture(seed, r.randint(32, 160), r.randint(32, 160)))
     root = "file:/corpus"
     cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB")
     a, b = (decode_one(f"{root}/{k}", v, cfg)["hashes"] for k, v in files.items())
     dist = [hamming(x, y) for x, y in zip(a, b)]
-    assert dist == [23, 9]  # trimmed, coarse
-    assert within_reach(dist.__getitem__, 2, 10, {}) and not within_reach(dist.__getitem__, 2, 10, {1: 0})
+    assert dist == [23, 9, 64]  # trimmed, coarse, no small_dcthash (over 32 px)
+    assert within_reach(dist.__getitem__, 3, 10, {}) and not within_reach(dist.__getitem__, 3, 10, {1: 0})
     df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")
     decoded = decode(df, cfg).cache()
     unchecked = NearDupConfig(max_difference=float("inf"))
     assert guard_positions(cfg.hashes) == {1: 0}
     assert near_duplicates(decoded, unchecked, guards={}).count() == 1
     assert near_duplicates(decoded, unchecked, guard_positions(cfg.hashes)).count() == 0
+
+
+def test_small_icons_and_their_half_size_copies_are_flagged(spark):
+    """16 px stickers in a 3 px transparent margin (the size icon themes draw) and their copies at 50% (11 px):
+    the content box of so few pixels moves with the resize, so the trimmed hashes lose some of these pairs;
+    small_dcthash (the whole frame of pictures up to 32 px) keeps them, and the check compares each pair at the
+    copy's resolution. Distinct stickers of the same size stay apart."""
+    tiles = photo_tiles(len(IMAGE_EDITS) + 12)
+    files, expect = {}, {}
+    for k, tile in enumerate(tiles[:16]):
+        canvas = Image.new("RGBA", (22, 22), (0, 0, 0, 0))
+        canvas.alpha_composite(with_alpha(tile.resize((16, 16), Image.LANCZOS)), (3, 3))
+        files[f"s/a{k:02d}.png"] = encoded(canvas)
+        files[f"s/b{k:02d}.png"] = encoded(canvas.resize((11, 11), Image.LANCZOS))
+        expect[f"s/b{k:02d}.png"] = f"s/a{k:02d}.png"
+    for k, tile in enumerate(tiles[16:]):
+        canvas = Image.new("RGBA", (22, 22), (0, 0, 0, 0))
+        canvas.alpha_composite(with_alpha(tile.resize((16, 16), Image.LANCZOS)), (3, 3))
+        files[f"s/n{k:02d}.png"] = encoded(canvas)
+    root = "file:/corpus"
+    cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB")
+    threshold = NearDupConfig().threshold
+    missed = 0
+    for copy, kept in expect.items():
+        a, b = (decode_one(f"{root}/{k}", files[k], cfg)["hashes"] for k in (kept, copy))
+        trimmed, coarse, small = (hamming(x, y) for x, y in zip(a, b))
+        missed += small <= threshold and not (trimmed <= threshold or (coarse <= threshold and trimmed <= 18))
+    assert missed >= 4  # 6 of these 16 pairs only small_dcthash finds (on white)
+    df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")
+    rows = {r["source"]: r for r in clean_images(df, cfg, NearDupConfig()).collect()}
+    by_id = {r["id"]: k for k, r in rows.items()}
+    got = {k: (r["reason"], by_id.get(r["detail"].split()[3])) for k, r in rows.items() if r["reason"]}
+    assert set(got) == set(expect) and all(reason == "near_duplicate" for reason, _ in got.values()), got
+    # the kept id is the best-ranked original that looks alike: at 11 px two neighbouring tiles of one photo
+    # (4 and 15: 0.32 apart at that resolution, the limit 0.33) can be one picture, so b15 may name a04
+    wrong = {k for k, (_, kept) in got.items() if kept != expect[k]}
+    assert wrong <= {"s/b15.png"}, got
