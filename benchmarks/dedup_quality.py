@@ -647,7 +647,7 @@ transparency) and {first['tiles']} tiles of scikit-learn's two sample photograph
 {first['base']:,} base pictures, each assigning them to edits at random, so a base picture is edited differently in
 each. The real job (`spark-submit spark_jobs/clean_images.py`) on each: with the default configuration
 (candidates within 10 bits of the trimmed dcthash, or of the coarse dcthash with the trimmed one within 18,
-thumbnail check) it took {', '.join(f"{r['wall']:.0f}" for r in rounds)} s; with the default before
+or of `small_dcthash` for pictures of 32 px and less, which no base picture here is; thumbnail check) it took {', '.join(f"{r['wall']:.0f}" for r in rounds)} s; with the default before
 (`--hash {PREV_HASH}`, the same check)
 {', '.join(f"{r['wall_prev']:.0f}" for r in rounds)} s. The previous method (pHash on white, all pairs compared, no check)
 in-process.

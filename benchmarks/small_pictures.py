@@ -12,7 +12,7 @@ under /usr/share/icons, grouped by size, and tiles of scikit-learn's sample phot
 - distinct pairs: every pair of distinct base pictures of a band that the default rule makes a candidate,
   and how many of them the check confirms (each one a wrong flag);
 
-for the code before 2026-12-03 (trimmed and guarded coarse dcthash, content box to whole pixels; thumbnails
+for the code before 45db6da (trimmed and guarded coarse dcthash, content box to whole pixels; thumbnails
 compared as they are) and now (the default hashes: the same with the box to a fraction of a pixel,
 ``phash._box_of``, and ``small_dcthash`` for pictures of 32 px and less; a pair compared at the resolution of
 its smaller picture, ``likeness.low_passed``). Writes a section of docs/BENCHMARKS.md.
@@ -106,7 +106,7 @@ EDITS = [
 
 
 def _integer_box(small):
-    """``phash._box_of`` before 2026-12-03: each side at a whole pixel."""
+    """``phash._box_of`` before 45db6da: each side at a whole pixel."""
     from spark_jobs.imaging import phash as P
 
     a = np.asarray(small, dtype=np.float32)
@@ -236,7 +236,7 @@ def main() -> None:
     body = f"""`benchmarks/small_pictures.py`: the default candidate rule, then the thumbnail check, in-process, on one copy
 of each distinct base picture per edit ({copies}; a flattened copy only where flattening leaves most of the
 picture visible). **before**: trimmed and guarded coarse dcthash with the content box to whole pixels, thumbnails
-compared as they are (the code before 2026-12-03); **now**: the default (the box to a fraction of a pixel,
+compared as they are (the code before 45db6da); **now**: the default (the box to a fraction of a pixel,
 `small_dcthash` for pictures of 32 px and less, each pair compared at the resolution of its smaller picture).
 Cells: share of copies found (candidate and confirmed). {time.perf_counter() - t0:.0f} s.
 
