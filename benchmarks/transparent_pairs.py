@@ -75,6 +75,20 @@ def candidate(a: dict, b: dict, threshold: int) -> bool:
     return near(a["hashes"], b["hashes"]) or bool(a["alt_hashes"] and b["alt_hashes"] and near(a["alt_hashes"], b["alt_hashes"]))
 
 
+def _distances(hashes: list[int | None]) -> np.ndarray:
+    """Hamming distances of every pair; 64 where either picture has no such hash (small_dcthash of one over 32 px)."""
+    present = np.array([h is not None for h in hashes])
+    dist = hamming_matrix([h & ((1 << 64) - 1) if h is not None else 0 for h in hashes])
+    dist[~present, :] = 64
+    dist[:, ~present] = 64
+    return dist
+
+
+def side(a: dict, b: dict) -> int:
+    """The shorter side of the smaller picture of a pair (the job's ``sides`` for ``likeness.look_alike``)."""
+    return min(a["orig_width"], a["orig_height"], b["orig_width"], b["orig_height"])
+
+
 def distinct_pairs(rows: list[dict], threshold: int) -> list[tuple[dict, dict]]:
     """Candidate pairs of transparent renditions with other names and other pixels that the plain check turns away."""
     from spark_jobs.imaging.likeness import look_alike
@@ -84,11 +98,12 @@ def distinct_pairs(rows: list[dict], threshold: int) -> list[tuple[dict, dict]]:
 
     near = np.zeros((len(dark), len(dark)), dtype=bool)
     for kind in ("hashes", "alt_hashes"):
-        dist = [hamming_matrix([r[kind][k] & ((1 << 64) - 1) for r in dark]) for k in range(len(dark[0][kind]))]
+        dist = [_distances([r[kind][k] for r in dark]) for k in range(len(dark[0][kind]))]
         near |= within_reach(dist.__getitem__, len(dist), threshold, _guards())
     pairs = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(near, 1)))
              if dark[i]["name"] != dark[j]["name"] and dark[i]["pixels"] != dark[j]["pixels"]]
-    plain = look_alike([dark[i]["thumb"] for i, _ in pairs], [dark[j]["thumb"] for _, j in pairs], 0.33)
+    plain = look_alike([dark[i]["thumb"] for i, _ in pairs], [dark[j]["thumb"] for _, j in pairs], 0.33,
+                       sides=[side(dark[i], dark[j]) for i, j in pairs])
     return [(dark[i], dark[j]) for (i, j), p in zip(pairs, plain) if not p]
 
 
@@ -144,7 +159,8 @@ def confirm(pairs: list[tuple[dict, dict]], name: str) -> np.ndarray:
     with variant(name):
         return look_alike([a["thumb"] for a, _ in pairs], [b["thumb"] for _, b in pairs], 0.33,
                           [a["alt_thumb"] if second else None for a, _ in pairs],
-                          [b["alt_thumb"] if second else None for _, b in pairs])
+                          [b["alt_thumb"] if second else None for _, b in pairs],
+                          [side(a, b) for a, b in pairs])
 
 
 def label(r: dict) -> str:
