@@ -100,14 +100,30 @@ def _box_of(small) -> tuple[float, float, float, float] | None:
         return float(np.interp(TRIM_MASS, cum, edges)), float(np.interp(1 - TRIM_MASS, cum, edges))
 
     (x0, x1), (y0, y1) = span(weight.sum(axis=0)), span(weight.sum(axis=1))
-    if x1 - x0 < 4 or y1 - y0 < 4:
-        return None
+    x0, x1 = _at_least(x0, x1, small.width)
+    y0, y1 = _at_least(y0, y1, small.height)
     return x0, y0, x1, y1
 
 
+MIN_BOX_SHARE = 0.125  # a box side narrower than this share of the frame is widened to it, about its centre
+
+
+def _at_least(lo: float, hi: float, size: int) -> tuple[float, float]:
+    """(lo, hi) widened about its centre to at least MIN_BOX_SHARE of ``size``, kept inside the frame. A thin
+    line (a 'minimize' glyph) has a box of a few pixels; under 4 px the box used to fall back to the whole
+    frame, so a 32 px and a 96 px rendition of one glyph, one each side of that step, landed 35 bits apart.
+    A share of the frame is the same at every size."""
+    need = MIN_BOX_SHARE * size
+    if hi - lo >= need:
+        return lo, hi
+    centre = (lo + hi) / 2
+    lo = min(max(0.0, centre - need / 2), size - need)
+    return lo, lo + need
+
+
 def content_box(gray_image) -> tuple[float, float, float, float] | None:
-    """(left, top, right, bottom) of the picture's content, or None for the whole picture (nothing but border,
-    or a box under 4 px). Border colour: the median of the four corners. Each pixel weighs its distance from
+    """(left, top, right, bottom) of the picture's content, or None for the whole picture (nothing but border;
+    a side under ``MIN_BOX_SHARE`` of the frame is widened to it, ``_at_least``). Border colour: the median of the four corners. Each pixel weighs its distance from
     that colour (none within ``TRIM_TOLERANCE``); the box keeps all but ``TRIM_MASS`` of the weight on each side,
     so the box depends on the content, not on a single stray pixel or on how a brightness change moved a faint
     shadow. Found on a copy reduced to about ``_TRIM_SIDE`` px, to a fraction of its pixels (``_box_of``)."""
