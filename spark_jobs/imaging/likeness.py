@@ -22,7 +22,9 @@ thumbnails:
   difference between a grey glyph and the same glyph in black, which are different icons; a confirmed
   pair's spreads are within ``MAX_SPREAD_RATIO`` (a 15% contrast or brightness change moves it by about 1.15).
 
-A pair whose smaller picture is under ``SIDE`` px is compared at that picture's resolution (``low_passed``): a 20
+A pair whose smaller picture is under ``SIDE`` px and that the check turns away as it is gets a second look at
+that picture's resolution (``low_passed``; a second look, because low-passing also lowers the spread the
+check normalises by, and two renditions a theme drew apart at two sizes then drift apart): a 20
 px icon and its 10 px copy, both enlarged to the thumbnail, differ in the sharpness of every edge, which is
 detail the smaller one never had (the check turned away 12% of 16-24 px icons resized to 50%; none so,
 docs/IMAGE_CLEANING.md); its colour at half that, as a JPEG re-encode keeps it.
