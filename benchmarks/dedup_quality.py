@@ -325,37 +325,57 @@ IMAGE_EDITS = [("resize", 0.5), ("resize", 0.75), ("resize", 0.9), ("jpeg qualit
                ("brightness", 1.15), ("contrast", 0.85), ("contrast", 1.15)]
 
 
+def flat(im, bg=(255, 255, 255)):
+    """An RGBA picture flattened onto ``bg`` (RGB)."""
+    from PIL import Image
+
+    return Image.alpha_composite(Image.new("RGBA", im.size, (*bg, 255)), im).convert("RGB")
+
+
+def encoded(im, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def resized(im, factor: float):
+    from PIL import Image
+
+    return im.resize((max(1, round(im.width * factor)), max(1, round(im.height * factor))), Image.LANCZOS)
+
+
+def cropped(im, share: float, rng: random.Random):
+    """``share`` of each dimension cut off, split at random between the two sides."""
+    dw, dh = round(im.width * share), round(im.height * share)
+    x, y = rng.randint(0, dw), rng.randint(0, dh)
+    return im.crop((x, y, im.width - (dw - x), im.height - (dh - y)))
+
+
+def enhanced(im, kind: str, value: float):
+    """An RGBA picture's brightness or contrast changed by ``value``, its transparency kept."""
+    from PIL import ImageEnhance
+
+    rgb, alpha = im.convert("RGB"), im.getchannel("A")
+    out = (ImageEnhance.Brightness if kind == "brightness" else ImageEnhance.Contrast)(rgb).enhance(value)
+    out.putalpha(alpha)
+    return out
+
+
 def image_copy(img, kind: str, value: float, rng: random.Random) -> tuple[bytes, str]:
     """(file bytes, extension) of the edited copy; the original is saved as PNG (icons) or JPEG q90 (photos)."""
-    from PIL import Image, ImageEnhance
-
-    def flat(im, bg=(255, 255, 255)):
-        return Image.alpha_composite(Image.new("RGBA", im.size, (*bg, 255)), im).convert("RGB")
-
-    def save(im, fmt, **kw):
-        buf = io.BytesIO()
-        im.save(buf, format=fmt, **kw)
-        return buf.getvalue(), {"JPEG": "jpg", "PNG": "png"}[fmt]
-
     if kind == "resize":
-        return save(img.resize((max(1, round(img.width * value)), max(1, round(img.height * value))),
-                               Image.LANCZOS), "PNG")
+        return encoded(resized(img, value), "PNG"), "png"
     if kind == "jpeg quality":
-        return save(flat(img), "JPEG", quality=int(value))
+        return encoded(flat(img), "JPEG", quality=int(value)), "jpg"
     if kind.startswith("format swap"):
-        return save(flat(img), "JPEG", quality=85)  # icons are PNG; photos go the other way (image_material)
+        return encoded(flat(img), "JPEG", quality=85), "jpg"  # icons are PNG; photos go the other way (image_material)
     if kind == "flattened on white":
-        return save(flat(img), "PNG")
+        return encoded(flat(img), "PNG"), "png"
     if kind == "flattened on black":
-        return save(flat(img, (0, 0, 0)), "PNG")
+        return encoded(flat(img, (0, 0, 0)), "PNG"), "png"
     if kind == "crop":
-        dw, dh = round(img.width * value), round(img.height * value)
-        x, y = rng.randint(0, dw), rng.randint(0, dh)
-        return save(img.crop((x, y, img.width - (dw - x), img.height - (dh - y))), "PNG")
-    rgb, alpha = img.convert("RGB"), img.getchannel("A")
-    enhanced = (ImageEnhance.Brightness if kind == "brightness" else ImageEnhance.Contrast)(rgb).enhance(value)
-    enhanced.putalpha(alpha)
-    return save(enhanced, "PNG")
+        return encoded(cropped(img, value, rng), "PNG"), "png"
+    return encoded(enhanced(img, kind, value), "PNG"), "png"
 
 
 def image_material(n_images: int, root: Path, seed: int) -> dict:

@@ -22,6 +22,7 @@ its smaller picture, ``likeness.low_passed``). Writes a section of docs/BENCHMAR
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import random
 import sys
@@ -32,7 +33,17 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.dedup_quality import ICONS, _blank, distinct_images, photo_tiles  # noqa: E402
+from benchmarks.dedup_quality import (  # noqa: E402
+    ICONS,
+    _blank,
+    cropped,
+    distinct_images,
+    encoded,
+    enhanced,
+    flat,
+    photo_tiles,
+    resized,
+)
 from benchmarks.hash_choice import decoded  # noqa: E402
 from benchmarks.report import update_section  # noqa: E402
 
@@ -54,54 +65,21 @@ def band_icons(limit: int, rng: random.Random, lo: int, hi: int) -> list[tuple[s
     return [(f"icon/{p.parts[-4]}/{p.stem}", Image.open(p).convert("RGBA")) for p in chosen]
 
 
-def _flat(im, bg=(255, 255, 255)):
-    from PIL import Image
-
-    return Image.alpha_composite(Image.new("RGBA", im.size, (*bg, 255)), im).convert("RGB")
-
-
-def _enc(im, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, format=fmt, **kw)
-    return buf.getvalue()
-
-
-def _resize(im, f: float):
-    from PIL import Image
-
-    return im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.LANCZOS)
-
-
-def _crop(im, f: float, rng: random.Random):
-    dw, dh = round(im.width * f), round(im.height * f)
-    x, y = rng.randint(0, dw), rng.randint(0, dh)
-    return im.crop((x, y, im.width - (dw - x), im.height - (dh - y)))
-
-
-def _enhanced(im, value: float, kind: str):
-    from PIL import ImageEnhance
-
-    rgb, alpha = im.convert("RGB"), im.getchannel("A")
-    out = (ImageEnhance.Brightness if kind == "brightness" else ImageEnhance.Contrast)(rgb).enhance(value)
-    out.putalpha(alpha)
-    return out
-
-
 # (name, background the copy is flattened on or None, make(RGBA image, rng) -> file bytes)
 EDITS = [
-    ("resize 50%", None, lambda im, r: _enc(_resize(im, 0.5), "PNG")),
-    ("resize 75%", None, lambda im, r: _enc(_resize(im, 0.75), "PNG")),
-    ("resize 80% + JPEG 70 on white", (255, 255, 255), lambda im, r: _enc(_flat(_resize(im, 0.8)), "JPEG", quality=70)),
-    ("resize 50% + JPEG 30 on white", (255, 255, 255), lambda im, r: _enc(_flat(_resize(im, 0.5)), "JPEG", quality=30)),
+    ("resize 50%", None, lambda im, r: encoded(resized(im, 0.5), "PNG")),
+    ("resize 75%", None, lambda im, r: encoded(resized(im, 0.75), "PNG")),
+    ("resize 80% + JPEG 70 on white", (255, 255, 255), lambda im, r: encoded(flat(resized(im, 0.8)), "JPEG", quality=70)),
+    ("resize 50% + JPEG 30 on white", (255, 255, 255), lambda im, r: encoded(flat(resized(im, 0.5)), "JPEG", quality=30)),
     ("crop 5% + resize 60% + JPEG 50", (255, 255, 255),
-     lambda im, r: _enc(_flat(_resize(_crop(im, 0.05, r), 0.6)), "JPEG", quality=50)),
+     lambda im, r: encoded(flat(resized(cropped(im, 0.05, r), 0.6)), "JPEG", quality=50)),
     ("brightness +15% + contrast -15% + JPEG 60", (255, 255, 255),
-     lambda im, r: _enc(_flat(_enhanced(_enhanced(im, 1.15, "brightness"), 0.85, "contrast")), "JPEG", quality=60)),
+     lambda im, r: encoded(flat(enhanced(enhanced(im, "brightness", 1.15), "contrast", 0.85)), "JPEG", quality=60)),
     ("brightness -15% + contrast +15% + resize 75%", None,
-     lambda im, r: _enc(_resize(_enhanced(_enhanced(im, 0.85, "brightness"), 1.15, "contrast"), 0.75), "PNG")),
-    ("resize 75% on black", (0, 0, 0), lambda im, r: _enc(_flat(_resize(im, 0.75), (0, 0, 0)), "PNG")),
-    ("JPEG 40 on black", (0, 0, 0), lambda im, r: _enc(_flat(im, (0, 0, 0)), "JPEG", quality=40)),
-    ("crop 5% + brightness -15%", None, lambda im, r: _enc(_crop(_enhanced(im, 0.85, "brightness"), 0.05, r), "PNG")),
+     lambda im, r: encoded(resized(enhanced(enhanced(im, "brightness", 0.85), "contrast", 1.15), 0.75), "PNG")),
+    ("resize 75% on black", (0, 0, 0), lambda im, r: encoded(flat(resized(im, 0.75), (0, 0, 0)), "PNG")),
+    ("JPEG 40 on black", (0, 0, 0), lambda im, r: encoded(flat(im, (0, 0, 0)), "JPEG", quality=40)),
+    ("crop 5% + brightness -15%", None, lambda im, r: encoded(cropped(enhanced(im, "brightness", 0.85), 0.05, r), "PNG")),
 ]
 
 
@@ -125,10 +103,21 @@ def _integer_box(small):
     return None if x1 - x0 < 4 or y1 - y0 < 4 else (x0, y0, x1, y1)
 
 
+@functools.lru_cache(maxsize=None)
 def _now_hashes() -> tuple[str, ...]:
     from shardline.pipeline_config import ImagesConfig, hash_names
 
     return hash_names(ImagesConfig().near_dup_hash)
+
+
+@functools.lru_cache(maxsize=None)
+def _rule(version: str) -> tuple[int, dict[int, int]]:
+    """(threshold, guards) of the candidate rule: before, trimmed dcthash guarding the coarse one; now, the
+    default's hashes."""
+    from shardline.pipeline_config import ImagesConfig
+    from spark_jobs.imaging.dedup import guard_positions
+
+    return ImagesConfig().near_dup_threshold, ({1: 0} if version == "before" else guard_positions(_now_hashes()))
 
 
 def signature(data: bytes) -> tuple[int, list[dict]]:
@@ -152,13 +141,11 @@ def signature(data: bytes) -> tuple[int, list[dict]]:
 
 def candidate(version: str, o: dict, x: dict) -> bool:
     """The default rule: before, trimmed dcthash or the guarded coarse one; now, the default's hashes."""
-    from shardline.pipeline_config import ImagesConfig
-    from spark_jobs.imaging.dedup import guard_positions, within_reach
+    from spark_jobs.imaging.dedup import within_reach
     from spark_jobs.imaging.phash import hamming
 
-    guards = {1: 0} if version == "before" else guard_positions(_now_hashes())
-    return bool(within_reach(lambda k: hamming(o[version][k], x[version][k]), len(o[version]),
-                             ImagesConfig().near_dup_threshold, guards))
+    threshold, guards = _rule(version)
+    return bool(within_reach(lambda k: hamming(o[version][k], x[version][k]), len(o[version]), threshold, guards))
 
 
 def confirmed(version: str, a, b, a_dark, b_dark, side: int) -> bool:
@@ -172,7 +159,7 @@ def confirmed(version: str, a, b, a_dark, b_dark, side: int) -> bool:
 def measure(base: list, rng: random.Random) -> dict:
     """{edit: (copies, found before, found now)}, plus "distinct": (candidate pairs before/now, confirmed)."""
     def original(name, img) -> bytes:
-        return _enc(img.convert("RGB"), "JPEG", quality=90) if name.startswith("photo/") else _enc(img, "PNG")
+        return encoded(img.convert("RGB"), "JPEG", quality=90) if name.startswith("photo/") else encoded(img, "PNG")
 
     origs = [signature(original(n, img)) for n, img in base]
     out = {}

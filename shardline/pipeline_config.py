@@ -34,8 +34,8 @@ def _at_least(section: str, name: str, value: float, low: float) -> None:
 
 
 IMAGE_HASHES = ("phash", "dcthash", "trimmed_dcthash", "coarse_dcthash", "small_dcthash", "dhash")  # each implemented in spark_jobs/imaging/phash.HASHES (a test keeps them equal)
-# Hashes that only some pictures have (small_dcthash: pictures of SMALL_SIDE px and less), so never the first of
-# a list: the first is every picture's perceptual_hash
+# Hashes that only some pictures have (small_dcthash: pictures of phash.SMALL_SIDE px and less, phash._ONLY_FOR), so
+# never the first of a list: the first is every picture's perceptual_hash
 PARTIAL_HASHES = ("small_dcthash",)
 # A pair found through a guarded hash is a candidate only if it is also within GUARD_REACH bits on its guard
 # (listed beside it): coarse_dcthash sees crops well and unrelated pictures less well (spark_jobs/imaging/phash.py)
@@ -52,7 +52,7 @@ def hash_names(value: str) -> tuple[str, ...]:
         raise ValueError(f"must be one or more of {', '.join(IMAGE_HASHES)}, comma-separated, each once, "
                          f"got {value!r}")
     if names[0] in PARTIAL_HASHES:
-        raise ValueError(f"starts with {names[0]}, which pictures over 32 px do not have: the first hash is every "
+        raise ValueError(f"starts with {names[0]}, which only some pictures have: the first hash is every "
                          f"picture's perceptual_hash, so list another first, got {value!r}")
     for name in names:
         if name in HASH_GUARDS and HASH_GUARDS[name] not in names:

@@ -197,9 +197,13 @@ def coarse_dcthash(gray_image) -> int:
 SMALL_SIDE = 32  # small_dcthash: pictures whose shorter side is at most this (px)
 
 
+def _is_small(gray_image) -> bool:
+    return min(gray_image.size) <= SMALL_SIDE
+
+
 def small_dcthash(gray_image) -> int | None:
     """dcthash of a picture of at most SMALL_SIDE px on its shorter side, else None (the module text)."""
-    return dcthash(gray_image) if min(gray_image.size) <= SMALL_SIDE else None
+    return dcthash(gray_image) if _is_small(gray_image) else None
 
 
 def dhash(gray_image) -> int:
@@ -221,6 +225,8 @@ HASHES = {"dcthash": dcthash, "phash": phash, "trimmed_dcthash": trimmed_dcthash
 # the hashes made from the DCT of a 32x32 thumbnail: (of the content box?, bits from the frequencies)
 _FROM_LOW = {"dcthash": (False, _dcthash_bits), "phash": (False, _phash_bits), "trimmed_dcthash": (True, _dcthash_bits),
              "coarse_dcthash": (True, _coarse_bits), "small_dcthash": (False, _dcthash_bits)}
+# hashes only some pictures have: name -> which (pipeline_config.PARTIAL_HASHES)
+_ONLY_FOR = {"small_dcthash": _is_small}
 
 
 def hashes(gray_image, names: tuple[str, ...]) -> list[int | None]:
@@ -229,7 +235,7 @@ def hashes(gray_image, names: tuple[str, ...]) -> list[int | None]:
     lows: dict[bool, np.ndarray] = {}
 
     def one(name: str) -> int | None:
-        if name == "small_dcthash" and min(gray_image.size) > SMALL_SIDE:
+        if name in _ONLY_FOR and not _ONLY_FOR[name](gray_image):
             return None
         if name not in _FROM_LOW:
             return HASHES[name](gray_image)

@@ -8,7 +8,7 @@ on real photo tiles (scikit-learn's sample photographs) made into icons and smal
 from PIL import Image
 
 from shardline.pipeline_config import GUARD_REACH
-from spark_jobs.imaging.dedup import NearDupConfig
+from spark_jobs.imaging.dedup import NearDupConfig, guard_positions, within_reach
 from spark_jobs.imaging.likeness import MAX_SPREAD_RATIO, SIDE, differences, look_alike, low_passed, thumbnail
 from spark_jobs.imaging.phash import coarse_dcthash, content_box, dcthash, hamming, phash, trimmed_dcthash
 from tests.spark_jobs.test_near_duplicates_real import IMAGE_EDITS, flattened, photo_tiles, with_alpha
@@ -83,10 +83,10 @@ def _small_stickers(factor: float) -> list[tuple[Image.Image, Image.Image]]:
 
 
 def _candidate(a: Image.Image, b: Image.Image) -> bool:
-    """The default candidate rule (trimmed dcthash, or coarse with the trimmed one within GUARD_REACH)."""
+    """The job's candidate rule (``dedup.within_reach``) on the trimmed dcthash and the coarse one it guards."""
     ga, gb = a.convert("L"), b.convert("L")
-    t, c = hamming(trimmed_dcthash(ga), trimmed_dcthash(gb)), hamming(coarse_dcthash(ga), coarse_dcthash(gb))
-    return t <= THRESHOLD or (c <= THRESHOLD and t <= GUARD_REACH)
+    dist = [hamming(trimmed_dcthash(ga), trimmed_dcthash(gb)), hamming(coarse_dcthash(ga), coarse_dcthash(gb))]
+    return bool(within_reach(dist.__getitem__, 2, THRESHOLD, guard_positions(("trimmed_dcthash", "coarse_dcthash"))))
 
 
 def test_small_icons_resized_stay_candidates():

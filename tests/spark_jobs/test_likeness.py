@@ -128,6 +128,10 @@ def test_one_parser_of_hash_lists_for_the_config_and_the_job():
         with pytest.raises(ValueError, match="hash lists coarse_dcthash without trimmed_dcthash"):
             ImageCleanConfig(root_uri="file:/x", hash=bad)
     # a hash only small pictures have is never first: the first is every picture's perceptual_hash
+    from shardline.pipeline_config import PARTIAL_HASHES
+    from spark_jobs.imaging.phash import _ONLY_FOR
+
+    assert set(PARTIAL_HASHES) == set(_ONLY_FOR)
     assert hash_names("phash,small_dcthash") == ("phash", "small_dcthash")
     for bad in ("small_dcthash", "small_dcthash,trimmed_dcthash"):
         with pytest.raises(ValueError, match="images.near_dup_hash starts with small_dcthash"):

@@ -341,12 +341,15 @@ def test_small_icons_and_their_half_size_copies_are_flagged(spark):
         files[f"s/n{k:02d}.png"] = encoded(canvas)
     root = "file:/corpus"
     cfg = ImageCleanConfig(root_uri=root, target_width=32, target_height=32, mode="RGB")
+    from spark_jobs.imaging.dedup import guard_positions, within_reach
+
     threshold = NearDupConfig().threshold
     missed = 0
     for copy, kept in expect.items():
         a, b = (decode_one(f"{root}/{k}", files[k], cfg)["hashes"] for k in (kept, copy))
-        trimmed, coarse, small = (hamming(x, y) for x, y in zip(a, b))
-        missed += small <= threshold and not (trimmed <= threshold or (coarse <= threshold and trimmed <= 18))
+        dist = [hamming(x, y) for x, y in zip(a, b)]  # trimmed, coarse, small
+        # found on the small hash and not by the other two (the job's rule, dedup.within_reach)
+        missed += dist[2] <= threshold and not within_reach(dist.__getitem__, 2, threshold, guard_positions(cfg.hashes))
     assert missed >= 4  # 6 of these 16 pairs only small_dcthash finds (on white)
     df = spark.createDataFrame([(f"{root}/{k}", v) for k, v in files.items()], "path string, content binary")
     rows = {r["source"]: r for r in clean_images(df, cfg, NearDupConfig()).collect()}
