@@ -34,8 +34,9 @@ from schemas.warehouse import (
     TEXT_PREDICTIONS,
     TOP_K,
 )
-from shardline.config import Paths, ShardlineError, require_path, spark_uri
+from shardline.config import Paths, ShardlineError, require_path
 from shardline.pipeline_config import parse_args
+from spark_jobs.common.files import listed_uri
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.common.warehouse import append_rows, replace_partitions, write_quarantine
 
@@ -155,13 +156,13 @@ def corpus_input(spark: SparkSession, kind: str, path: str, shape: list[int] | N
         from spark_jobs.imaging import clean as c
 
         (h, w, mode) = (shape[0], shape[1], "L" if shape[2] == 1 else "RGB") if shape else (28, 28, "L")
-        cfg = c.ImageCleanConfig(root_uri=spark_uri(root), target_width=w,
+        cfg = c.ImageCleanConfig(root_uri=listed_uri(root), target_width=w,
                                  target_height=h, mode=mode)
         flagged = c.transform(read_files(spark, str(root)), cfg, near=None)  # score near duplicates too
     else:
         from spark_jobs.text import clean as c
 
-        cfg = c.TextCleanConfig(root_uri=spark_uri(root))
+        cfg = c.TextCleanConfig(root_uri=listed_uri(root))
         flagged = c.transform(c.read_corpus(spark, str(root), c.detect_format(root), cfg), cfg, minhash=None)
     flagged = flagged.persist()
     good = flagged.filter(F.col("reason").isNull()).select("id", "source", SOURCES[kind][1])

@@ -21,10 +21,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_IMAGES
-from shardline.config import Paths, ShardlineError, require_path, spark_uri
+from shardline.config import Paths, ShardlineError, require_path
 from shardline.pipeline_config import parse_args
 from spark_jobs.common import report
-from spark_jobs.common.files import read_files, read_samples
+from spark_jobs.common.files import listed_uri, read_files, read_samples
 from spark_jobs.common.flagged import write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.imaging.clean import ImageCleanConfig, NearDupConfig, transform
@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         w, h = _size(args.target_size)
         try:
             cfg = ImageCleanConfig(
-                root_uri=spark_uri(root), target_width=w, target_height=h,
+                root_uri=listed_uri(root), target_width=w, target_height=h,
                 mode=args.mode, resize=args.resize, output_format=args.format, jpeg_quality=args.jpeg_quality,
                 background=_colour(args.background), pad_color=_colour(args.pad_color), min_size=args.min_size,
                 max_pixels=args.max_pixels, max_file_bytes=args.max_file_bytes, hash=args.hash)

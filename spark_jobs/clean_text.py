@@ -30,9 +30,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_TEXT
-from shardline.config import Paths, ShardlineError, require_path, spark_uri
+from shardline.config import Paths, ShardlineError, require_path
 from shardline.pipeline_config import parse_args
 from spark_jobs.common import report
+from spark_jobs.common.files import listed_uri
 from spark_jobs.common.flagged import write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.text import quality
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = TextCleanConfig(args.text_field, args.label_field, args.id_field, args.normal_form,
                                   strip_markup=not args.keep_markup, drop_boilerplate=not args.keep_boilerplate,
                                   redact_pii=not args.no_pii, max_doc_bytes=args.max_doc_bytes,
-                                  root_uri=spark_uri(path), filters=filters)
+                                  root_uri=listed_uri(path), filters=filters)
             minhash = None if args.near_dup == "off" else MinHashConfig(
                 ngram=args.ngram, shingle=args.shingle, bands=args.bands, rows=args.rows,
                 threshold=args.threshold, max_extra_words=args.max_extra_words,

@@ -8,6 +8,11 @@ with a ``problem`` (``broken_link``, ``not_a_file``, ``unreadable``, ``symlink_l
 quarantines, so ``records_in`` equals the number of entries the walk finds. Symlinked folders are
 followed once (a loop ends with ``symlink_loop``). Roots are local (or mounted): the jobs refuse remote URLs
 (``shardline.config.require_path``), since neither the walk nor the size check before reading would hold there.
+
+A name that is not valid UTF-8 (a Latin-1 ``labél`` from an old archive) cannot cross into the JVM as it is:
+``listed_uri`` writes each byte that does not decode as ``\\xNN`` (``lab\\xe9l``), and ``local_path`` turns
+those back into the bytes on disk, so the file is read like any other and its source and label show the
+byte.
 """
 from __future__ import annotations
 
@@ -66,7 +71,7 @@ def walk(root: str, glob: str | None = None) -> list[tuple[str, str | None]]:
     patterns = _patterns(glob)
     out: list[tuple[str, str | None]] = []
     if not os.path.isdir(base):  # a single file given as the root
-        return [(spark_uri(base), _file_problem(base))]
+        return [(listed_uri(base), _file_problem(base))]
     seen: set[tuple[int, int]] = set()
     stack = [base]
     while stack:
@@ -74,16 +79,16 @@ def walk(root: str, glob: str | None = None) -> list[tuple[str, str | None]]:
         try:
             st = os.stat(folder)
         except OSError:
-            out.append((spark_uri(folder), "unreadable"))
+            out.append((listed_uri(folder), "unreadable"))
             continue
         if (st.st_dev, st.st_ino) in seen:
-            out.append((spark_uri(folder), "symlink_loop"))
+            out.append((listed_uri(folder), "symlink_loop"))
             continue
         seen.add((st.st_dev, st.st_ino))
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
-            out.append((spark_uri(folder), "unreadable"))
+            out.append((listed_uri(folder), "unreadable"))
             continue
         for entry in entries:
             full = entry.path
@@ -97,7 +102,7 @@ def walk(root: str, glob: str | None = None) -> list[tuple[str, str | None]]:
             problem = _file_problem(full)
             if problem is None and patterns and not any(fnmatch.fnmatchcase(entry.name, g) for g in patterns):
                 continue
-            out.append((spark_uri(full), problem))
+            out.append((listed_uri(full), problem))
     return sorted(out)
 
 
@@ -130,12 +135,27 @@ def read_samples(paths: list[str], max_bytes: int = 64 * 2**20) -> dict[str, byt
     return out
 
 
+def listed_uri(path: str | os.PathLike) -> str:
+    """``spark_uri`` of a local path, with every byte of its name that is not UTF-8 written as ``\\xNN``
+    (``os.scandir`` hands such bytes over as lone surrogates, which no JVM string can hold)."""
+    return spark_uri(os.fsencode(path).decode("utf-8", "backslashreplace"))
+
+
+_ESCAPED_BYTE = re.compile(rb"\\x([0-9a-f]{2})")
+
+
 def local_path(path: str) -> str:
     """The file system path of a ``file:`` path as Spark and ``walk`` write it (``file:/abs/path``, not
-    %-encoded)."""
+    %-encoded). A path that does not exist as written but does with its ``\\xNN`` turned back into bytes
+    (``listed_uri``) is that one."""
     if not path.startswith("file:"):
         raise OSError(f"can only read file: paths in the worker, got {path}")
-    return "/" + path[len("file:"):].lstrip("/")
+    local = "/" + path[len("file:"):].lstrip("/")
+    if "\\x" in local and not os.path.lexists(local):
+        raw = os.fsdecode(_ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), local.encode("utf-8")))
+        if os.path.lexists(raw):
+            return raw
+    return local
 
 
 def read_local(path: str, max_bytes: int | None = None) -> bytes:

@@ -4,6 +4,7 @@ first principles / the generator's ground truth, never read back from the job.""
 import hashlib
 import io
 import json
+import os
 import random
 
 import numpy as np
@@ -245,8 +246,15 @@ def test_job_accounting_per_reason_and_report(spark, paths, tmp_path):
     for rel, data in contents.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
+    # a good picture in a folder and under a name that are Latin-1, not UTF-8 (before: "unreadable")
+    good["caf\\xe9/menu \\xff.png"] = contents["caf\\xe9/menu \\xff.png"] = png(np.roll(gradient(24, 24), 7, axis=1))
+    os.mkdir(os.fsencode(root) + b"/caf\xe9")
+    with open(os.fsencode(root) + b"/caf\xe9/menu \xff.png", "wb") as fh:
+        fh.write(contents["caf\\xe9/menu \\xff.png"])
     dt = "2031-01-05"
     assert main(["--date", dt, "--input", str(root), "--near-dup-threshold", "-1", "--run-id", "t-img"]) == 0
+    assert [tuple(r) for r in spark.sql(f"SELECT label, source FROM ml.clean_images WHERE dt='{dt}' AND label "
+                                        "LIKE 'caf%'").collect()] == [("caf\\xe9", "caf\\xe9/menu \\xff.png")]
     q = spark.sql(f"SELECT reason, source FROM ml.quarantine WHERE stage='clean_images' AND dt='{dt}'").collect()
     got: dict[str, list[str]] = {}
     for r in q:

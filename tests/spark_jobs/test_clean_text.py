@@ -323,9 +323,12 @@ def test_job_accounting_per_reason_and_report(spark, paths, tmp_path):
     folder = tmp_path / "jsonl"
     folder.mkdir()
     (folder / "part1.jsonl").write_bytes(b"\n".join(good[:3] + bad[:4]) + b"\n")
-    (folder / "part2.jsonl").write_bytes(b"\n".join(good[3:] + bad[4:]) + b"\n")
+    with open(os.fsencode(folder) + b"/part2 \xe9t\xe9.jsonl", "wb") as fh:  # a Latin-1 name, not UTF-8
+        fh.write(b"\n".join(good[3:] + bad[4:]) + b"\n")
     dt = "2031-02-07"
     assert main(["--date", dt, "--input", str(folder), "--run-id", "t-text"]) == 0
+    sources = spark.sql(f"SELECT DISTINCT source FROM ml.clean_text WHERE dt='{dt}' ORDER BY source").collect()
+    assert [r["source"] for r in sources] == ["part1.jsonl", "part2 \\xe9t\\xe9.jsonl"]
     q = spark.sql(f"SELECT reason, count(*) AS n FROM ml.quarantine WHERE stage='clean_text' AND dt='{dt}' "
                   "GROUP BY reason").collect()
     assert {r["reason"]: r["n"] for r in q} == planted

@@ -68,3 +68,20 @@ def test_report_samples_read_awkward_names_and_skip_what_cannot_be_read(tmp_path
     wanted = [f"file:{root}/{n}" for n in (*names, "dangling.png", "pipe.png")]
     got = read_samples(wanted)
     assert got == {f"file:{root}/{n}": data for n, data in names.items()}
+
+
+def test_names_that_are_not_utf8_are_listed_as_text_and_read_back(tmp_path):
+    """A Latin-1 folder and file name: listed with its odd bytes as \\xNN (a string the JVM can hold), read
+    back from that listing; a name that really holds a backslash and an x is still itself."""
+    root = tmp_path / "c"
+    root.mkdir()
+    os.mkdir(os.fsencode(root) + b"/lab\xe9l")
+    with open(os.fsencode(root) + b"/lab\xe9l/caf\xe9 \xff.png", "wb") as fh:
+        fh.write(b"latin")
+    (root / "lit\\xe9ral.png").write_bytes(b"literal")
+    listed = dict(walk(str(root)))
+    assert listed == {f"file:{root}/lab\\xe9l/caf\\xe9 \\xff.png": None, f"file:{root}/lit\\xe9ral.png": None}
+    for path in listed:
+        path.encode("utf-8")  # no lone surrogate: raises if one is left
+    assert read_samples(list(listed)) == {f"file:{root}/lab\\xe9l/caf\\xe9 \\xff.png": b"latin",
+                                          f"file:{root}/lit\\xe9ral.png": b"literal"}
