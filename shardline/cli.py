@@ -518,6 +518,7 @@ def describe_model(meta: dict, folder: Path) -> str:
     if meta.get("flavour") == "sklearn":
         lines.insert(1, f"the scikit-learn baseline {meta.get('name')}, registered in place of the refused "
                         f"network {m.get('refused_network', '-')}")
+    from shardline.results import printable  # labels come from the corpus
     from training.report import ROWS  # the report's rows, in the same order
 
     for key, title in ROWS:
@@ -529,7 +530,7 @@ def describe_model(meta: dict, folder: Path) -> str:
         lines += ["", f"{'label':<24} {'support':>7} {'precision':>9} {'recall':>7} {'baseline recall':>15}"]
         for label, row in per.items():
             b = (base.get("per_class") or {}).get(label, {}).get("recall")
-            lines.append(f"{label[:24]:<24} {row['support']:>7} {row['precision']:>9.3f} {row['recall']:>7.3f} "
+            lines.append(f"{printable(label)[:24]:<24} {row['support']:>7} {row['precision']:>9.3f} {row['recall']:>7.3f} "
                          f"{'-' if b is None else f'{b:.3f}':>15}")
     if m.get("epoch_seconds"):
         lines.append(f"\ntraining: {len(m['epoch_seconds'])} epochs, {sum(m['epoch_seconds']) / len(m['epoch_seconds']):.1f} "

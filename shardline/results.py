@@ -9,7 +9,10 @@ import decimal
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def plain(value: object) -> object:
@@ -34,6 +37,13 @@ def plain(value: object) -> object:
     return str(value)
 
 
+def printable(text: str) -> str:
+    """``text`` for a terminal: control characters (a newline, a tab, the ESC that starts a terminal escape
+    sequence) written as escapes (``\\n``, ``\\x1b``), so a value from a corpus can neither break a table's
+    lines nor drive the terminal. CSV and JSON keep values exactly."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _cell(value: object) -> str:
     value = plain(value)
     if value is None:
@@ -54,7 +64,8 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[object]], fmt: s
         return out.getvalue().rstrip("\n")
     if not rows:
         return "(no rows)"
-    cells = [[_cell(v) if v is not None else "NULL" for v in row] for row in rows]
+    cells = [[printable(_cell(v)) if v is not None else "NULL" for v in row] for row in rows]
+    columns = [printable(c) for c in columns]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = [" ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += [" ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]

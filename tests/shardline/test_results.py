@@ -28,3 +28,14 @@ def test_table_aligns_columns():
     lines = format_rows(["k", "value"], [("a", 1), ("bbb", None)], "table").splitlines()
     assert lines == ["  k value", "  a     1", "bbb  NULL"]
     assert format_rows(["k"], [], "table") == "(no rows)"
+
+
+def test_table_escapes_control_characters_from_the_data():
+    """A label holding a newline or a terminal escape sequence stays on its row and cannot drive the terminal;
+    JSON and CSV keep the value exactly."""
+    hostile = "sp\"orts\n\x1b]0;owned\x07\x1b[31mred\tx\x85é"
+    lines = format_rows(["label\n", "n"], [(hostile, 1), ("ok", 2)], "table").splitlines()
+    assert len(lines) == 3 and not any(ch in "".join(lines) for ch in "\x1b\x07\t\x85")
+    assert lines[1] == 'sp"orts\\n\\x1b]0;owned\\x07\\x1b[31mred\\tx\\x85é 1'
+    assert lines[0].split() == ["label\\n", "n"]
+    assert json.loads(format_rows(["label"], [(hostile,)], "json")) == [{"label": hostile}]
