@@ -10,6 +10,8 @@ Rules, in order (the first that fails names the quarantine reason):
   decompression_bomb  header width x height above ``max_pixels`` (checked before decoding)
   too_small           header width or height below ``min_size``
   unsupported_mode    a pixel mode with no defined conversion (LAB, HSV, float, ...)
+  unsupported_format  a format Pillow knows but decodes only with a program this host lacks (EPS needs
+                      Ghostscript; WMF/EMF decode only on Windows)
   truncated           the decoder fails part way (cut file, corrupt data)
 Repairs (stated, never silent failures): EXIF orientation is applied (a broken EXIF block leaves the image
 as stored); animated images use their first frame; palette/alpha images are composited on ``background``;
@@ -36,7 +38,8 @@ OUTPUT_FORMATS = ("PNG", "JPEG")
 SUPPORTED_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr",
                              "I", "I;16", "I;16L", "I;16B", "I;16N"})
 REASONS = ("unreadable", "empty_file", "not_an_image", "decompression_bomb", "too_small", "unsupported_mode",
-           "truncated")
+           "unsupported_format", "truncated")
+NEEDS_A_PROGRAM = frozenset({"EPS", "WMF"})  # Pillow's formats whose pixels come from outside Python
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,8 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem:
             warnings.simplefilter("ignore")
             img.load()  # the first frame of an animation
     except Exception as exc:  # noqa: BLE001
+        if img.format in NEEDS_A_PROGRAM:  # not a cut file: this host cannot draw it
+            return reject("unsupported_format", f"{img.format}: {type(exc).__name__}: {exc}")
         return reject("truncated", f"{type(exc).__name__}: {exc}")
     source_img = upright(img)
     img = to_mode(source_img, cfg.mode, cfg.background)
