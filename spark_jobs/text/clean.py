@@ -5,10 +5,12 @@ filtered rows with exact and near duplicates flagged. Shared by ``clean_text`` a
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
 
-from shardline.config import ShardlineError, folder_label, relative_path
+from shardline.config import ShardlineError, folder_label, relative_path, spark_uri
 from spark_jobs.common import neardup
 from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, local_path, read_files, read_local, walk
 from spark_jobs.common.flagged import flag_duplicates
@@ -129,8 +131,50 @@ def line_ranges(entries: list[tuple[str, str | None]], parallelism: int) -> list
     out = []
     for uri, problem in entries:
         size = sizes.get(uri, 0)
-        out += [(uri, problem, start, min(size, start + chunk)) for start in range(0, max(size, 1), chunk)]
+        step = size + 1 if problem is None and _utf16(uri) else chunk  # a UTF-16 file is read whole, by one task
+        out += [(uri, problem, start, min(size, start + step)) for start in range(0, max(size, 1), step)]
     return out
+
+
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _utf16(uri: str) -> bool:
+    """Whether a file starts with a UTF-16 byte order mark (Windows PowerShell's ``>`` and Notepad's
+    "Unicode" write such files): its lines are not UTF-8 bytes split at ``\\n``."""
+    try:
+        with open(local_path(uri), "rb") as fh:
+            return fh.read(2) in UTF16_BOMS
+    except OSError:
+        return False
+
+
+def _utf16_lines(fh, cap: int) -> Iterator[tuple[bytes, int]]:
+    """(line as UTF-8 bytes, its character offset) of a UTF-16 file with a BOM, at most ``cap`` characters
+    of a line kept (-1: all). A lone surrogate stays one, so that line fails UTF-8 decoding downstream
+    (``invalid_utf8``) instead of being repaired silently."""
+    text = io.TextIOWrapper(fh, encoding="utf-16", errors="surrogatepass", newline="")
+    try:
+        yield from _text_lines(text, cap)
+    finally:
+        text.detach()  # the caller's file stays open (a wrapper closes its file when it goes)
+
+
+def _text_lines(text, cap: int) -> Iterator[tuple[bytes, int]]:
+    pos = 0
+    while True:
+        line = text.readline(cap)
+        if not line:
+            return
+        length = len(line)
+        if len(line) == cap and not line.endswith("\n"):  # too long: keep the head, skip the rest
+            while True:
+                rest = text.readline(1 << 20)
+                length += len(rest)
+                if not rest or rest.endswith("\n"):
+                    break
+        yield line.rstrip("\n").removesuffix("\r").encode("utf-8", "surrogatepass"), pos
+        pos += length
 
 
 def _skip_line(fh) -> int:
@@ -158,6 +202,16 @@ def _read_range(uri: str, problem: str | None, start: int, end: int,
     offsets: list[int] = []
     try:
         with open(local_path(uri), "rb") as fh:
+            if start == 0 and fh.read(2) in UTF16_BOMS:  # line_ranges gives such a file one range
+                fh.seek(0)
+                for raw, offset in _utf16_lines(fh, -1 if max_line_bytes is None else max_line_bytes + 1):
+                    raws.append(raw)
+                    offsets.append(offset)
+                    if len(raws) == _BATCH_LINES:
+                        yield frame(raws, offsets)
+                        raws, offsets = [], []
+                end = -1  # read: skip the byte loop below
+            fh.seek(start)
             pos = start
             if start > 0:  # skip the end of the line that began in the range before
                 fh.seek(start - 1)
@@ -196,6 +250,9 @@ def read_parquet(spark: SparkSession, path: str, cfg: TextCleanConfig) -> DataFr
     if cfg.text_field not in df.columns:
         raise ShardlineError(f"Parquet input has no column {cfg.text_field!r} (columns: {', '.join(df.columns)}); "
                              f"pass --text-field")
+    kind = df.schema[cfg.text_field].dataType.simpleString()
+    if kind not in ("string", "binary"):  # a whole column of numbers is a wrong --text-field, not bad records
+        raise ShardlineError(f"Parquet column {cfg.text_field!r} holds {kind}, not text; pass --text-field")
     col = lambda name: F.col(name).cast("string") if name in df.columns else F.lit(None).cast("string")  # noqa: E731
     return df.select(F.input_file_name().alias("source"), F.lit(None).cast("binary").alias("raw"),
                      F.lit("parquet").alias("fmt"), col(cfg.id_field).alias("rec_id"),
@@ -239,7 +296,9 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
     record was rejected while reading (``reason`` set)."""
     row = dict.fromkeys(PARSED.fieldNames())
     row.update(source=source, id="raw-" + hashlib.sha1(raw or (rec_text or "").encode()).hexdigest()[:16])
-    if fmt == "parquet":
+    if fmt == "parquet":  # input_file_name(): file:///abs/path, %-encoded
+        uri = spark_uri(urllib.parse.unquote(source))
+        row["source"] = relative_path(uri, cfg.root_uri) if uri != cfg.root_uri else uri.rsplit("/", 1)[-1]
         row["id"] = rec_id or row["id"]
         row["label"] = rec_label
         text = rec_text
@@ -263,8 +322,9 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
         if len(raw) > cfg.max_doc_bytes:
             return _reject(row, "too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}"), None, False
         try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
+            text = raw.decode("utf-16" if raw[:2] in UTF16_BOMS else "utf-8-sig")
+            text.encode("utf-8")  # a lone surrogate in UTF-16 is no text either
+        except UnicodeError as exc:
             return _reject(row, "invalid_utf8", f"byte {exc.start}: {exc.reason}"), None, False
         own_id = True
     else:
@@ -277,7 +337,7 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
                 row["id"] = m.group(1).decode("utf-8", errors="replace")
             return _reject(row, "too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}"), None, False
         try:
-            line = raw.decode("utf-8")
+            line = raw.decode("utf-8").removeprefix("\ufeff")  # a BOM: a file's first line, or files joined by cat
         except UnicodeDecodeError as exc:
             _recover_id(row, raw.decode("utf-8", errors="replace"), cfg)
             return _reject(row, "invalid_utf8", f"byte {exc.start}: {exc.reason}"), None, False

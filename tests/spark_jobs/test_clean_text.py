@@ -7,10 +7,11 @@ import json
 import os
 import random
 import re
+from pathlib import Path
 
 import pytest
 
-from shardline.config import spark_uri
+from shardline.config import ShardlineError, spark_uri
 from spark_jobs.clean_text import main
 from spark_jobs.common.flagged import accepted, rejected
 from spark_jobs.text import quality
@@ -95,21 +96,29 @@ def test_txt_files_and_parquet_input(spark, tmp_path):
     (root / "neg" / "b.txt").write_bytes(b"Dull \xff\xfe film")
     (root / "neg" / "empty.txt").write_bytes(b"")
     (root / "neg" / "skip.md").write_text("not a .txt file")
+    (root / "pos" / "notepad.txt").write_bytes("Caf\u00e9 au lait, loved it.".encode("utf-16"))  # with its BOM
+    (root / "pos" / "bom8.txt").write_bytes(b"\xef\xbb\xbfGreat fun.")
     cfg = TextCleanConfig(root_uri=root.as_uri().replace("file:///", "file:/"))
     rows = {r["source"]: r for r in transform(read_corpus(spark, str(root), "txt", cfg), cfg, None).collect()}
-    assert set(rows) == {"pos/a.txt", "neg/b.txt", "neg/empty.txt"}
+    assert set(rows) == {"pos/a.txt", "neg/b.txt", "neg/empty.txt", "pos/notepad.txt", "pos/bom8.txt"}
+    assert (rows["pos/notepad.txt"]["reason"], rows["pos/notepad.txt"]["text"]) == (None, "Caf\u00e9 au lait, loved it.")
+    assert (rows["pos/bom8.txt"]["reason"], rows["pos/bom8.txt"]["text"]) == (None, "Great fun.")
     assert rows["pos/a.txt"]["reason"] is None and rows["pos/a.txt"]["label"] == "pos"
     assert rows["pos/a.txt"]["id"] == "txt-" + hashlib.sha1(b"pos/a.txt").hexdigest()[:16]
     assert rows["neg/b.txt"]["reason"] == "invalid_utf8"
     assert rows["neg/empty.txt"]["reason"] == "empty_text"
 
-    pq_path = str(tmp_path / "pq")
-    spark.createDataFrame([("p1", "Nice.", "x"), ("p2", None, "y")], "id string, body string, label string") \
-        .write.parquet(pq_path)
-    pcfg = TextCleanConfig(text_field="body")
+    pq_path = str(tmp_path / "pq ü %20")
+    spark.createDataFrame([("p1", "Nice.", "x", 1), ("p2", None, "y", 2)],
+                          "id string, body string, label string, n int").coalesce(1).write.parquet(pq_path)
+    pcfg = TextCleanConfig(text_field="body", root_uri=spark_uri(pq_path))
     prow = {r["id"]: r for r in transform(read_corpus(spark, pq_path, "parquet", pcfg), pcfg, None).collect()}
     assert prow["p1"]["reason"] is None and prow["p1"]["label"] == "x"
     assert prow["p2"]["reason"] == "missing_text"
+    # relative to the root, not %-encoded, like every other source
+    assert {r["source"] for r in prow.values()} == {p.name for p in Path(pq_path).glob("part-*.parquet")}
+    with pytest.raises(ShardlineError, match="column 'n' holds int, not text; pass --text-field"):
+        read_corpus(spark, pq_path, "parquet", TextCleanConfig(text_field="n"))
 
 
 def test_jsonl_folder_reads_every_file_a_walk_finds(spark, tmp_path):
@@ -123,12 +132,21 @@ def test_jsonl_folder_reads_every_file_a_walk_finds(spark, tmp_path):
     (root / "sub" / "notes.md").write_text("not jsonl")
     (root / "gone.jsonl").symlink_to(root / "missing.jsonl")
     os.mkfifo(root / "pipe.jsonl")
+    # a UTF-8 BOM at the start and where two files were joined by cat; UTF-16 as Windows PowerShell's > writes it
+    (root / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + j(id="b1", text="bom words") + b"\n\xef\xbb\xbf"
+                                     + j(id="b2", text="joined words") + b"\n")
+    (root / "ps.jsonl").write_bytes((j(id="w1", text="caf\u00e9 words").decode() + "\r\n"
+                                     + j(id="w2", text="\u4e2d\u6587 words").decode() + "\r\n").encode("utf-16"))
     cfg = TextCleanConfig(root_uri=spark_uri(root))
     rows = transform(read_corpus(spark, str(root), "jsonl", cfg), cfg, None).collect()
     got = sorted((r["source"], r["id"] if not r["id"].startswith(("raw-", "txt-")) else "-", r["reason"]) for r in rows)
     assert got == [(".dot.jsonl", "d1", None), (".dot.jsonl", "d2", None), ("_hidden.jsonl", "h1", None),
+                   ("bom.jsonl", "b1", None), ("bom.jsonl", "b2", None),
                    ("gone.jsonl", "-", "broken_link"), ("pipe.jsonl", "-", "not_a_file"),
+                   ("ps.jsonl", "w1", None), ("ps.jsonl", "w2", None),
                    ("sub/a*b?{c}.jsonl", "-", "blank_line"), ("sub/a*b?{c}.jsonl", "g1", None)]
+    assert {r["id"]: r["text"] for r in rows if r["source"] == "ps.jsonl"} == {"w1": "caf\u00e9 words",
+                                                                                "w2": "\u4e2d\u6587 words"}
 
 
 @pytest.mark.parametrize("sep,last", [(b"\n", b"\n"), (b"\r\n", b"\r\n"), (b"\n", b"")])
@@ -146,6 +164,20 @@ def test_byte_ranges_hold_each_line_once(tmp_path, sep, last):
     capped = [r for start, end in ((0, 9), (9, size))
               for batch in _read_range(spark_uri(path), None, start, end, max_line_bytes=4) for r in batch["raw"]]
     assert capped == [b"", b"a", b"bb", b"", b"cccc" + b"c", b"d"]
+
+
+def test_utf16_file_is_one_range_of_utf8_lines(tmp_path):
+    """A UTF-16 JSONL file (BOM, CRLF) is read whole by one range, each line handed on as UTF-8; a line over
+    the cap keeps its head; a lone surrogate stays invalid (quarantined downstream, never repaired)."""
+    from spark_jobs.text.clean import line_ranges
+
+    path = tmp_path / "w.jsonl"
+    text = "a\r\n\u00e9\u00e9\r\n" + "c" * 9 + "\r\n\ud800x\r\nd"
+    path.write_bytes(text.encode("utf-16-le", "surrogatepass").join([b"\xff\xfe", b""]))
+    assert [(s, e) for _, _, s, e in line_ranges([(spark_uri(path), None)], 2)] == [(0, path.stat().st_size)]
+    got = [r for batch in _read_range(spark_uri(path), None, 0, path.stat().st_size, max_line_bytes=4)
+           for r in batch["raw"]]
+    assert got == [b"a", "\u00e9\u00e9".encode(), b"ccccc", b"\xed\xa0\x80x", b"d"]
 
 
 def test_repeated_id_with_another_text_is_duplicate_id(spark):
