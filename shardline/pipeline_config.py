@@ -75,6 +75,8 @@ class ImagesConfig:
 
     def __post_init__(self) -> None:
         _at_least("images", "size", self.size, 8)
+        if self.size > 4096:  # the job's own limit (ImageCleanConfig): refused here, before a night starts
+            raise ValueError(f"images.size must be <= 4096, got {self.size!r}")
         _one_of("images", "mode", self.mode, ("RGB", "L"))
         _one_of("images", "resize", self.resize, ("pad", "crop", "stretch"))
         _one_of("images", "format", self.format, ("PNG", "JPEG"))

@@ -27,6 +27,7 @@ def test_defaults_serve_real_photos_and_the_demo_has_its_own():
     ("[images]\ncolour = 'RGB'\n", "unknown key images.colour"),
     ("[imagez]\nsize = 64\n", r"unknown section \[imagez\]"),
     ("[images]\nmode = 'CMYK'\n", "images.mode must be one of"),
+    ("[images]\nsize = 99999999999999999999\n", "images.size must be <= 4096"),  # the job's limit, before a night
     ("[gate]\nrare_labels = 'drop'\n", "gate.rare_labels must be one of"),
     ("[images\nsize = 1\n", "not valid TOML"),
 ])
