@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +97,13 @@ def relative_path(path: str, root_uri: str) -> str:
 def folder_label(rel: str) -> str | None:
     """The class label of a corpus file: its parent folder (ROOT/<label>/<file>), None at the root."""
     parts = rel.split("/")
-    return parts[-2] if len(parts) >= 2 else None
+    return label_text(parts[-2]) if len(parts) >= 2 else None
+
+
+def label_text(label: str | None) -> str | None:
+    """A label in Unicode's composed form (NFC): ``café`` from a macOS folder (decomposed, NFD) and from a
+    Linux one (composed) look the same and are one class, not two."""
+    return None if label is None else unicodedata.normalize("NFC", label)
 
 
 def require_path(path: str, what: str) -> Path:

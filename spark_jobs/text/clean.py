@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
 
-from shardline.config import ShardlineError, folder_label, relative_path, spark_uri
+from shardline.config import ShardlineError, folder_label, label_text, relative_path, spark_uri
 from spark_jobs.common import neardup
 from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, local_path, read_files, read_local, walk
 from spark_jobs.common.flagged import flag_duplicates
@@ -300,7 +300,7 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
         uri = spark_uri(urllib.parse.unquote(source))
         row["source"] = relative_path(uri, cfg.root_uri) if uri != cfg.root_uri else uri.rsplit("/", 1)[-1]
         row["id"] = rec_id or row["id"]
-        row["label"] = rec_label
+        row["label"] = label_text(rec_label)
         text = rec_text
         if text is None:
             return _reject(row, "missing_text", f"column {cfg.text_field!r} is null"), None, False
@@ -361,7 +361,7 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
         label = obj.get(cfg.label_field)
         if isinstance(label, (bool, list, dict)) or isinstance(label, float) and label != label:
             return _reject(row, "bad_label", f"field {cfg.label_field!r} is {_json_type(label)}"), None, False
-        row["label"] = None if label is None else str(label)
+        row["label"] = None if label is None else label_text(str(label))
         text = obj.get(cfg.text_field)
         if text is None:
             return _reject(row, "missing_text", f"field {cfg.text_field!r} is " +

@@ -2,7 +2,7 @@
 pattern is one clear error before anything starts."""
 import pytest
 
-from shardline.config import Paths, ShardlineError, require_path
+from shardline.config import Paths, ShardlineError, folder_label, require_path
 
 
 @pytest.mark.parametrize("name", ["data [1]", "data*", "da?ta", "data{a,b}", "data#1"])
@@ -26,3 +26,9 @@ def test_remote_inputs_are_refused_by_name(url):
 def test_file_urls_are_local_paths(tmp_path):
     assert require_path(f"file://{tmp_path}", "corpus") == tmp_path.resolve()
     assert require_path(f"file:{tmp_path}", "corpus") == tmp_path.resolve()
+
+
+def test_a_label_folder_named_on_macos_and_on_linux_is_one_label():
+    decomposed, composed = "cafe\u0301", "caf\u00e9"  # NFD (macOS file names) and NFC: the same word
+    assert folder_label(f"{decomposed}/a.png") == folder_label(f"{composed}/b.png") == composed
+    assert folder_label("loose.png") is None

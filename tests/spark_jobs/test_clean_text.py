@@ -88,6 +88,13 @@ def test_hostile_json_lines_are_quarantined_not_fatal(spark):
     assert by_id["labelnum"]["label"] == "7" and by_id["labelnull"]["label"] is None
 
 
+def test_labels_are_composed_unicode(spark):
+    """The same label typed on two systems (decomposed, NFD, and composed, NFC) is one class."""
+    rows = run(spark, [j(id="n1", text="A fine sentence about food.", label="cafe\u0301"),
+                       j(id="n2", text="Another fine sentence on food.", label="caf\u00e9")])
+    assert sorted(r["label"] for r in rows) == ["caf\u00e9", "caf\u00e9"]
+
+
 def test_txt_files_and_parquet_input(spark, tmp_path):
     root = tmp_path / "txt"
     (root / "pos").mkdir(parents=True)
