@@ -1,7 +1,8 @@
 """Nightly retraining: clean -> publish -> validate -> train -> score, for images and text, by logical date.
 
 Spark jobs run through SparkSubmitOperator on the ``spark_default`` connection (``local[*]`` in the
-embedded default; a cluster master works unchanged). Training runs as a subprocess so TensorFlow never
+embedded default; a cluster master works unchanged); a job that refuses its input (exit 2, one ``error:``
+line) fails at once with that line, other failures are retried. Training runs as a subprocess so TensorFlow never
 loads in the scheduler or DAG processor. The validation gate fails without retries and leaves the
 previous dataset version as ``latest``, so a bad night never reaches training or the prediction tables. Every task reads and writes by ``{{ ds }}``, never now().
 The schedule is ``SHARDLINE_SCHEDULE`` (cron, default 02:00 UTC); ``SHARDLINE_CATCHUP=true`` turns
@@ -19,12 +20,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from shardline import assets
 from shardline.alerts import notify_failure
+from shardline.spark_task import SparkJobOperator
 
 REPO = Path(__file__).resolve().parents[1]
 JOBS = REPO / "spark_jobs"
@@ -46,8 +47,10 @@ PREDICTIONS = {kind: Asset(uri) for kind, uri in assets.PREDICTIONS.items()}
 CONFIG_XCOM = "{{ ti.xcom_pull(task_ids='check_inputs')['config'] }}"  # the resolved configuration file
 
 
-def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None) -> SparkSubmitOperator:
-    return SparkSubmitOperator(
+def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None) -> SparkJobOperator:
+    """A Spark job's task: retried when it fails, except for the job's own refusal (bad input), which fails
+    at once with its line (``shardline/spark_task.py``)."""
+    return SparkJobOperator(
         task_id=task_id,
         application=str(JOBS / script),
         conn_id="spark_default",
