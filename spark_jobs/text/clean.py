@@ -131,12 +131,48 @@ def line_ranges(entries: list[tuple[str, str | None]], parallelism: int) -> list
     out = []
     for uri, problem in entries:
         size = sizes.get(uri, 0)
-        step = size + 1 if problem is None and _utf16(uri) else chunk  # a UTF-16 file is read whole, by one task
+        whole = problem is None and (uri.endswith(".json") and size <= JSON_DOCUMENT_MAX or _utf16(uri))
+        step = size + 1 if whole else chunk  # read whole, by one task (_whole_file_records)
         out += [(uri, problem, start, min(size, start + step)) for start in range(0, max(size, 1), step)]
     return out
 
 
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+JSON_DOCUMENT_MAX = 256 << 20  # a .json file up to this size may be one JSON document (an array of records)
+
+
+def _whole_file_records(fh, uri: str, max_line_bytes: int | None) -> Iterator[tuple[bytes, int]] | None:
+    """(record as JSON bytes, position) of a file that ``line_ranges`` gives one range, or None to read it as
+    lines: a ``.json`` file that is one JSON document (an array of records, as many datasets ship, or one
+    object written over several lines), or a UTF-16 file."""
+    if uri.endswith(".json"):
+        records = _json_document(fh)
+        if records is not None:
+            return iter(records)
+    fh.seek(0)
+    if fh.read(2) in UTF16_BOMS:
+        fh.seek(0)
+        return _utf16_lines(fh, -1 if max_line_bytes is None else max_line_bytes + 1)
+    fh.seek(0)
+    return None
+
+
+def _json_document(fh) -> list[tuple[bytes, int]] | None:
+    """The records of a file that parses whole as one JSON array (each element, numbered from 0) or
+    object; None when it does not (JSONL named .json, a broken file: read as lines, each line judged).
+    Elements are written back as ASCII JSON, so a ``\\ud83d`` alone is still caught as invalid_unicode."""
+    if os.fstat(fh.fileno()).st_size > JSON_DOCUMENT_MAX:
+        return None
+    data = fh.read()
+    try:
+        doc = json.loads(data.decode("utf-16" if data[:2] in UTF16_BOMS else "utf-8-sig"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    if isinstance(doc, dict):
+        doc = [doc]
+    if not isinstance(doc, list):
+        return None
+    return [(json.dumps(item).encode(), i) for i, item in enumerate(doc)]
 
 
 def _utf16(uri: str) -> bool:
@@ -202,9 +238,9 @@ def _read_range(uri: str, problem: str | None, start: int, end: int,
     offsets: list[int] = []
     try:
         with open(local_path(uri), "rb") as fh:
-            if start == 0 and fh.read(2) in UTF16_BOMS:  # line_ranges gives such a file one range
-                fh.seek(0)
-                for raw, offset in _utf16_lines(fh, -1 if max_line_bytes is None else max_line_bytes + 1):
+            records = _whole_file_records(fh, uri, max_line_bytes) if start == 0 else None
+            if records is not None:  # line_ranges gives such a file one range
+                for raw, offset in records:
                     raws.append(raw)
                     offsets.append(offset)
                     if len(raws) == _BATCH_LINES:

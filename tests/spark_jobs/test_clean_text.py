@@ -144,12 +144,21 @@ def test_jsonl_folder_reads_every_file_a_walk_finds(spark, tmp_path):
                                      + j(id="b2", text="joined words") + b"\n")
     (root / "ps.jsonl").write_bytes((j(id="w1", text="caf\u00e9 words").decode() + "\r\n"
                                      + j(id="w2", text="\u4e2d\u6587 words").decode() + "\r\n").encode("utf-16"))
+    # .json files that are one document: an array of records written over many lines (as datasets ship),
+    # one object over several lines; one that does not parse whole is read as lines, each line judged
+    (root / "array.json").write_text(json.dumps([{"id": "a1", "text": "array words", "label": "x"}, 7,
+                                                 {"id": "a3", "text": "half \ud83d emoji", "label": "x"}], indent=2))
+    (root / "object.json").write_text(json.dumps({"id": "o1", "text": "object words"}, indent=2))
+    (root / "broken.json").write_bytes(b"[\n" + j(id="k1", text="cut words") + b",\n")
     cfg = TextCleanConfig(root_uri=spark_uri(root))
     rows = transform(read_corpus(spark, str(root), "jsonl", cfg), cfg, None).collect()
     got = sorted((r["source"], r["id"] if not r["id"].startswith(("raw-", "txt-")) else "-", r["reason"]) for r in rows)
     assert got == [(".dot.jsonl", "d1", None), (".dot.jsonl", "d2", None), ("_hidden.jsonl", "h1", None),
+                   ("array.json", "-", "not_an_object"), ("array.json", "a1", None),
+                   ("array.json", "a3", "invalid_unicode"),
                    ("bom.jsonl", "b1", None), ("bom.jsonl", "b2", None),
-                   ("gone.jsonl", "-", "broken_link"), ("pipe.jsonl", "-", "not_a_file"),
+                   ("broken.json", "-", "malformed_json"), ("broken.json", "-", "malformed_json"),
+                   ("gone.jsonl", "-", "broken_link"), ("object.json", "o1", None), ("pipe.jsonl", "-", "not_a_file"),
                    ("ps.jsonl", "w1", None), ("ps.jsonl", "w2", None),
                    ("sub/a*b?{c}.jsonl", "-", "blank_line"), ("sub/a*b?{c}.jsonl", "g1", None)]
     assert {r["id"]: r["text"] for r in rows if r["source"] == "ps.jsonl"} == {"w1": "caf\u00e9 words",
