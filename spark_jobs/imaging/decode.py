@@ -10,8 +10,9 @@ Rules, in order (the first that fails names the quarantine reason):
   decompression_bomb  header width x height above ``max_pixels`` (checked before decoding)
   too_small           header width or height below ``min_size``
   unsupported_mode    a pixel mode with no defined conversion (LAB, HSV, float, ...)
-  unsupported_format  a format Pillow knows but decodes only with a program this host lacks (EPS needs
-                      Ghostscript; WMF/EMF decode only on Windows)
+  unsupported_format  a picture format Pillow cannot decode here: one it knows but draws only with a program
+                      this host lacks (EPS needs Ghostscript; WMF/EMF decode only on Windows), or one it does
+                      not open, recognised by its first bytes (HEIC, SVG, PDF, JPEG XL)
   truncated           the decoder fails part way (cut file, corrupt data)
 Repairs (stated, never silent failures): EXIF orientation is applied (a broken EXIF block leaves the image
 as stored); animated images use their first frame; palette/alpha images are composited on ``background``;
@@ -128,6 +129,9 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem:
     try:
         img = Image.open(io.BytesIO(content))
     except UnidentifiedImageError:
+        known = undecodable_format(content)
+        if known:
+            return reject("unsupported_format", f"{known}: Pillow here cannot decode it; convert it to PNG or JPEG")
         return reject("not_an_image", f"{len(content)} bytes, no known image header")
     except Exception as exc:  # noqa: BLE001 - any header failure is a property of this file
         return reject("not_an_image", f"{type(exc).__name__}: {exc}")
@@ -177,6 +181,25 @@ def decode_one(path: str, content: bytes | None, cfg: ImageCleanConfig, problem:
         out_img.save(out, format="PNG")
     row.update(image=out.getvalue(), width=out_img.width, height=out_img.height)
     return row
+
+
+HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+
+def undecodable_format(content: bytes) -> str | None:
+    """The name of a picture format that Pillow does not open, recognised by its first bytes: iPhone photos
+    (HEIC), vector drawings (SVG), PDF pages, JPEG XL. None for anything else."""
+    head = content[:1024]
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "HEIF/HEIC"
+    if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL ")):
+        return "JPEG XL"
+    if head.startswith(b"%PDF-"):
+        return "PDF"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<svg") or text.startswith((b"<?xml", b"<!doctype svg")) and b"<svg" in text:
+        return "SVG"
+    return None
 
 
 def upright(img):

@@ -62,13 +62,17 @@ def test_each_failure_gets_its_reason(spark):
         "cat/tiny.png": png(gradient(4, 4)),
         "cat/lab.tif": lab,
         "cat/page.eps": b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 40 40\nshowpage\n",
+        "cat/IMG_0001.HEIC": b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64),  # an iPhone photo's header
+        "cat/logo.svg": b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>',
     })
     got = {k: v["reason"] for k, v in out.items()}
     assert got == {"cat/ok.png": None, "cat/empty.png": "empty_file", "cat/text.png": "not_an_image",
                    "cat/picture.txt": None, "cat/cut.png": "truncated", "cat/cut.jpg": "truncated",
                    "cat/tiny.png": "too_small", "cat/lab.tif": "unsupported_mode",
                    # Pillow draws EPS through Ghostscript: without it the file is not "truncated"
-                   "cat/page.eps": None if shutil.which("gs") else "unsupported_format"}
+                   "cat/page.eps": None if shutil.which("gs") else "unsupported_format",
+                   "cat/IMG_0001.HEIC": "unsupported_format", "cat/logo.svg": "unsupported_format"}
+    assert out["cat/IMG_0001.HEIC"]["detail"].startswith("HEIF/HEIC: ")
 
 
 def test_decompression_bomb_is_checked_before_decoding(spark):
