@@ -80,7 +80,7 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
         "image_corpus": Param(str(DATA / "samples" / "images"), type="string",
                               description="image folder ROOT/<label>/<file>"),
         "text_corpus": Param(str(DATA / "samples" / "text" / "corpus.jsonl"), type="string",
-                             description="JSONL file or folder of JSONL files"),
+                             description="text corpus: a JSONL, JSON, CSV/TSV, Parquet file or a folder of them, or a folder ROOT/<label>/*.txt"),
         "config": Param("", type="string",
                         description="pipeline configuration file (TOML, docs/CONFIG.md); empty: built-in defaults"),
         # Each of these overrides fields of the configuration when set (null: the file's value); the names

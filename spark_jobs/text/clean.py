@@ -32,7 +32,7 @@ from spark_jobs.text.minhash import MinHashConfig, band_keys, signatures
 from spark_jobs.text.normalize import normalize, normalize_batch
 from spark_jobs.text.pii import may_hold_pii, redact
 
-FORMATS = ("jsonl", "txt", "parquet")
+FORMATS = ("jsonl", "txt", "parquet", "csv")
 
 
 @dataclass(frozen=True)
@@ -81,16 +81,18 @@ RAW = "source string, raw binary, fmt string, rec_id string, rec_label string, r
 # ---------------------------------------------------------------- reading (Spark, no parsing)
 
 def detect_format(path: Path) -> str:
-    """jsonl / txt / parquet from the file's extension, or from what a folder holds."""
+    """jsonl / txt / parquet / csv from the file's extension, or from what a folder holds."""
     names = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     suffixes = {p.suffix.lower() for p in names if not p.name.startswith(("_", "."))}
-    for fmt, exts in (("parquet", {".parquet"}), ("jsonl", {".jsonl", ".json", ".ndjson"}), ("txt", {".txt"})):
+    for fmt, exts in (("parquet", {".parquet"}), ("jsonl", {".jsonl", ".json", ".ndjson"}), ("txt", {".txt"}),
+                      ("csv", {".csv", ".tsv"})):
         if suffixes & exts:
             return fmt
-    raise ShardlineError(f"no .jsonl, .txt or .parquet files in {path}; say which with --format")
+    raise ShardlineError(f"no .jsonl, .txt, .parquet or .csv files in {path}; say which with --format")
 
 
-def read_lines(spark: SparkSession, path: str, max_line_bytes: int | None = None) -> DataFrame:
+def read_lines(spark: SparkSession, path: str, max_line_bytes: int | None = None, glob: str | None = None
+               ) -> DataFrame:
     """JSONL: (source, raw, ..., pos) per line; ``raw`` keeps the undecoded bytes, ``pos`` is the line's byte
     offset in its file (the source order that ``duplicate_id`` keeps the first of).
 
@@ -100,7 +102,7 @@ def read_lines(spark: SparkSession, path: str, max_line_bytes: int | None = None
     taken as globs; of a line longer than ``max_line_bytes`` only the first ``max_line_bytes + 1`` bytes are
     kept (enough to quarantine it as too_large and recover its id), the rest is skipped, never loaded.
     """
-    ranges = line_ranges(walk(path, JSONL_GLOB), spark.sparkContext.defaultParallelism)
+    ranges = line_ranges(walk(path, glob or JSONL_GLOB), spark.sparkContext.defaultParallelism)
     listing = spark.sparkContext.parallelize(ranges, max(1, len(ranges))).toDF(RANGES)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -112,6 +114,7 @@ def read_lines(spark: SparkSession, path: str, max_line_bytes: int | None = None
 
 
 JSONL_GLOB = "*.{jsonl,json,ndjson}"
+CSV_GLOB = "*.{csv,tsv}"
 RANGES = "path string, problem string, start long, end long"
 RAW_POS = RAW + ", pos long"
 _BATCH_LINES = 5000
@@ -131,7 +134,8 @@ def line_ranges(entries: list[tuple[str, str | None]], parallelism: int) -> list
     out = []
     for uri, problem in entries:
         size = sizes.get(uri, 0)
-        whole = problem is None and (uri.endswith(".json") and size <= JSON_DOCUMENT_MAX or _utf16(uri))
+        whole = problem is None and (uri.endswith(".json") and size <= JSON_DOCUMENT_MAX or _utf16(uri)
+                                     or uri.endswith((".csv", ".tsv")))  # quoted fields may hold newlines
         step = size + 1 if whole else chunk  # read whole, by one task (_whole_file_records)
         out += [(uri, problem, start, min(size, start + step)) for start in range(0, max(size, 1), step)]
     return out
@@ -145,6 +149,8 @@ def _whole_file_records(fh, uri: str, max_line_bytes: int | None) -> Iterator[tu
     """(record as JSON bytes, position) of a file that ``line_ranges`` gives one range, or None to read it as
     lines: a ``.json`` file that is one JSON document (an array of records, as many datasets ship, or one
     object written over several lines), or a UTF-16 file."""
+    if uri.endswith((".csv", ".tsv")):
+        return _csv_records(fh, "\t" if uri.endswith(".tsv") else ",", max_line_bytes)
     if uri.endswith(".json"):
         records = _json_document(fh)
         if records is not None:
@@ -155,6 +161,49 @@ def _whole_file_records(fh, uri: str, max_line_bytes: int | None) -> Iterator[tu
         return _utf16_lines(fh, -1 if max_line_bytes is None else max_line_bytes + 1)
     fh.seek(0)
     return None
+
+
+BAD_CSV = b"\x00csv:"  # a raw value no JSONL line starts with: a CSV row that cannot be a record, then why
+
+
+def _csv_records(fh, delimiter: str, max_field: int | None) -> Iterator[tuple[bytes, int]]:
+    """(row as a JSON object of header -> value, its row number) of a CSV/TSV file whose first row names the
+    columns, read by one task (a quoted field may hold newlines, so the file cannot be cut into byte ranges).
+    UTF-8 (a BOM dropped) or UTF-16 with a BOM. A row with more or fewer fields than the header, or one the
+    csv module refuses (a field over ``max_field``, a NUL byte), becomes a ``BAD_CSV`` record with the reason
+    (``malformed_csv``); a row holding bytes that are not UTF-8 is handed on invalid (``invalid_utf8``)."""
+    import csv
+
+    head = fh.read(2)
+    fh.seek(0)
+    text = io.TextIOWrapper(fh, encoding="utf-16" if head in UTF16_BOMS else "utf-8-sig",
+                            errors="surrogatepass" if head in UTF16_BOMS else "surrogateescape", newline="")
+    csv.field_size_limit(max(csv.field_size_limit(), (max_field or 0) + 1))
+    try:
+        rows = csv.reader(text, delimiter=delimiter)
+        header, n = None, 0
+        while True:
+            n += 1
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield BAD_CSV + f"line {rows.line_num}: {exc}".encode(), n
+                continue
+            if header is None:
+                header = row
+                continue
+            if not any(v.strip() for v in row):
+                yield b"", n  # a blank line between rows: blank_line, as in JSONL
+                continue
+            if len(row) != len(header):
+                yield BAD_CSV + f"line {rows.line_num}: {len(row)} fields, the header has {len(header)}".encode(), n
+                continue
+            # bytes that were not UTF-8 (or a lone UTF-16 surrogate) stay invalid: the row is invalid_utf8
+            yield json.dumps(dict(zip(header, row)), ensure_ascii=False).encode("utf-8", "surrogatepass"), n
+    finally:
+        text.detach()
 
 
 def _json_document(fh) -> list[tuple[bytes, int]] | None:
@@ -297,6 +346,7 @@ def read_parquet(spark: SparkSession, path: str, cfg: TextCleanConfig) -> DataFr
 
 def read_corpus(spark: SparkSession, path: str, fmt: str, cfg: TextCleanConfig) -> DataFrame:
     return {"jsonl": lambda: read_lines(spark, path, cfg.max_doc_bytes), "txt": lambda: read_txt(spark, path),
+            "csv": lambda: read_lines(spark, path, cfg.max_doc_bytes, CSV_GLOB),
             "parquet": lambda: read_parquet(spark, path, cfg)}[fmt]()
 
 
@@ -367,6 +417,8 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
         row["source"] = relative_path(source, cfg.root_uri) if source != cfg.root_uri else source.rsplit("/", 1)[-1]
         if not raw.strip():
             return _reject(row, "blank_line", "line holds only whitespace"), None, False
+        if raw.startswith(BAD_CSV):
+            return _reject(row, "malformed_csv", raw[len(BAD_CSV):].decode("utf-8", "replace")), None, False
         if len(raw) > cfg.max_doc_bytes:  # not parsed; the id is looked for in the line's first 4 KB
             m = re.search(rb'"' + re.escape(cfg.id_field.encode()) + rb'"\s*:\s*"([^"\\]{1,200})"', raw[:4096])
             if m:

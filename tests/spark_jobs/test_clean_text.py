@@ -394,3 +394,34 @@ def test_bad_setting_is_one_clear_line(capsys, tmp_path):
     (tmp_path / "c.jsonl").write_text("{}\n")
     assert main(["--date", "2031-01-05", "--input", str(tmp_path / "c.jsonl"), "--threshold", "1.5"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == "error: clean_text: threshold must be in (0, 1], got 1.5"
+
+
+def test_csv_and_tsv_input(spark, tmp_path):
+    """A CSV (header row; quoted fields with commas, quotes and newlines) and a TSV, as spreadsheets and
+    datasets export them: each row is a record judged like a JSONL line; a blank row, a row with the wrong
+    number of fields and a row that is not UTF-8 each get their reason; a UTF-16 CSV (Excel's "Unicode
+    text") is read too."""
+    from spark_jobs.text.clean import detect_format
+
+    root = tmp_path / "csv"
+    root.mkdir()
+    (root / "a.csv").write_bytes(b'\xef\xbb\xbfid,text,label\n'
+                                 b'c1,"A fine film, with ""quotes""\nand a newline",pos\n'
+                                 b'c2,A dull film,neg\n'
+                                 b'\n'
+                                 b'c3,too,many,fields\n'
+                                 b'c4,Caf\xe9 in Latin-1,neg\n')
+    (root / "b.tsv").write_text("id\ttext\tlabel\nt1\tA tab separated review\tpos\n")
+    (root / "u.csv").write_bytes("id,text,label\r\nu1,caf\u00e9 in UTF-16,pos\r\n".encode("utf-16"))
+    assert detect_format(root) == "csv"
+    cfg = TextCleanConfig(root_uri=spark_uri(root))
+    rows = transform(read_corpus(spark, str(root), "csv", cfg), cfg, None).collect()
+    got = sorted((r["source"], r["id"] if not r["id"].startswith("raw-") else "-", r["reason"], r["label"])
+                 for r in rows)
+    assert got == [("a.csv", "-", "blank_line", None), ("a.csv", "-", "malformed_csv", None),
+                   ("a.csv", "c1", None, "pos"), ("a.csv", "c2", None, "neg"), ("a.csv", "c4", "invalid_utf8", None),
+                   ("b.tsv", "t1", None, "pos"), ("u.csv", "u1", None, "pos")]
+    text = {r["id"]: r["text"] for r in rows}
+    assert text["c1"] == 'A fine film, with "quotes"\nand a newline' and text["u1"] == "caf\u00e9 in UTF-16"
+    bad = next(r for r in rows if r["reason"] == "malformed_csv")
+    assert bad["detail"] == "line 6: 4 fields, the header has 3"  # c1 spans lines 2-3
