@@ -222,8 +222,9 @@ def main() -> None:
 
     from spark_jobs.common.flagged import flag_duplicates
     from spark_jobs.text import quality
-    from spark_jobs.text.clean import TextCleanConfig, parse, read_lines, transform
+    from spark_jobs.text.clean import TextCleanConfig, parse, transform
     from spark_jobs.text.minhash import MinHashConfig
+    from spark_jobs.text.read import read_lines
 
     spark = (SparkSession.builder.master("local[2]").appName("bench-text")
              .config("spark.driver.memory", "6g").config("spark.ui.enabled", "false")

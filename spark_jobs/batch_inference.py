@@ -161,9 +161,10 @@ def corpus_input(spark: SparkSession, kind: str, path: str, shape: list[int] | N
         flagged = c.transform(read_files(spark, str(root)), cfg, near=None)  # score near duplicates too
     else:
         from spark_jobs.text import clean as c
+        from spark_jobs.text.read import detect_format, read_corpus
 
         cfg = c.TextCleanConfig(root_uri=listed_uri(root))
-        flagged = c.transform(c.read_corpus(spark, str(root), c.detect_format(root), cfg), cfg, minhash=None)
+        flagged = c.transform(read_corpus(spark, str(root), detect_format(root), cfg), cfg, minhash=None)
     flagged = flagged.persist()
     good = flagged.filter(F.col("reason").isNull()).select("id", "source", SOURCES[kind][1])
     return ScoringInput(good, f"corpus {root}", f"corpus:{root.name}", rejected=rejected(flagged))

@@ -37,8 +37,9 @@ from spark_jobs.common.files import listed_uri
 from spark_jobs.common.flagged import write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.text import quality
-from spark_jobs.text.clean import FORMATS, TextCleanConfig, detect_format, read_corpus, transform
+from spark_jobs.text.clean import TextCleanConfig, transform
 from spark_jobs.text.minhash import MinHashConfig
+from spark_jobs.text.read import FORMATS, detect_format, read_corpus
 
 JOB = "clean_text"
 

@@ -1,38 +1,34 @@
-"""The text cleaning transform: raw records (JSONL lines, .txt files, Parquet rows) -> parsed, normalised,
-filtered rows with exact and near duplicates flagged. Shared by ``clean_text`` and the corpus input of
-``batch_inference``; the job's module documents the reasons.
+"""The text cleaning transform: raw records (``spark_jobs/text/read.py``: JSONL lines, .json documents, CSV
+rows, .txt files, Parquet rows) -> parsed, normalised, filtered rows with exact and near duplicates flagged.
+Shared by ``clean_text`` and the corpus input of ``batch_inference``; the job's module documents the reasons.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import json
-import os
 import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
 
-from shardline.config import ShardlineError, folder_label, label_text, relative_path, spark_uri
+from shardline.config import folder_label, label_text, relative_path, spark_uri
 from spark_jobs.common import neardup
-from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, local_path, read_files, read_local, walk
+from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_local
 from spark_jobs.common.flagged import flag_duplicates
 from spark_jobs.text import quality
 from spark_jobs.text.dedup import near_duplicates
 from spark_jobs.text.minhash import MinHashConfig, band_keys, signatures
 from spark_jobs.text.normalize import normalize, normalize_batch
 from spark_jobs.text.pii import may_hold_pii, redact
-
-FORMATS = ("jsonl", "txt", "parquet", "csv")
+from spark_jobs.text.read import BAD_CSV, UTF16_BOMS
 
 
 @dataclass(frozen=True)
@@ -75,279 +71,6 @@ PARSED = StructType([
     StructField("band_keys", ArrayType(LongType())),
     StructField("pos", LongType()),  # source order within the file (dropped by transform)
 ])
-RAW = "source string, raw binary, fmt string, rec_id string, rec_label string, rec_text string"
-
-
-# ---------------------------------------------------------------- reading (Spark, no parsing)
-
-def detect_format(path: Path) -> str:
-    """jsonl / txt / parquet / csv from the file's extension, or from what a folder holds."""
-    names = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    suffixes = {p.suffix.lower() for p in names if not p.name.startswith(("_", "."))}
-    for fmt, exts in (("parquet", {".parquet"}), ("jsonl", {".jsonl", ".json", ".ndjson"}), ("txt", {".txt"}),
-                      ("csv", {".csv", ".tsv"})):
-        if suffixes & exts:
-            return fmt
-    raise ShardlineError(f"no .jsonl, .txt, .parquet or .csv files in {path}; say which with --format")
-
-
-def read_lines(spark: SparkSession, path: str, max_line_bytes: int | None = None, glob: str | None = None
-               ) -> DataFrame:
-    """JSONL: (source, raw, ..., pos) per line; ``raw`` keeps the undecoded bytes, ``pos`` is the line's byte
-    offset in its file (the source order that ``duplicate_id`` keeps the first of).
-
-    A local corpus is listed by walking it (``spark_jobs/common/files.py``: ``_x.jsonl`` and ``.x.jsonl`` are
-    read, a dangling link or fifo is an ``entry:<problem>`` record) and read by the Python workers in byte
-    ranges, so one large file still spreads over the cores and names holding ``[``, ``*``, ``?`` are never
-    taken as globs; of a line longer than ``max_line_bytes`` only the first ``max_line_bytes + 1`` bytes are
-    kept (enough to quarantine it as too_large and recover its id), the rest is skipped, never loaded.
-    """
-    ranges = line_ranges(walk(path, glob or JSONL_GLOB), spark.sparkContext.defaultParallelism)
-    listing = spark.sparkContext.parallelize(ranges, max(1, len(ranges))).toDF(RANGES)
-
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for pdf in batches:
-            for uri, problem, start, end in zip(pdf["path"], pdf["problem"], pdf["start"], pdf["end"]):
-                yield from _read_range(uri, problem, int(start), int(end), max_line_bytes)
-
-    return listing.mapInPandas(run, RAW_POS)
-
-
-JSONL_GLOB = "*.{jsonl,json,ndjson}"
-CSV_GLOB = "*.{csv,tsv}"
-RANGES = "path string, problem string, start long, end long"
-RAW_POS = RAW + ", pos long"
-_BATCH_LINES = 5000
-
-
-def line_ranges(entries: list[tuple[str, str | None]], parallelism: int) -> list[tuple[str, str | None, int, int]]:
-    """Walked JSONL entries -> byte ranges (path, problem, start, end), about two per core for the whole
-    corpus (4-128 MB each); a problem entry is one range of its own."""
-    sizes = {}
-    for uri, problem in entries:
-        if problem is None:
-            try:
-                sizes[uri] = os.path.getsize(local_path(uri))
-            except OSError:
-                sizes[uri] = 0  # read_range reports it
-    chunk = min(128 << 20, max(4 << 20, sum(sizes.values()) // max(1, 2 * parallelism) + 1))
-    out = []
-    for uri, problem in entries:
-        size = sizes.get(uri, 0)
-        whole = problem is None and (uri.endswith(".json") and size <= JSON_DOCUMENT_MAX or _utf16(uri)
-                                     or uri.endswith((".csv", ".tsv")))  # quoted fields may hold newlines
-        step = size + 1 if whole else chunk  # read whole, by one task (_whole_file_records)
-        out += [(uri, problem, start, min(size, start + step)) for start in range(0, max(size, 1), step)]
-    return out
-
-
-UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-JSON_DOCUMENT_MAX = 256 << 20  # a .json file up to this size may be one JSON document (an array of records)
-
-
-def _whole_file_records(fh, uri: str, max_line_bytes: int | None) -> Iterator[tuple[bytes, int]] | None:
-    """(record as JSON bytes, position) of a file that ``line_ranges`` gives one range, or None to read it as
-    lines: a ``.json`` file that is one JSON document (an array of records, as many datasets ship, or one
-    object written over several lines), or a UTF-16 file."""
-    if uri.endswith((".csv", ".tsv")):
-        return _csv_records(fh, "\t" if uri.endswith(".tsv") else ",", max_line_bytes)
-    if uri.endswith(".json"):
-        records = _json_document(fh)
-        if records is not None:
-            return iter(records)
-    fh.seek(0)
-    if fh.read(2) in UTF16_BOMS:
-        fh.seek(0)
-        return _utf16_lines(fh, -1 if max_line_bytes is None else max_line_bytes + 1)
-    fh.seek(0)
-    return None
-
-
-BAD_CSV = b"\x00csv:"  # a raw value no JSONL line starts with: a CSV row that cannot be a record, then why
-
-
-def _csv_records(fh, delimiter: str, max_field: int | None) -> Iterator[tuple[bytes, int]]:
-    """(row as a JSON object of header -> value, its row number) of a CSV/TSV file whose first row names the
-    columns, read by one task (a quoted field may hold newlines, so the file cannot be cut into byte ranges).
-    UTF-8 (a BOM dropped) or UTF-16 with a BOM. A row with more or fewer fields than the header, or one the
-    csv module refuses (a field over ``max_field``, a NUL byte), becomes a ``BAD_CSV`` record with the reason
-    (``malformed_csv``); a row holding bytes that are not UTF-8 is handed on invalid (``invalid_utf8``)."""
-    import csv
-
-    head = fh.read(2)
-    fh.seek(0)
-    text = io.TextIOWrapper(fh, encoding="utf-16" if head in UTF16_BOMS else "utf-8-sig",
-                            errors="surrogatepass" if head in UTF16_BOMS else "surrogateescape", newline="")
-    csv.field_size_limit(max(csv.field_size_limit(), (max_field or 0) + 1))
-    try:
-        rows = csv.reader(text, delimiter=delimiter)
-        header, n = None, 0
-        while True:
-            n += 1
-            try:
-                row = next(rows)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield BAD_CSV + f"line {rows.line_num}: {exc}".encode(), n
-                continue
-            if header is None:
-                header = row
-                continue
-            if not any(v.strip() for v in row):
-                yield b"", n  # a blank line between rows: blank_line, as in JSONL
-                continue
-            if len(row) != len(header):
-                yield BAD_CSV + f"line {rows.line_num}: {len(row)} fields, the header has {len(header)}".encode(), n
-                continue
-            # bytes that were not UTF-8 (or a lone UTF-16 surrogate) stay invalid: the row is invalid_utf8
-            yield json.dumps(dict(zip(header, row)), ensure_ascii=False).encode("utf-8", "surrogatepass"), n
-    finally:
-        text.detach()
-
-
-def _json_document(fh) -> list[tuple[bytes, int]] | None:
-    """The records of a file that parses whole as one JSON array (each element, numbered from 0) or
-    object; None when it does not (JSONL named .json, a broken file: read as lines, each line judged).
-    Elements are written back as ASCII JSON, so a ``\\ud83d`` alone is still caught as invalid_unicode."""
-    if os.fstat(fh.fileno()).st_size > JSON_DOCUMENT_MAX:
-        return None
-    data = fh.read()
-    try:
-        doc = json.loads(data.decode("utf-16" if data[:2] in UTF16_BOMS else "utf-8-sig"))
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        return None
-    if isinstance(doc, dict):
-        doc = [doc]
-    if not isinstance(doc, list):
-        return None
-    return [(json.dumps(item).encode(), i) for i, item in enumerate(doc)]
-
-
-def _utf16(uri: str) -> bool:
-    """Whether a file starts with a UTF-16 byte order mark (Windows PowerShell's ``>`` and Notepad's
-    "Unicode" write such files): its lines are not UTF-8 bytes split at ``\\n``."""
-    try:
-        with open(local_path(uri), "rb") as fh:
-            return fh.read(2) in UTF16_BOMS
-    except OSError:
-        return False
-
-
-def _utf16_lines(fh, cap: int) -> Iterator[tuple[bytes, int]]:
-    """(line as UTF-8 bytes, its character offset) of a UTF-16 file with a BOM, at most ``cap`` characters
-    of a line kept (-1: all). A lone surrogate stays one, so that line fails UTF-8 decoding downstream
-    (``invalid_utf8``) instead of being repaired silently."""
-    text = io.TextIOWrapper(fh, encoding="utf-16", errors="surrogatepass", newline="")
-    try:
-        yield from _text_lines(text, cap)
-    finally:
-        text.detach()  # the caller's file stays open (a wrapper closes its file when it goes)
-
-
-def _text_lines(text, cap: int) -> Iterator[tuple[bytes, int]]:
-    pos = 0
-    while True:
-        line = text.readline(cap)
-        if not line:
-            return
-        length = len(line)
-        if len(line) == cap and not line.endswith("\n"):  # too long: keep the head, skip the rest
-            while True:
-                rest = text.readline(1 << 20)
-                length += len(rest)
-                if not rest or rest.endswith("\n"):
-                    break
-        yield line.rstrip("\n").removesuffix("\r").encode("utf-8", "surrogatepass"), pos
-        pos += length
-
-
-def _skip_line(fh) -> int:
-    """Read past the rest of the current line in 1 MB chunks (never the whole line at once); bytes consumed."""
-    skipped = 0
-    while True:
-        part = fh.readline(1 << 20)
-        skipped += len(part)
-        if not part or part.endswith(b"\n"):
-            return skipped
-
-
-def _read_range(uri: str, problem: str | None, start: int, end: int,
-                max_line_bytes: int | None = None) -> Iterator[pd.DataFrame]:
-    """The lines that begin in [start, end) of one file (a line crossing ``end`` is read whole, a line
-    that began before ``start`` belongs to the range before), in batches of ``_BATCH_LINES``."""
-    def frame(raws: list, offsets: list, fmt: str = "jsonl") -> pd.DataFrame:
-        return pd.DataFrame({"source": uri, "raw": raws, "fmt": fmt, "rec_id": None, "rec_label": None,
-                             "rec_text": None, "pos": offsets})
-
-    if problem is not None:
-        yield frame([None], [start], "entry:" + problem)
-        return
-    raws: list[bytes] = []
-    offsets: list[int] = []
-    try:
-        with open(local_path(uri), "rb") as fh:
-            records = _whole_file_records(fh, uri, max_line_bytes) if start == 0 else None
-            if records is not None:  # line_ranges gives such a file one range
-                for raw, offset in records:
-                    raws.append(raw)
-                    offsets.append(offset)
-                    if len(raws) == _BATCH_LINES:
-                        yield frame(raws, offsets)
-                        raws, offsets = [], []
-                end = -1  # read: skip the byte loop below
-            fh.seek(start)
-            pos = start
-            if start > 0:  # skip the end of the line that began in the range before
-                fh.seek(start - 1)
-                pos = start - 1 + _skip_line(fh)
-            cap = -1 if max_line_bytes is None else max_line_bytes + 1
-            while pos < end:
-                line = fh.readline(cap)
-                if not line:
-                    break
-                length = len(line)
-                if len(line) == cap and not line.endswith(b"\n"):  # too long: keep the head, skip the rest
-                    length += _skip_line(fh)
-                raws.append(line.rstrip(b"\n").removesuffix(b"\r"))
-                offsets.append(pos)
-                pos += length
-                if len(raws) == _BATCH_LINES:
-                    yield frame(raws, offsets)
-                    raws, offsets = [], []
-    except OSError:  # went away or became unreadable after the walk: one more record says so
-        yield frame([None], [start], "entry:unreadable")
-    if raws:
-        yield frame(raws, offsets)
-
-
-def read_txt(spark: SparkSession, path: str) -> DataFrame:
-    """.txt files: one document per file, every entry of the folder included (``spark_jobs/common/files.py``);
-    an entry that is no readable file comes as fmt ``entry:<problem>``."""
-    files = read_files(spark, path, "*.txt")  # the workers read each file (content null), after a size check
-    fmt = F.when(F.col("problem").isNull(), F.lit("txt")).otherwise(F.concat(F.lit("entry:"), F.col("problem")))
-    return files.select(F.col("path").alias("source"), F.col("content").alias("raw"), fmt.alias("fmt"),
-                        *(F.lit(None).cast("string").alias(c) for c in ("rec_id", "rec_label", "rec_text")))
-
-
-def read_parquet(spark: SparkSession, path: str, cfg: TextCleanConfig) -> DataFrame:
-    df = spark.read.parquet(path)
-    if cfg.text_field not in df.columns:
-        raise ShardlineError(f"Parquet input has no column {cfg.text_field!r} (columns: {', '.join(df.columns)}); "
-                             f"pass --text-field")
-    kind = df.schema[cfg.text_field].dataType.simpleString()
-    if kind not in ("string", "binary"):  # a whole column of numbers is a wrong --text-field, not bad records
-        raise ShardlineError(f"Parquet column {cfg.text_field!r} holds {kind}, not text; pass --text-field")
-    col = lambda name: F.col(name).cast("string") if name in df.columns else F.lit(None).cast("string")  # noqa: E731
-    return df.select(F.input_file_name().alias("source"), F.lit(None).cast("binary").alias("raw"),
-                     F.lit("parquet").alias("fmt"), col(cfg.id_field).alias("rec_id"),
-                     col(cfg.label_field).alias("rec_label"), col(cfg.text_field).alias("rec_text"))
-
-
-def read_corpus(spark: SparkSession, path: str, fmt: str, cfg: TextCleanConfig) -> DataFrame:
-    return {"jsonl": lambda: read_lines(spark, path, cfg.max_doc_bytes), "txt": lambda: read_txt(spark, path),
-            "csv": lambda: read_lines(spark, path, cfg.max_doc_bytes, CSV_GLOB),
-            "parquet": lambda: read_parquet(spark, path, cfg)}[fmt]()
 
 
 # ---------------------------------------------------------------- per record, per batch (pure Python)

@@ -15,8 +15,9 @@ from shardline.config import ShardlineError, spark_uri
 from spark_jobs.clean_text import main
 from spark_jobs.common.flagged import accepted, rejected
 from spark_jobs.text import quality
-from spark_jobs.text.clean import RAW, TextCleanConfig, _read_range, read_corpus, transform
+from spark_jobs.text.clean import TextCleanConfig, transform
 from spark_jobs.text.minhash import MinHashConfig
+from spark_jobs.text.read import RAW, _read_range, read_corpus
 
 CFG = TextCleanConfig()
 WEB = TextCleanConfig(filters=quality.PRESETS["web"])
@@ -185,7 +186,7 @@ def test_byte_ranges_hold_each_line_once(tmp_path, sep, last):
 def test_utf16_file_is_one_range_of_utf8_lines(tmp_path):
     """A UTF-16 JSONL file (BOM, CRLF) is read whole by one range, each line handed on as UTF-8; a line over
     the cap keeps its head; a lone surrogate stays invalid (quarantined downstream, never repaired)."""
-    from spark_jobs.text.clean import line_ranges
+    from spark_jobs.text.read import line_ranges
 
     path = tmp_path / "w.jsonl"
     text = "a\r\n\u00e9\u00e9\r\n" + "c" * 9 + "\r\n\ud800x\r\nd"
@@ -401,7 +402,7 @@ def test_csv_and_tsv_input(spark, tmp_path):
     datasets export them: each row is a record judged like a JSONL line; a blank row, a row with the wrong
     number of fields and a row that is not UTF-8 each get their reason; a UTF-16 CSV (Excel's "Unicode
     text") is read too."""
-    from spark_jobs.text.clean import detect_format
+    from spark_jobs.text.read import detect_format
 
     root = tmp_path / "csv"
     root.mkdir()

@@ -19,9 +19,10 @@ from spark_jobs.imaging.clean import ImageCleanConfig, NearDupConfig
 from spark_jobs.imaging.clean import transform as clean_images
 from spark_jobs.imaging.decode import decode_one
 from spark_jobs.imaging.phash import hamming
-from spark_jobs.text.clean import RAW, TextCleanConfig
+from spark_jobs.text.clean import TextCleanConfig
 from spark_jobs.text.clean import transform as clean_text
 from spark_jobs.text.minhash import MinHashConfig
+from spark_jobs.text.read import RAW
 from tests.spark_jobs.test_likeness import brightness, glyph_with_emblem, sheet
 
 MODULES = ("json", "csv", "pickle", "argparse", "logging", "subprocess", "shutil", "tarfile", "zipfile", "difflib",

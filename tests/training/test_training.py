@@ -18,8 +18,9 @@ from spark_jobs.common.warehouse import replace_partitions
 from spark_jobs.imaging.clean import ImageCleanConfig
 from spark_jobs.imaging.clean import transform as clean_images
 from spark_jobs.publish_dataset import ShardConfig, SplitConfig, publish
-from spark_jobs.text.clean import TextCleanConfig, read_lines
+from spark_jobs.text.clean import TextCleanConfig
 from spark_jobs.text.clean import transform as clean_text
+from spark_jobs.text.read import read_lines
 from spark_jobs.validate_dataset import gate
 from training import registry
 from training.config import TrainConfig
