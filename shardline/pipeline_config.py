@@ -37,6 +37,7 @@ IMAGE_HASHES = ("phash", "dcthash", "trimmed_dcthash", "coarse_dcthash", "small_
 # Hashes that only some pictures have (small_dcthash: pictures of phash.SMALL_SIDE px and less, phash._ONLY_FOR), so
 # never the first of a list: the first is every picture's perceptual_hash
 PARTIAL_HASHES = ("small_dcthash",)
+MAX_IMAGE_SIDE = 4096  # the largest output side the image job writes (ImageCleanConfig)
 # A pair found through a guarded hash is a candidate only if it is also within GUARD_REACH bits on its guard
 # (listed beside it): coarse_dcthash sees crops well and unrelated pictures less well (spark_jobs/imaging/phash.py)
 HASH_GUARDS = {"coarse_dcthash": "trimmed_dcthash"}
@@ -75,8 +76,8 @@ class ImagesConfig:
 
     def __post_init__(self) -> None:
         _at_least("images", "size", self.size, 8)
-        if self.size > 4096:  # the job's own limit (ImageCleanConfig): refused here, before a night starts
-            raise ValueError(f"images.size must be <= 4096, got {self.size!r}")
+        if self.size > MAX_IMAGE_SIDE:  # the image job's own limit: refused here, before a night starts
+            raise ValueError(f"images.size must be <= {MAX_IMAGE_SIDE}, got {self.size!r}")
         _one_of("images", "mode", self.mode, ("RGB", "L"))
         _one_of("images", "resize", self.resize, ("pad", "crop", "stretch"))
         _one_of("images", "format", self.format, ("PNG", "JPEG"))

@@ -74,7 +74,8 @@ def build_report(flagged: DataFrame, counts: Counts, **meta) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = base_parser(__doc__.splitlines()[0])
-    p.add_argument("--input", required=True, help="a .jsonl/.json/.txt/.parquet file or a folder of them (a .json file may be one JSON array of records)")
+    p.add_argument("--input", required=True, help="a .jsonl/.json/.csv/.tsv/.txt/.parquet file or a folder of them "
+                   "(a .json file may be one JSON array of records; a CSV/TSV starts with a header row)")
     p.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="input format (default: from the files)")
     p.add_argument("--preset", choices=sorted(quality.PRESETS),
                    help="filter preset: web (strict, crawled text) or labeled (light) (default: the configuration's, %(default)s)")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shardline.config import folder_label, relative_path
-from shardline.pipeline_config import hash_names
+from shardline.pipeline_config import MAX_IMAGE_SIDE, hash_names
 from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_local
 from spark_jobs.imaging.likeness import MIN_VISIBLE, SIDE, is_flat, thumbnail, visible_share
 from spark_jobs.imaging.phash import hashes
@@ -65,8 +65,8 @@ class ImageCleanConfig:
         if self.mode not in ("L", "RGB"):
             raise ValueError(f"mode must be 'L' or 'RGB', got {self.mode!r}")
         for name in ("target_width", "target_height"):
-            if not 1 <= getattr(self, name) <= 4096:
-                raise ValueError(f"{name} must be in 1..4096, got {getattr(self, name)}")
+            if not 1 <= getattr(self, name) <= MAX_IMAGE_SIDE:
+                raise ValueError(f"{name} must be in 1..{MAX_IMAGE_SIDE}, got {getattr(self, name)}")
         if self.resize not in RESIZE_POLICIES:
             raise ValueError(f"resize must be one of {', '.join(RESIZE_POLICIES)}, got {self.resize!r}")
         if self.output_format not in OUTPUT_FORMATS:

@@ -28,7 +28,7 @@ from spark_jobs.text.dedup import near_duplicates
 from spark_jobs.text.minhash import MinHashConfig, band_keys, signatures
 from spark_jobs.text.normalize import normalize, normalize_batch
 from spark_jobs.text.pii import may_hold_pii, redact
-from spark_jobs.text.read import BAD_CSV, UTF16_BOMS
+from spark_jobs.text.read import BAD_CSV, text_encoding
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,12 @@ def _has_lone_surrogate(value: object) -> bool:
         return True
 
 
+def _file_source(uri: str, root_uri: str) -> str:
+    """``source`` of a record read from file ``uri``: its path under the corpus root, or its name when the
+    root is that file."""
+    return relative_path(uri, root_uri) if uri != root_uri else uri.rsplit("/", 1)[-1]
+
+
 def _reject(row: dict, reason: str, detail: str) -> dict:
     row.update(reason=reason, detail=detail[:500])
     return row
@@ -107,7 +113,7 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
     row.update(source=source, id="raw-" + hashlib.sha1(raw or (rec_text or "").encode()).hexdigest()[:16])
     if fmt == "parquet":  # input_file_name(): file:///abs/path, %-encoded
         uri = spark_uri(urllib.parse.unquote(source))
-        row["source"] = relative_path(uri, cfg.root_uri) if uri != cfg.root_uri else uri.rsplit("/", 1)[-1]
+        row["source"] = _file_source(uri, cfg.root_uri)
         row["id"] = rec_id or row["id"]
         row["label"] = label_text(rec_label)
         text = rec_text
@@ -131,13 +137,13 @@ def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, re
         if len(raw) > cfg.max_doc_bytes:
             return _reject(row, "too_large", f"{len(raw)} bytes > {cfg.max_doc_bytes}"), None, False
         try:
-            text = raw.decode("utf-16" if raw[:2] in UTF16_BOMS else "utf-8-sig")
+            text = raw.decode(text_encoding(raw))
             text.encode("utf-8")  # a lone surrogate in UTF-16 is no text either
         except UnicodeError as exc:
             return _reject(row, "invalid_utf8", f"byte {exc.start}: {exc.reason}"), None, False
         own_id = True
     else:
-        row["source"] = relative_path(source, cfg.root_uri) if source != cfg.root_uri else source.rsplit("/", 1)[-1]
+        row["source"] = _file_source(source, cfg.root_uri)
         if not raw.strip():
             return _reject(row, "blank_line", "line holds only whitespace"), None, False
         if raw.startswith(BAD_CSV):

@@ -67,7 +67,10 @@ _BATCH_LINES = 5000
 
 def line_ranges(entries: list[tuple[str, str | None]], parallelism: int) -> list[tuple[str, str | None, int, int]]:
     """Walked JSONL entries -> byte ranges (path, problem, start, end), about two per core for the whole
-    corpus (4-128 MB each); a problem entry is one range of its own."""
+    corpus (4-128 MB each); a problem entry is one range of its own, and so is a file read whole by name (a
+    CSV, whose quoted fields may hold newlines; a ``.json`` that may be one document). A UTF-16 file is
+    known only by its first bytes: its range at 0 reads it whole and the others give nothing
+    (``_read_range``), so the listing opens no file."""
     sizes = {}
     for uri, problem in entries:
         if problem is None:
@@ -79,9 +82,8 @@ def line_ranges(entries: list[tuple[str, str | None]], parallelism: int) -> list
     out = []
     for uri, problem in entries:
         size = sizes.get(uri, 0)
-        whole = problem is None and (uri.endswith(".json") and size <= JSON_DOCUMENT_MAX or _utf16(uri)
-                                     or uri.endswith((".csv", ".tsv")))  # quoted fields may hold newlines
-        step = size + 1 if whole else chunk  # read whole, by one task (_whole_file_records)
+        whole = problem is None and (uri.endswith((".csv", ".tsv")) or uri.endswith(".json") and size <= JSON_DOCUMENT_MAX)
+        step = size + 1 if whole else chunk
         out += [(uri, problem, start, min(size, start + step)) for start in range(0, max(size, 1), step)]
     return out
 
@@ -90,21 +92,32 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 JSON_DOCUMENT_MAX = 256 << 20  # a .json file up to this size may be one JSON document (an array of records)
 
 
+def text_encoding(head: bytes) -> str:
+    """The codec of a file or record that starts with ``head``: UTF-16 after its byte order mark (Windows
+    PowerShell's ``>``, Notepad's "Unicode", Excel's "Unicode text"), else UTF-8 with a BOM dropped."""
+    return "utf-16" if head[:2] in UTF16_BOMS else "utf-8-sig"
+
+
+def _head(fh) -> bytes:
+    """The first two bytes of an open file, leaving it at its start."""
+    fh.seek(0)
+    head = fh.read(2)
+    fh.seek(0)
+    return head
+
+
 def _whole_file_records(fh, uri: str, max_line_bytes: int | None) -> Iterator[tuple[bytes, int]] | None:
-    """(record as JSON bytes, position) of a file that ``line_ranges`` gives one range, or None to read it as
-    lines: a ``.json`` file that is one JSON document (an array of records, as many datasets ship, or one
-    object written over several lines), or a UTF-16 file."""
+    """(record as JSON bytes, position) of a file read whole by the range at its start, or None to read it
+    as lines: a CSV/TSV, a ``.json`` file that is one JSON document (an array of records, as many datasets
+    ship, or one object written over several lines), or a UTF-16 file."""
     if uri.endswith((".csv", ".tsv")):
         return _csv_records(fh, "\t" if uri.endswith(".tsv") else ",", max_line_bytes)
     if uri.endswith(".json"):
         records = _json_document(fh)
         if records is not None:
             return iter(records)
-    fh.seek(0)
-    if fh.read(2) in UTF16_BOMS:
-        fh.seek(0)
+    if text_encoding(_head(fh)) == "utf-16":
         return _utf16_lines(fh, -1 if max_line_bytes is None else max_line_bytes + 1)
-    fh.seek(0)
     return None
 
 
@@ -119,10 +132,9 @@ def _csv_records(fh, delimiter: str, max_field: int | None) -> Iterator[tuple[by
     (``malformed_csv``); a row holding bytes that are not UTF-8 is handed on invalid (``invalid_utf8``)."""
     import csv
 
-    head = fh.read(2)
-    fh.seek(0)
-    text = io.TextIOWrapper(fh, encoding="utf-16" if head in UTF16_BOMS else "utf-8-sig",
-                            errors="surrogatepass" if head in UTF16_BOMS else "surrogateescape", newline="")
+    encoding = text_encoding(_head(fh))
+    text = io.TextIOWrapper(fh, encoding=encoding, newline="",
+                            errors="surrogatepass" if encoding == "utf-16" else "surrogateescape")
     csv.field_size_limit(max(csv.field_size_limit(), (max_field or 0) + 1))
     try:
         rows = csv.reader(text, delimiter=delimiter)
@@ -157,9 +169,10 @@ def _json_document(fh) -> list[tuple[bytes, int]] | None:
     Elements are written back as ASCII JSON, so a ``\\ud83d`` alone is still caught as invalid_unicode."""
     if os.fstat(fh.fileno()).st_size > JSON_DOCUMENT_MAX:
         return None
+    fh.seek(0)
     data = fh.read()
     try:
-        doc = json.loads(data.decode("utf-16" if data[:2] in UTF16_BOMS else "utf-8-sig"))
+        doc = json.loads(data.decode(text_encoding(data)))
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
     if isinstance(doc, dict):
@@ -169,58 +182,63 @@ def _json_document(fh) -> list[tuple[bytes, int]] | None:
     return [(json.dumps(item).encode(), i) for i, item in enumerate(doc)]
 
 
-def _utf16(uri: str) -> bool:
-    """Whether a file starts with a UTF-16 byte order mark (Windows PowerShell's ``>`` and Notepad's
-    "Unicode" write such files): its lines are not UTF-8 bytes split at ``\\n``."""
-    try:
-        with open(local_path(uri), "rb") as fh:
-            return fh.read(2) in UTF16_BOMS
-    except OSError:
-        return False
-
-
 def _utf16_lines(fh, cap: int) -> Iterator[tuple[bytes, int]]:
     """(line as UTF-8 bytes, its character offset) of a UTF-16 file with a BOM, at most ``cap`` characters
     of a line kept (-1: all). A lone surrogate stays one, so that line fails UTF-8 decoding downstream
     (``invalid_utf8``) instead of being repaired silently."""
     text = io.TextIOWrapper(fh, encoding="utf-16", errors="surrogatepass", newline="")
     try:
-        yield from _text_lines(text, cap)
+        pos = 0
+        for line, length in _capped_lines(text, cap, "\n"):
+            yield line.rstrip("\n").removesuffix("\r").encode("utf-8", "surrogatepass"), pos
+            pos += length
     finally:
         text.detach()  # the caller's file stays open (a wrapper closes its file when it goes)
 
 
-def _text_lines(text, cap: int) -> Iterator[tuple[bytes, int]]:
-    pos = 0
+def _capped_lines(fh, cap: int, newline):
+    """(line, its full length) from the current position of ``fh`` (bytes or text); of a line longer than
+    ``cap`` only the head is kept and the rest is skipped in 1 MB reads, never loaded whole."""
     while True:
-        line = text.readline(cap)
+        line = fh.readline(cap)
         if not line:
             return
         length = len(line)
-        if len(line) == cap and not line.endswith("\n"):  # too long: keep the head, skip the rest
-            while True:
-                rest = text.readline(1 << 20)
-                length += len(rest)
-                if not rest or rest.endswith("\n"):
-                    break
-        yield line.rstrip("\n").removesuffix("\r").encode("utf-8", "surrogatepass"), pos
-        pos += length
+        if len(line) == cap and not line.endswith(newline):  # too long: keep the head, skip the rest
+            length += _skip_line(fh, newline)
+        yield line, length
 
 
-def _skip_line(fh) -> int:
-    """Read past the rest of the current line in 1 MB chunks (never the whole line at once); bytes consumed."""
+def _skip_line(fh, newline=b"\n") -> int:
+    """Read past the rest of the current line in 1 MB chunks (never the whole line at once); bytes (or
+    characters) consumed."""
     skipped = 0
     while True:
         part = fh.readline(1 << 20)
         skipped += len(part)
-        if not part or part.endswith(b"\n"):
+        if not part or part.endswith(newline):
             return skipped
+
+
+def _byte_lines(fh, start: int, end: int, max_line_bytes: int | None) -> Iterator[tuple[bytes, int]]:
+    """(line without its ending, byte offset) of the UTF-8 lines that begin in [start, end)."""
+    pos = start
+    fh.seek(start)
+    if start > 0:  # skip the end of the line that began in the range before
+        fh.seek(start - 1)
+        pos = start - 1 + _skip_line(fh)
+    for line, length in _capped_lines(fh, -1 if max_line_bytes is None else max_line_bytes + 1, b"\n"):
+        if pos >= end:
+            return
+        yield line.rstrip(b"\n").removesuffix(b"\r"), pos
+        pos += length
 
 
 def _read_range(uri: str, problem: str | None, start: int, end: int,
                 max_line_bytes: int | None = None) -> Iterator[pd.DataFrame]:
-    """The lines that begin in [start, end) of one file (a line crossing ``end`` is read whole, a line
-    that began before ``start`` belongs to the range before), in batches of ``_BATCH_LINES``."""
+    """The records that begin in [start, end) of one file (a line crossing ``end`` is read whole, a line
+    that began before ``start`` belongs to the range before; a file read whole is read by its range at 0),
+    in batches of ``_BATCH_LINES``."""
     def frame(raws: list, offsets: list, fmt: str = "jsonl") -> pd.DataFrame:
         return pd.DataFrame({"source": uri, "raw": raws, "fmt": fmt, "rec_id": None, "rec_label": None,
                              "rec_text": None, "pos": offsets})
@@ -232,31 +250,15 @@ def _read_range(uri: str, problem: str | None, start: int, end: int,
     offsets: list[int] = []
     try:
         with open(local_path(uri), "rb") as fh:
-            records = _whole_file_records(fh, uri, max_line_bytes) if start == 0 else None
-            if records is not None:  # line_ranges gives such a file one range
-                for raw, offset in records:
-                    raws.append(raw)
-                    offsets.append(offset)
-                    if len(raws) == _BATCH_LINES:
-                        yield frame(raws, offsets)
-                        raws, offsets = [], []
-                end = -1  # read: skip the byte loop below
-            fh.seek(start)
-            pos = start
-            if start > 0:  # skip the end of the line that began in the range before
-                fh.seek(start - 1)
-                pos = start - 1 + _skip_line(fh)
-            cap = -1 if max_line_bytes is None else max_line_bytes + 1
-            while pos < end:
-                line = fh.readline(cap)
-                if not line:
-                    break
-                length = len(line)
-                if len(line) == cap and not line.endswith(b"\n"):  # too long: keep the head, skip the rest
-                    length += _skip_line(fh)
-                raws.append(line.rstrip(b"\n").removesuffix(b"\r"))
-                offsets.append(pos)
-                pos += length
+            if start == 0:
+                records = _whole_file_records(fh, uri, max_line_bytes)
+            elif text_encoding(_head(fh)) == "utf-16":
+                records = iter(())  # the range at 0 reads a UTF-16 file whole
+            else:
+                records = None
+            for raw, offset in records if records is not None else _byte_lines(fh, start, end, max_line_bytes):
+                raws.append(raw)
+                offsets.append(offset)
                 if len(raws) == _BATCH_LINES:
                     yield frame(raws, offsets)
                     raws, offsets = [], []

@@ -184,8 +184,9 @@ def test_byte_ranges_hold_each_line_once(tmp_path, sep, last):
 
 
 def test_utf16_file_is_one_range_of_utf8_lines(tmp_path):
-    """A UTF-16 JSONL file (BOM, CRLF) is read whole by one range, each line handed on as UTF-8; a line over
-    the cap keeps its head; a lone surrogate stays invalid (quarantined downstream, never repaired)."""
+    """A UTF-16 JSONL file (BOM, CRLF) is read whole by its range at 0, each line handed on as UTF-8 (a range
+    further in gives nothing); a line over the cap keeps its head; a lone surrogate stays invalid
+    (quarantined downstream, never repaired)."""
     from spark_jobs.text.read import line_ranges
 
     path = tmp_path / "w.jsonl"
@@ -195,6 +196,7 @@ def test_utf16_file_is_one_range_of_utf8_lines(tmp_path):
     got = [r for batch in _read_range(spark_uri(path), None, 0, path.stat().st_size, max_line_bytes=4)
            for r in batch["raw"]]
     assert got == [b"a", "\u00e9\u00e9".encode(), b"ccccc", b"\xed\xa0\x80x", b"d"]
+    assert list(_read_range(spark_uri(path), None, 10, path.stat().st_size)) == []
 
 
 def test_repeated_id_with_another_text_is_duplicate_id(spark):
