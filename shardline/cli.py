@@ -519,12 +519,14 @@ def describe_model(meta: dict, folder: Path) -> str:
         lines.insert(1, f"the scikit-learn baseline {meta.get('name')}, registered in place of the refused "
                         f"network {m.get('refused_network', '-')}")
     from shardline.results import printable  # labels come from the corpus
-    from training.report import ROWS  # the report's rows, in the same order
+    from training.report import ROWS, mix_summary  # the report's rows, in the same order
 
     for key, title in ROWS:
         lines.append(f"{title:<24} {f(m.get(key)):>8} {f(base.get(key)):>9} {f(champ.get(key)):>9}")
     lines.append(f"baseline: {base.get('name', '-')}; champion compared: {promo.get('champion') or 'none'}; "
                  f"majority class {f(m.get('majority_baseline_accuracy'))}")
+    if m.get("mix"):
+        lines.append(f"mix: {mix_summary(m['mix'])}")
     per = m.get("per_class") or {}
     if per:
         lines += ["", f"{'label':<24} {'support':>7} {'precision':>9} {'recall':>7} {'baseline recall':>15}"]

@@ -160,6 +160,7 @@ class TrainSection:
     image_pretrained: str = ""       # MobileNetV2 no-top weights (.h5) to start from; empty: from scratch
     image_pretrained_alpha: float = 1.0
     image_classic_features: bool = True  # a wide branch on the baseline's pixels + HOG beside the network
+    image_classic_mix: str = "validation"  # validation: trained apart, mixed by a weight chosen on val; sum
     text_max_tokens: int = 50_000
     text_ngrams: int = 2
     text_char_ngrams: bool = True
@@ -182,6 +183,7 @@ class TrainSection:
         for a in self.image_augment:
             _one_of("train", "image_augment", a, ("flip", "crop", "color"))
         _one_of("train", "baseline_policy", self.baseline_policy, ("refuse", "warn", "off"))
+        _one_of("train", "image_classic_mix", self.image_classic_mix, ("validation", "sum"))
         _one_of("train", "class_weight", self.class_weight, ("none", "sqrt", "balanced"))
         if not 0 <= self.promotion_tolerance <= 1:
             raise ValueError(f"train.promotion_tolerance must be in [0, 1], got {self.promotion_tolerance}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 AUGMENTATIONS = ("flip", "crop", "color")
+CLASSIC_MIXES = ("validation", "sum")
 CLASS_WEIGHTS = ("none", "sqrt", "balanced")
 
 
@@ -17,6 +18,8 @@ class ImageModelConfig:
     pretrained_alpha: float = 1.0                  # the width multiplier that file was saved with
     classic_features: bool = True                  # a wide branch on the baseline's pixels + HOG
     classic_l2: float = 0.01                       # its L2 penalty per weight
+    classic_mix: str = "validation"                # validation: own losses, probabilities mixed by a weight
+                                                   # chosen on the validation split; sum: logits added
 
     def __post_init__(self) -> None:
         if not self.conv_filters or any(f < 1 for f in self.conv_filters):
@@ -25,6 +28,8 @@ class ImageModelConfig:
             raise ValueError(f"image.dense_units must be >= 0, got {self.dense_units}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"image.dropout must be in [0, 1), got {self.dropout}")
+        if self.classic_mix not in CLASSIC_MIXES:
+            raise ValueError(f"image.classic_mix must be one of {list(CLASSIC_MIXES)}, got {self.classic_mix!r}")
         unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
         if unknown:
             raise ValueError(f"image.augment: unknown {unknown}, choose from {list(AUGMENTATIONS)}")

@@ -15,6 +15,19 @@ ROWS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("top_3_accuracy", "
         ("n_test", "test rows"))
 
 
+def mix_summary(mix: dict) -> str:
+    """One line on how a two-headed image model's parts were mixed (``metrics["mix"]``)."""
+    def acc(d, k):
+        v = (d or {}).get(k)
+        return "-" if v is None else f"{v:.4f}"
+
+    val, test = mix.get("accuracy") or {}, mix.get("test_accuracy") or {}
+    return (f"network weight {mix['deep_weight']:.2f} against its wide branch (pixels + HOG), chosen on "
+            f"{mix.get('rows', 0)} validation rows (accuracy there: network {acc(val, 'deep')}, wide branch "
+            f"{acc(val, 'wide')}, mix {acc(val, 'mixed')}); on the test split the network alone "
+            f"{acc(test, 'deep')}, the wide branch alone {acc(test, 'wide')}")
+
+
 def _fmt(value) -> str:
     if value is None:
         return "&ndash;"
@@ -48,6 +61,8 @@ def render(meta: dict, metrics: dict, labels: list[str], confusion_png: bytes | 
                         [[title, metrics.get(key), baseline.get(key), champion.get(key),
                           metrics.get("majority_baseline_accuracy") if key == "accuracy" else None]
                          for key, title in ROWS]))
+    if metrics.get("mix"):
+        parts.append(f"<p>Mix: {html.escape(mix_summary(metrics['mix']))}.</p>")
     per = metrics.get("per_class") or {}
     base_per = baseline.get("per_class") or {}
     parts.append("<h2>Per label</h2>")

@@ -78,22 +78,60 @@ def new_version(root: Path, run_key: str) -> str:
     return version
 
 
-def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[str],
-             train_counts: dict[str, int] | None = None, encoding: dict | None = None) -> dict:
-    """Metrics of the Keras ``model`` on the split at ``url`` (read through petastorm, as in training)."""
+def predict_split(model, url: str, kind: str, encoding: dict | None = None):
+    """(labels, [probabilities of each of ``model``'s outputs]) on the split at ``url``, read through
+    petastorm as in training. Every worker of a multi-worker run must call it alike (collective ops)."""
     import numpy as np
 
     from training.inputs import build_inputs, open_reader
 
-    y_true, probs = [], []
+    n_out = len(model.outputs)
+    y_true, probs = [], [[] for _ in range(n_out)]
     column = "image" if kind == "image" else "text"
     with open_reader(url, ["id", column, "label_index"], num_epochs=1) as reader:
         for x, y in build_inputs(reader, kind, 256, **(encoding or {})):
-            probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
+            out = model.predict_on_batch(x)
+            for i, p in enumerate(out if n_out > 1 else [out]):
+                probs[i].append(np.asarray(p, dtype=np.float64))
             y_true.append(y.numpy())
-    y_t = np.concatenate(y_true) if y_true else np.array([], dtype=int)
-    p = np.concatenate(probs) if probs else np.zeros((0, len(model_labels)))
+    width = model.outputs[0].shape[-1]
+    return (np.concatenate(y_true) if y_true else np.array([], dtype=int),
+            [np.concatenate(p) if p else np.zeros((0, width)) for p in probs])
+
+
+def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[str],
+             train_counts: dict[str, int] | None = None, encoding: dict | None = None) -> dict:
+    """Metrics of the Keras ``model`` (one output) on the split at ``url``."""
+    y_t, (p,) = predict_split(model, url, kind, encoding)
     return metrics_by_name(y_t, p, model_labels, labels, train_counts)
+
+
+def mix_heads(heads, strategy, url: dict, kind: str, labels: list[str], train_counts: dict[str, int],
+              encoding: dict, has_val: bool):
+    """A two-headed image model (``classic_mix = "validation"``) -> (the served model: the heads'
+    probabilities mixed by the weight that scores best on the validation split, its test metrics with
+    ``mix``: the weight, and each head's accuracy on the validation and test splits)."""
+    import numpy as np
+
+    from training.models import choose_mix, mixed_model
+
+    if has_val:
+        y_val, (deep, wide) = predict_split(heads, url["val"], kind, encoding)
+        mix = choose_mix(deep, wide, y_val)
+    else:
+        mix = choose_mix([], [], [])
+    w = mix["deep_weight"]
+    with strategy.scope():
+        model = mixed_model(heads, w)
+    y_test, (deep, wide) = predict_split(heads, url["test"], kind, encoding)
+    metrics = metrics_by_name(y_test, w * deep + (1 - w) * wide, labels, labels, train_counts)
+    mix["test_accuracy"] = {"deep": float(np.mean(deep.argmax(1) == y_test)) if len(y_test) else None,
+                            "wide": float(np.mean(wide.argmax(1) == y_test)) if len(y_test) else None}
+    metrics["mix"] = mix
+    log.info("mixed the network and its wide branch at deep weight %.2f, chosen on %d validation rows (%s); "
+             "test accuracy: network %s, wide branch %s, mix %.4f", w, mix["rows"], mix.get("accuracy"),
+             mix["test_accuracy"]["deep"], mix["test_accuracy"]["wide"], metrics["accuracy"])
+    return model, metrics
 
 
 def metrics_by_name(y_true, probabilities, model_labels: list[str], labels: list[str],
@@ -260,7 +298,14 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
 
     from training.baseline import fit_and_score
     from training.inputs import build_inputs, open_reader
-    from training.models import build_image_model, build_text_model, build_vectorizers, compile_model, cosine_schedule
+    from training.models import (
+        build_image_model,
+        build_text_model,
+        build_vectorizers,
+        compile_model,
+        cosine_schedule,
+        per_head,
+    )
     from training.search import random_search
 
     manifest = json.loads((dataset / "manifest.json").read_text())
@@ -322,8 +367,8 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
         def fit(model, c: TrainConfig, callbacks: list):
             args = dict(epochs=c.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=2)
             if val_ds is not None:
-                args.update(validation_data=val_ds, validation_steps=val_steps)
-            return model.fit(train_ds, **args)
+                args.update(validation_data=per_head(val_ds, model), validation_steps=val_steps)
+            return model.fit(per_head(train_ds, model), **args)
 
         def stopper():
             return early_stopping(cfg.epochs, "val_loss" if val_steps else "loss")
@@ -347,7 +392,11 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     # Under MultiWorkerMirroredStrategy, predicting and saving run collective ops: every worker must
     # issue the same sequence (evaluate, then save both formats) or they deadlock or abort. Only the
     # chief's results are kept.
-    metrics = evaluate(model, labels, url["test"], cfg.kind, labels, manifest["counts"]["train"], enc)
+    if len(model.outputs) == 2:  # the network and its wide branch, trained apart: mix them on validation
+        model, metrics = mix_heads(model, strategy, url, cfg.kind, labels, manifest["counts"]["train"], enc,
+                                   bool(val_steps))
+    else:
+        metrics = evaluate(model, labels, url["test"], cfg.kind, labels, manifest["counts"]["train"], enc)
 
     def save(stage: Path) -> None:
         model.save(stage / "model.keras")  # what scoring loads
@@ -496,7 +545,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             image=ImageModelConfig(conv_filters=section.image_conv_filters, dense_units=section.image_dense_units,
                                    augment=section.image_augment, pretrained=section.image_pretrained,
                                    pretrained_alpha=section.image_pretrained_alpha,
-                                   classic_features=section.image_classic_features),
+                                   classic_features=section.image_classic_features,
+                                   classic_mix=section.image_classic_mix),
             text=TextModelConfig(max_tokens=section.text_max_tokens, ngrams=section.text_ngrams,
                                  char_ngrams=section.text_char_ngrams, hidden_units=section.text_hidden_units))
         if not 0 <= args.tolerance < 1:

@@ -146,6 +146,22 @@ def test_digits_accuracy_gate_and_rollback(spark, home, tmp_path_factory, one_pa
     model_dir = registry.kind_root(home, "image") / champion
     assert (model_dir / "saved_model" / "saved_model.pb").exists()  # the default export (one_pass turns it off)
     assert (model_dir / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the network and its wide branch were trained apart and mixed by a weight chosen on validation; the
+    # saved model is that mix: scoring the raw test pictures with it gives the accuracy the gate measured
+    mix = metrics["mix"]
+    assert mix["rows"] == manifest["rows"]["val"] and 0 <= mix["deep_weight"] <= 1
+    assert mix["accuracy"]["mixed"] >= max(mix["accuracy"]["deep"], mix["accuracy"]["wide"])
+    assert set(mix["test_accuracy"]) == {"deep", "wide"}
+
+    import numpy as np
+
+    from training.baseline import read_split
+    from training.inference import load_predictor
+
+    pictures, truth = read_split(folder, "test", "image")
+    predictor = load_predictor(str(model_dir))
+    predicted, _, _, _ = predictor.predict(pictures, manifest.get("encoding") or "png", manifest.get("image_shape"))
+    assert np.mean(predicted == np.asarray(predictor.labels)[truth]) == pytest.approx(metrics["accuracy"])
 
     worse = run(["training.train", "--kind", "image", "--date", "2033-02-01", "--dataset", str(folder),
                  "--epochs", "1", "--steps-per-epoch", "1", "--learning-rate", "1e-6", "--baseline-policy", "off",
