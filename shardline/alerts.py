@@ -11,6 +11,10 @@ good (after its retries). It always logs one ``SHARDLINE ALERT`` line. If the co
   the scheme and host only: a webhook's path is its credential;
 - ``conn_type`` ``fs`` (or ``file``): appended as one JSON line to the file named by ``extra.path``.
 
+``shardline run`` also sets ``SHARDLINE_RUN_FAILURES`` to a file of its own: each alert is appended there
+as one JSON line, so the run's last line can name each failed task's error (``dag.test`` writes no
+task log files; the task output went to the console).
+
 Example: ``AIRFLOW_CONN_SHARDLINE_ALERTS='{"conn_type": "fs", "extra": {"path": "/var/log/shardline-alerts.jsonl"}}'``.
 A notifier that fails is logged, never raised: the alert must not hide the task's own error.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import urllib.parse
 import urllib.request
@@ -25,6 +30,7 @@ from pathlib import Path
 
 log = logging.getLogger("shardline.alerts")
 CONN_ID = "shardline_alerts"
+RUN_FAILURES = "SHARDLINE_RUN_FAILURES"  # set by ``shardline run``: where its tasks' alerts also go
 
 
 def alert_fields(context: dict) -> dict:
@@ -85,6 +91,12 @@ def send(conn, fields: dict) -> str:
 def notify_failure(context: dict) -> None:
     fields = alert_fields(context)
     log.error("SHARDLINE ALERT %s", fields["text"])
+    if os.environ.get(RUN_FAILURES):
+        try:
+            with open(os.environ[RUN_FAILURES], "a") as f:
+                f.write(json.dumps(fields) + "\n")
+        except OSError as exc:
+            log.error("could not record the failure for shardline run: %s", exc)
     try:
         from airflow.sdk import Connection
 

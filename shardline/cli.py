@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shardline import pipeline_config
+from shardline.alerts import RUN_FAILURES
 from shardline.config import REPO_ROOT, Paths, ShardlineError, parse_date, require_path
 from shardline.storage import file_lock
 
@@ -106,13 +108,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     # So runs of one date take turns, and a run the scheduler is executing for the date is never replaced.
     with file_lock(paths.airflow_home / "runs" / f"{dt}.lock", f"the nightly run of {dt}"):
         refuse_if_scheduled_run_active(logical, dt)
+        failures = paths.airflow_home / "runs" / f"{dt}.failures.jsonl"  # the tasks' alerts (shardline.alerts)
+        failures.unlink(missing_ok=True)
+        os.environ[RUN_FAILURES] = str(failures)
         print(f"shardline: running DAG {DAG_ID} for {dt} with {conf}", file=sys.stderr)
         dag_run = dag.test(logical_date=logical, run_conf=conf)
         state = str(getattr(dag_run, "state", "unknown"))
         if state != "success":
             failed = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) == "failed"]
-            raise ShardlineError(f"DAG run {dt} ended {state}; failed tasks: {', '.join(failed) or 'none recorded'}"
-                                 f" (logs: {paths.airflow_home / 'logs'})")
+            said = failed_tasks(failed, failures)
+            raise ShardlineError(f"DAG run {dt} ended {state}; failed tasks: {said or 'none recorded'} "
+                                 "(each task's output is above)")
         ran = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) in ("success", "failed", "skipped",
                                                                                        "upstream_failed")]
         if not ran:  # e.g. a logical date the DAG does not schedule: a silent no-op is not a success
@@ -120,6 +126,21 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  f"start_date? see SHARDLINE_START_DATE)")
         print(f"shardline: DAG run {dt} succeeded ({len(ran)} tasks)", file=sys.stderr)
     return 0
+
+
+def failed_tasks(failed: list[str], alerts: Path) -> str:
+    """``task (its error), ...`` from the alerts the run's tasks wrote (the last one per task)."""
+    errors: dict[str, str] = {}
+    try:
+        for line in alerts.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError, AttributeError):
+                fields = json.loads(line)
+                errors[fields["task_id"]] = str(fields.get("error") or "")
+    except OSError:
+        pass
+    from shardline.results import printable
+
+    return ", ".join(f"{t} ({printable(errors[t])[:300]})" if errors.get(t) else t for t in failed)
 
 
 def refuse_if_scheduled_run_active(logical, dt: str) -> None:

@@ -193,7 +193,8 @@ def test_failed_gate_alerts_and_keeps_dataset_model_and_predictions(pipeline):
     assert done.returncode == 2, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: DAG run 2026-11-21 ended failed; failed tasks:"), last
-    assert "validate_image" in last and "validate_text" in last
+    assert "validate_image (AirflowFailException: " in last and "validate_text (AirflowFailException: " in last
+    assert "(each task's output is above)" in last
 
     assert {p: (home / p).read_text() for p in pointers} == before
     assert {k: pipeline["query"](everything.format(k)) for k in ("image", "text")} == predictions

@@ -50,3 +50,25 @@ def test_webhook_gets_the_alert_at_its_path_and_logs_hold_no_token(caplog):
         assert "SECRET" not in caplog.text
     finally:
         server.server_close()
+
+
+def test_shardline_run_names_each_failed_tasks_error(tmp_path, monkeypatch):
+    """``dag.test`` writes no task log files: ``shardline run`` collects its tasks' alerts and names each
+    failed task's error in its last line (the last alert per task, control characters escaped)."""
+    from shardline.cli import failed_tasks
+
+    record = tmp_path / "failures.jsonl"
+    monkeypatch.setenv(alerts.RUN_FAILURES, str(record))
+
+    class TI:
+        dag_id, run_id, try_number = "nightly_retrain", "manual__x", 1
+
+        def __init__(self, task_id):
+            self.task_id = task_id
+
+    for task, exc in [("clean_text", RuntimeError("first try")), ("clean_text", ValueError("no such corpus\x1b[2J")),
+                      ("publish_image", KeyError("x"))]:
+        alerts.notify_failure({"task_instance": TI(task), "exception": exc})
+    said = failed_tasks(["clean_text", "publish_image", "validate_text"], record)
+    assert said == "clean_text (ValueError: no such corpus\\x1b[2J), publish_image (KeyError: 'x'), validate_text"
+    assert failed_tasks(["a"], tmp_path / "none.jsonl") == "a"
