@@ -27,7 +27,7 @@ from pathlib import Path
 
 from shardline import pipeline_config
 from shardline.alerts import RUN_FAILURES
-from shardline.config import REPO_ROOT, Paths, ShardlineError, parse_date, require_path
+from shardline.config import REPO_ROOT, Paths, ShardlineError, parse_date, require_path, shown
 from shardline.storage import file_lock
 
 DAG_FILE = REPO_ROOT / "dags" / "nightly_retrain.py"
@@ -100,7 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec.loader.exec_module(module)
     dag = module.dag_object
     cfg_file = pipeline_config.write_resolved(cfg, paths.home / "configs")
-    conf = {"image_corpus": str(image_corpus), "text_corpus": str(text_corpus), "config": str(cfg_file)}
+    # a name that is not UTF-8 goes as \xNN: the jobs read that form back (spark-submit would turn the byte into U+FFFD)
+    conf = {"image_corpus": shown(image_corpus), "text_corpus": shown(text_corpus), "config": shown(cfg_file)}
     y, m, d = (int(x) for x in dt.split("-"))
     logical = pendulum.datetime(y, m, d, tz="UTC")
     # dag.test() deletes the database's run of the same date before it starts: a second `shardline run` of

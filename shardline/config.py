@@ -106,6 +106,26 @@ def label_text(label: str | None) -> str | None:
     return None if label is None else unicodedata.normalize("NFC", label)
 
 
+_ESCAPED_BYTE = re.compile(rb"\\x([0-9a-f]{2})")
+
+
+def unescaped(path: str) -> str:
+    """``path`` as written when it exists; else, when it holds ``\\xNN`` and the path with those turned back
+    into bytes exists, that one. Names that are not UTF-8 (Latin-1 archives) are written this way where a
+    string must cross the JVM (``spark_jobs.common.files.listed_uri``), and may be given so on a command line."""
+    if "\\x" in path and not os.path.lexists(path):
+        raw = os.fsdecode(_ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), os.fsencode(path)))
+        if os.path.lexists(raw):
+            return raw
+    return path
+
+
+def shown(path: str | os.PathLike) -> str:
+    """A path as a string that any log, report or JVM can hold: bytes of its name that are not UTF-8 as
+    ``\\xNN`` (the form ``unescaped`` reads back)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def require_path(path: str, what: str) -> Path:
     """Return the resolved path or raise a one-line error naming what was expected there.
 
@@ -119,7 +139,9 @@ def require_path(path: str, what: str) -> Path:
                              "(copy or mount the corpus first)")
     if str(path).startswith("file:"):
         path = "/" + str(path)[len("file:"):].lstrip("/")
-    p = Path(path).expanduser()
+    p = Path(unescaped(os.path.expanduser(str(path))))
     if not p.exists():
-        raise ShardlineError(f"{what} not found: {p}")
+        hint = (" (spark-submit hands a name that is not UTF-8 to the job as U+FFFD: write each such byte as "
+                "\\xNN, e.g. caf\\xe9)" if "\ufffd" in str(p) else "")
+        raise ShardlineError(f"{what} not found: {shown(p)}{hint}")
     return p.resolve()

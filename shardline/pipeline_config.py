@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from shardline.config import ShardlineError
+from shardline.config import ShardlineError, unescaped
 from shardline.storage import write_text_atomic
 
 CONFIG_DIR = Path(__file__).with_name("configs")
@@ -273,7 +274,7 @@ def load(path: str | Path | None) -> PipelineConfig:
     """The file's configuration over the defaults (None or '' = the defaults)."""
     if path is None or str(path) == "":
         return PipelineConfig()
-    p = Path(path).expanduser()
+    p = Path(unescaped(os.path.expanduser(str(path))))
     try:
         raw = p.read_bytes()
     except FileNotFoundError:

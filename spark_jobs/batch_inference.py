@@ -34,7 +34,7 @@ from schemas.warehouse import (
     TEXT_PREDICTIONS,
     TOP_K,
 )
-from shardline.config import Paths, ShardlineError, require_path
+from shardline.config import Paths, ShardlineError, require_path, shown
 from shardline.pipeline_config import parse_args
 from spark_jobs.common.files import listed_uri
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
@@ -167,7 +167,7 @@ def corpus_input(spark: SparkSession, kind: str, path: str, shape: list[int] | N
         flagged = c.transform(read_corpus(spark, str(root), detect_format(root), cfg), cfg, minhash=None)
     flagged = flagged.persist()
     good = flagged.filter(F.col("reason").isNull()).select("id", "source", SOURCES[kind][1])
-    return ScoringInput(good, f"corpus {root}", f"corpus:{root.name}", rejected=rejected(flagged))
+    return ScoringInput(good, f"corpus {shown(root)}", f"corpus:{shown(root.name)}", rejected=rejected(flagged))
 
 
 def scoring_run_row(spark: SparkSession, *, run_id: str, kind: str, dt: str, input_: str, model: dict,

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_IMAGES
-from shardline.config import Paths, ShardlineError, require_path
+from shardline.config import Paths, ShardlineError, require_path, shown
 from shardline.pipeline_config import parse_args
 from spark_jobs.common import report
 from spark_jobs.common.files import listed_uri, read_files, read_samples
@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def write_report(persisted: DataFrame, counts: Counts) -> None:
             rep, sheet = build_report(spark, persisted, counts, dt=args.date, run_id=args.run_id,
-                                      input_=str(root), cfg=cfg, near=near)
+                                      input_=shown(root), cfg=cfg, near=near)
             report.publish(Paths.from_env(), JOB, args.date, rep, {"contact_sheet.png": sheet})
 
         return write_flagged(spark, flagged, CLEAN_IMAGES, JOB, args.date, report=write_report)

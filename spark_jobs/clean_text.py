@@ -30,7 +30,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_TEXT
-from shardline.config import Paths, ShardlineError, require_path
+from shardline.config import Paths, ShardlineError, require_path, shown
 from shardline.pipeline_config import parse_args
 from spark_jobs.common import report
 from spark_jobs.common.files import listed_uri
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flagged = transform(read_corpus(spark, str(path), fmt, cfg), cfg, minhash)
 
         def write_report(persisted: DataFrame, counts: Counts) -> None:
-            rep = build_report(persisted, counts, dt=args.date, run_id=args.run_id, input=str(path), format=fmt,
+            rep = build_report(persisted, counts, dt=args.date, run_id=args.run_id, input=shown(path), format=fmt,
                                config={"preset": args.preset, **asdict(cfg),
                                        "near_duplicates": asdict(minhash) if minhash else None})
             report.publish(Paths.from_env(), JOB, args.date, rep)

@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType
 
-from shardline.config import spark_uri
+from shardline.config import spark_uri, unescaped
 
 LISTING = "path string, problem string"
 PROBLEM_DETAIL = "listed under the corpus root but not a readable file"  # the quarantine detail of a problem entry
@@ -141,21 +141,13 @@ def listed_uri(path: str | os.PathLike) -> str:
     return spark_uri(os.fsencode(path).decode("utf-8", "backslashreplace"))
 
 
-_ESCAPED_BYTE = re.compile(rb"\\x([0-9a-f]{2})")
-
-
 def local_path(path: str) -> str:
     """The file system path of a ``file:`` path as Spark and ``walk`` write it (``file:/abs/path``, not
     %-encoded). A path that does not exist as written but does with its ``\\xNN`` turned back into bytes
     (``listed_uri``) is that one."""
     if not path.startswith("file:"):
         raise OSError(f"can only read file: paths in the worker, got {path}")
-    local = "/" + path[len("file:"):].lstrip("/")
-    if "\\x" in local and not os.path.lexists(local):
-        raw = os.fsdecode(_ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), local.encode("utf-8")))
-        if os.path.lexists(raw):
-            return raw
-    return local
+    return unescaped("/" + path[len("file:"):].lstrip("/"))
 
 
 def read_local(path: str, max_bytes: int | None = None) -> bytes:

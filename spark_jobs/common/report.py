@@ -83,7 +83,9 @@ def publish(paths: Paths, job: str, dt: str, report: dict, files: dict[str, byte
     stage = final.parent / f".stage-{uuid.uuid4().hex[:8]}"
     stage.mkdir()
     (stage / "report.json").write_text(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
-    (stage / "report.html").write_text(render_html(report, sorted(files or {})))
+    # a name that is not UTF-8 is shown as \xNN, never a crash of the job after its data is written
+    page = render_html(report, sorted(files or {})).encode("utf-8", "surrogateescape")
+    (stage / "report.html").write_text(page.decode("utf-8", "backslashreplace"))
     for name, data in (files or {}).items():
         (stage / name).write_bytes(data)
     old = None

@@ -1,5 +1,7 @@
 """The data folder: any path Spark can take as a location works; one that Spark would read as a file
 pattern is one clear error before anything starts."""
+from pathlib import Path
+
 import pytest
 
 from shardline.config import Paths, ShardlineError, folder_label, require_path
@@ -26,6 +28,22 @@ def test_remote_inputs_are_refused_by_name(url):
 def test_file_urls_are_local_paths(tmp_path):
     assert require_path(f"file://{tmp_path}", "corpus") == tmp_path.resolve()
     assert require_path(f"file:{tmp_path}", "corpus") == tmp_path.resolve()
+
+
+def test_a_corpus_whose_name_is_not_utf8_can_be_named_with_escapes(tmp_path):
+    """Names from Latin-1 archives: spark-submit hands the raw bytes to the job as U+FFFD (through the JVM),
+    so the job cannot find them as given; written with ``\\xNN`` (as sources and labels show them) they
+    are found, and a path that was mangled says how to write it."""
+    import os
+
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9")
+    os.mkdir(raw)
+    assert require_path(f"{tmp_path}/caf\\xe9", "corpus") == Path(os.fsdecode(raw)).resolve()
+    assert require_path(f"file:{tmp_path}/caf\\xe9", "corpus") == Path(os.fsdecode(raw)).resolve()
+    with pytest.raises(ShardlineError, match=r"corpus not found: .*caf\ufffd \(spark-submit hands .* \\xNN"):
+        require_path(f"{tmp_path}/caf\ufffd", "corpus")
+    with pytest.raises(ShardlineError, match=r"corpus not found: .*/caf\\xe9x$"):
+        require_path(os.fsdecode(raw + b"x"), "corpus")  # the message shows such a name escaped
 
 
 def test_a_label_folder_named_on_macos_and_on_linux_is_one_label():

@@ -85,3 +85,17 @@ def test_names_that_are_not_utf8_are_listed_as_text_and_read_back(tmp_path):
         path.encode("utf-8")  # no lone surrogate: raises if one is left
     assert read_samples(list(listed)) == {f"file:{root}/lab\\xe9l/caf\\xe9 \\xff.png": b"latin",
                                           f"file:{root}/lit\\xe9ral.png": b"literal"}
+
+
+def test_a_job_report_names_a_corpus_that_is_not_utf8(tmp_path):
+    """Seen: a Latin-1 corpus folder given as ``caf\\xe9`` was cleaned and written, then the job failed
+    writing its HTML report (a lone surrogate is not UTF-8), and job_runs recorded it failed with in=0."""
+    from shardline.config import Paths, require_path, shown
+    from spark_jobs.common import report
+
+    os.mkdir(os.fsencode(tmp_path) + b"/caf\xe9")
+    root = require_path(f"{tmp_path}/caf\\xe9", "text corpus")
+    assert shown(root) == f"{tmp_path}/caf\\xe9"
+    rep = {"input": str(root), "totals": {"in": 1, "kept": 1, "quarantined": 0}, "reasons": {}, "labels": {}}
+    out = report.publish(Paths(tmp_path / "home"), "clean_text", "2026-01-01", rep)
+    assert f"{tmp_path}/caf\\xe9" in (out / "report.html").read_text()
