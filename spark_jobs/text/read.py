@@ -92,16 +92,31 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 JSON_DOCUMENT_MAX = 256 << 20  # a .json file up to this size may be one JSON document (an array of records)
 
 
+HEAD_BYTES = 64
+
+
 def text_encoding(head: bytes) -> str:
-    """The codec of a file or record that starts with ``head``: UTF-16 after its byte order mark (Windows
-    PowerShell's ``>``, Notepad's "Unicode", Excel's "Unicode text"), else UTF-8 with a BOM dropped."""
-    return "utf-16" if head[:2] in UTF16_BOMS else "utf-8-sig"
+    """The codec of a file or record that starts with ``head`` (its first ``HEAD_BYTES`` or more): UTF-16
+    after its byte order mark (Windows PowerShell's ``>``, Notepad's "Unicode", Excel's "Unicode text");
+    UTF-16 without one (.NET's ``Encoding.Unicode`` without a preamble, some Java tools) when the head is
+    text whose every other byte is NUL, as ASCII is in UTF-16 (a JSON record, a CSV header); else UTF-8
+    with a BOM dropped. Any of the three: a record that does not decode is still judged (invalid_utf8)."""
+    if head[:2] in UTF16_BOMS:
+        return "utf-16"
+    n = min(len(head), HEAD_BYTES) // 2 * 2
+    if n >= 8:
+        even, odd = head[0:n:2], head[1:n:2]
+        if b"\0" not in even and odd.count(0) >= 0.9 * len(odd):
+            return "utf-16-le"
+        if b"\0" not in odd and even.count(0) >= 0.9 * len(even):
+            return "utf-16-be"
+    return "utf-8-sig"
 
 
 def _head(fh) -> bytes:
-    """The first two bytes of an open file, leaving it at its start."""
+    """The first ``HEAD_BYTES`` of an open file, leaving it at its start."""
     fh.seek(0)
-    head = fh.read(2)
+    head = fh.read(HEAD_BYTES)
     fh.seek(0)
     return head
 
@@ -116,8 +131,9 @@ def _whole_file_records(fh, uri: str, max_line_bytes: int | None) -> Iterator[tu
         records = _json_document(fh)
         if records is not None:
             return iter(records)
-    if text_encoding(_head(fh)) == "utf-16":
-        return _utf16_lines(fh, -1 if max_line_bytes is None else max_line_bytes + 1)
+    encoding = text_encoding(_head(fh))
+    if encoding.startswith("utf-16"):
+        return _utf16_lines(fh, -1 if max_line_bytes is None else max_line_bytes + 1, encoding)
     return None
 
 
@@ -134,7 +150,7 @@ def _csv_records(fh, delimiter: str, max_field: int | None) -> Iterator[tuple[by
 
     encoding = text_encoding(_head(fh))
     text = io.TextIOWrapper(fh, encoding=encoding, newline="",
-                            errors="surrogatepass" if encoding == "utf-16" else "surrogateescape")
+                            errors="surrogatepass" if encoding.startswith("utf-16") else "surrogateescape")
     csv.field_size_limit(max(csv.field_size_limit(), (max_field or 0) + 1))
     try:
         rows = csv.reader(text, delimiter=delimiter)
@@ -182,11 +198,11 @@ def _json_document(fh) -> list[tuple[bytes, int]] | None:
     return [(json.dumps(item).encode(), i) for i, item in enumerate(doc)]
 
 
-def _utf16_lines(fh, cap: int) -> Iterator[tuple[bytes, int]]:
-    """(line as UTF-8 bytes, its character offset) of a UTF-16 file with a BOM, at most ``cap`` characters
-    of a line kept (-1: all). A lone surrogate stays one, so that line fails UTF-8 decoding downstream
-    (``invalid_utf8``) instead of being repaired silently."""
-    text = io.TextIOWrapper(fh, encoding="utf-16", errors="surrogatepass", newline="")
+def _utf16_lines(fh, cap: int, encoding: str = "utf-16") -> Iterator[tuple[bytes, int]]:
+    """(line as UTF-8 bytes, its character offset) of a UTF-16 file (``encoding``: ``utf-16`` with a BOM,
+    or ``utf-16-le``/``-be``), at most ``cap`` characters of a line kept (-1: all). A lone surrogate stays
+    one, so that line fails UTF-8 decoding downstream (``invalid_utf8``) instead of being repaired silently."""
+    text = io.TextIOWrapper(fh, encoding=encoding, errors="surrogatepass", newline="")
     try:
         pos = 0
         for line, length in _capped_lines(text, cap, "\n"):
@@ -252,7 +268,7 @@ def _read_range(uri: str, problem: str | None, start: int, end: int,
         with open(local_path(uri), "rb") as fh:
             if start == 0:
                 records = _whole_file_records(fh, uri, max_line_bytes)
-            elif text_encoding(_head(fh)) == "utf-16":
+            elif text_encoding(_head(fh)).startswith("utf-16"):
                 records = iter(())  # the range at 0 reads a UTF-16 file whole
             else:
                 records = None

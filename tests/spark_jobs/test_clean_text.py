@@ -199,6 +199,24 @@ def test_utf16_file_is_one_range_of_utf8_lines(tmp_path):
     assert list(_read_range(spark_uri(path), None, 10, path.stat().st_size)) == []
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_read_as_utf16(tmp_path, codec):
+    """UTF-16 without a byte order mark (.NET's Encoding.Unicode without its preamble, some Java tools): every
+    other byte of the JSON is NUL. Read whole by the range at 0 like a file with a BOM, each line as UTF-8.
+    UTF-8 text, and a file of NULs, stay UTF-8 (their lines are judged as such)."""
+    from spark_jobs.text.read import text_encoding
+
+    path = tmp_path / "nobom.jsonl"
+    lines = [j(id="n1", text="caf\u00e9 words").decode(), j(id="n2", text="\u4e2d\u6587 words").decode()]
+    path.write_bytes("\r\n".join(lines).encode(codec))
+    assert text_encoding(path.read_bytes()[:64]) == codec
+    got = [r for batch in _read_range(spark_uri(path), None, 0, path.stat().st_size) for r in batch["raw"]]
+    assert got == [line.encode() for line in lines]
+    assert list(_read_range(spark_uri(path), None, 6, path.stat().st_size)) == []
+    assert text_encoding(j(id="u", text="caf\u00e9 \u4e2d\u6587").ljust(64)) == "utf-8-sig"
+    assert text_encoding(b"\0" * 64) == text_encoding(b"a\0b") == "utf-8-sig"
+
+
 def test_repeated_id_with_another_text_is_duplicate_id(spark):
     """The first record of an id (by source, then line) keeps it; a later one with another text would
     join twice against predictions, so it is quarantined; the same id with the same text is a duplicate."""
