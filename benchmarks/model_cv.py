@@ -11,8 +11,9 @@ fold. Variants:
 - ``net``: the network alone (``train.image_classic_features = false``);
 - ``wd``: the network with its wide branch on the baseline's features, their logits added and trained
   together (``train.image_classic_mix = "sum"``);
-- ``mix``: the same two parts trained on their own losses, their probabilities mixed by a weight chosen on
-  the held-out tenth (``"validation"``, the default). Its line also gives each part's own accuracy.
+- ``mix``: the network with two heads, one alone and one with the wide branch added, each trained on its own
+  loss, their probabilities mixed by a weight chosen on the held-out tenth (``"validation"``, the default).
+  Its line also gives each head's own accuracy.
 
     python benchmarks/model_cv.py DATASET_DIR [--variants logreg,net,wd] [--folds 4] [--name icons]
 
@@ -121,10 +122,11 @@ def main() -> int:
             seconds[v].append(time.perf_counter() - started)
             print(f"fold {fold} {v}: accuracy {accuracy:.4f} ({epochs} epochs, {seconds[v][-1]:.0f} s)", flush=True)
             if v == "mix":
-                deep, wide = mix.pop("heads").predict(x[test], verbose=0)
-                grid = {w: float(np.mean((w * deep + (1 - w) * wide).argmax(1) == y[test])) for w in (0, .25, .5, .75, 1)}
-                print(f"  chosen on validation: {mix}; on the fold, the network alone {grid[1]:.4f}, the wide "
-                      f"branch alone {grid[0]:.4f}, by deep weight {grid}", flush=True)
+                deep, joint = mix.pop("heads").predict(x[test], verbose=0)
+                grid = {w: round(float(np.mean((w * deep + (1 - w) * joint).argmax(1) == y[test])), 4)
+                        for w in (0, .25, .5, .75, 1)}
+                print(f"  chosen on validation: {mix}; on the fold, the network head {grid[1]:.4f}, the head with "
+                      f"the wide branch {grid[0]:.4f}, by the network head's weight {grid}", flush=True)
     base = np.asarray(scores["logreg"]) if "logreg" in scores else None
     lines = ["| variant | mean accuracy | per fold | points over logreg (mean, min..max) | seconds per fold |",
              "|---|---:|---|---|---:|"]
@@ -143,8 +145,8 @@ def main() -> int:
         f"{f' (the first {args.max_folds} run)' if args.max_folds else ''}; each variant trained on the other folds "
         f"with the nightly regime and scored on the fold. `logreg` is the baseline of every training run, `net` "
         f"the network alone, `wd` the network with its wide branch on the baseline's features, logits added "
-        f"(`classic_mix = \"sum\"`), `mix` the two trained apart and mixed by a weight chosen on the held-out "
-        f"tenth (`\"validation\"`, the default).",
+        f"(`classic_mix = \"sum\"`), `mix` the network with two heads (alone, and with the wide branch) mixed by "
+        f"a weight chosen on the held-out tenth (`\"validation\"`, the default).",
         "", *lines]))
     return 0
 

@@ -5,9 +5,10 @@
   global average pooling, dropout, softmax. Optionally a MobileNetV2 backbone started from a local
   Keras-applications weights file (``ImageModelConfig.pretrained``; nothing is downloaded). Beside it,
   unless ``classic_features`` is off, a wide linear branch on the baseline's own features (pixels and
-  HOG, ``ClassicFeatures``): with ``classic_mix = "validation"`` (the default) the two are trained on
-  their own losses and their probabilities mixed by a weight chosen on the validation split
-  (``choose_mix``, ``mixed_model``); with ``"sum"`` their logits are added and trained together.
+  HOG, ``ClassicFeatures``) whose logits are added to the network's (wide and deep). With
+  ``classic_mix = "validation"`` (the default) the network also has a head of its own, both heads are
+  trained (each on its own loss), and the served model mixes their probabilities by a weight chosen on
+  the validation split (``choose_mix``, ``mixed_model``); with ``"sum"`` the joint head alone.
 - text: sublinear TF-IDF of word 1..n-grams and character 3-5-grams, learned from the train split and
   kept inside the model (so inference takes raw strings), L2-normalised, into a one-hidden-layer MLP:
   the n-gram MLP recipe for small corpora, on the same features as the TF-IDF + linear baseline.
@@ -178,10 +179,14 @@ def build_image_model(cfg: ImageModelConfig, input_shape: tuple[int, int, int], 
         x = keras.layers.Dropout(cfg.dropout)(x)
     logits = keras.layers.Dense(n_classes, dtype="float32", name="deep_logits")(x)
     if cfg.classic_features and cfg.classic_mix == "validation":
-        # two heads, each trained on its own loss; ``mixed_model`` joins them once the mix is chosen
+        # two heads on one network, each with its own loss: the network alone, and the network with the wide
+        # branch's logits added; ``mixed_model`` joins them once the mix is chosen on the validation split
+        joint = keras.layers.Add(name="wide_and_deep")([
+            keras.layers.Dense(n_classes, dtype="float32", name="joint_logits")(x),
+            wide_logits(augmented, n_classes, cfg)])
         return keras.Model(inputs, [keras.layers.Activation("softmax", dtype="float32", name="deep")(logits),
-                                    keras.layers.Activation("softmax", dtype="float32", name="wide")(
-                                        wide_logits(augmented, n_classes, cfg))], name="image_classifier")
+                                    keras.layers.Activation("softmax", dtype="float32", name="joint")(joint)],
+                           name="image_classifier")
     if cfg.classic_features:
         logits = keras.layers.Add(name="wide_and_deep")([logits, wide_logits(augmented, n_classes, cfg)])
     outputs = keras.layers.Activation("softmax", dtype="float32")(logits)
@@ -190,7 +195,7 @@ def build_image_model(cfg: ImageModelConfig, input_shape: tuple[int, int, int], 
 
 @keras.saving.register_keras_serializable(package="shardline")
 class MixProbabilities(keras.layers.Layer):
-    """``deep_weight`` x the network's probabilities + (1 - ``deep_weight``) x the wide branch's."""
+    """``deep_weight`` x the network head's probabilities + (1 - ``deep_weight``) x the joint head's."""
 
     def __init__(self, deep_weight: float = 0.5, **kwargs):
         super().__init__(**kwargs)
@@ -200,8 +205,8 @@ class MixProbabilities(keras.layers.Layer):
         return {**super().get_config(), "deep_weight": self.deep_weight}
 
     def call(self, inputs):
-        deep, wide = inputs
-        return self.deep_weight * deep + (1.0 - self.deep_weight) * wide
+        deep, joint = inputs
+        return self.deep_weight * deep + (1.0 - self.deep_weight) * joint
 
 
 def mixed_model(model: keras.Model, deep_weight: float) -> keras.Model:
@@ -214,25 +219,25 @@ def mixed_model(model: keras.Model, deep_weight: float) -> keras.Model:
 MIX_GRID = tuple(i / 20 for i in range(21))
 
 
-def choose_mix(deep, wide, y) -> dict:
-    """The weight of the network's probabilities against the wide branch's (0, 0.05, ..., 1) that scores
+def choose_mix(deep, joint, y) -> dict:
+    """The weight of the network head's probabilities against the joint head's (0, 0.05, ..., 1) that scores
     best on a held-out split: the most correct, ties to the lower log loss. -> ``{"deep_weight", and the
-    accuracy of the network, the wide branch and the mix on that split}``. Without rows: 0.5."""
+    accuracy of each head and of the mix on that split}``. Without rows: 0.5."""
     import numpy as np
 
-    deep, wide, y = np.asarray(deep, np.float64), np.asarray(wide, np.float64), np.asarray(y, int)
+    deep, joint, y = np.asarray(deep, np.float64), np.asarray(joint, np.float64), np.asarray(y, int)
     if not len(y):
         return {"deep_weight": 0.5, "rows": 0}
     rows = np.arange(len(y))
 
     def score(w):
-        p = w * deep + (1 - w) * wide
+        p = w * deep + (1 - w) * joint
         return float(np.mean(p.argmax(1) == y)), float(-np.mean(np.log(np.maximum(p[rows, y], 1e-12))))
 
     scores = {w: score(w) for w in MIX_GRID}
     best = max(MIX_GRID, key=lambda w: (scores[w][0], -scores[w][1]))
     return {"deep_weight": best, "rows": int(len(y)), "accuracy": {
-        "deep": scores[1.0][0], "wide": scores[0.0][0], "mixed": scores[best][0]}}
+        "deep": scores[1.0][0], "joint": scores[0.0][0], "mixed": scores[best][0]}}
 
 
 def wide_logits(images, n_classes: int, cfg: ImageModelConfig):

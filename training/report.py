@@ -16,16 +16,16 @@ ROWS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("top_3_accuracy", "
 
 
 def mix_summary(mix: dict) -> str:
-    """One line on how a two-headed image model's parts were mixed (``metrics["mix"]``)."""
+    """One line on how a two-headed image model's heads were mixed (``metrics["mix"]``)."""
     def acc(d, k):
         v = (d or {}).get(k)
         return "-" if v is None else f"{v:.4f}"
 
     val, test = mix.get("accuracy") or {}, mix.get("test_accuracy") or {}
-    return (f"network weight {mix['deep_weight']:.2f} against its wide branch (pixels + HOG), chosen on "
-            f"{mix.get('rows', 0)} validation rows (accuracy there: network {acc(val, 'deep')}, wide branch "
-            f"{acc(val, 'wide')}, mix {acc(val, 'mixed')}); on the test split the network alone "
-            f"{acc(test, 'deep')}, the wide branch alone {acc(test, 'wide')}")
+    return (f"weight {mix['deep_weight']:.2f} on the network alone, {1 - mix['deep_weight']:.2f} on the network "
+            f"with its wide branch (pixels + HOG), chosen on {mix.get('rows', 0)} validation rows (accuracy there: "
+            f"network {acc(val, 'deep')}, with the wide branch {acc(val, 'joint')}, mix {acc(val, 'mixed')}); on "
+            f"the test split the network alone {acc(test, 'deep')}, with the wide branch {acc(test, 'joint')}")
 
 
 def _fmt(value) -> str:

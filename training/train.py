@@ -108,29 +108,30 @@ def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[s
 
 def mix_heads(heads, strategy, url: dict, kind: str, labels: list[str], train_counts: dict[str, int],
               encoding: dict, has_val: bool):
-    """A two-headed image model (``classic_mix = "validation"``) -> (the served model: the heads'
-    probabilities mixed by the weight that scores best on the validation split, its test metrics with
-    ``mix``: the weight, and each head's accuracy on the validation and test splits)."""
+    """A two-headed image model (``classic_mix = "validation"``: the network alone, and the network with its
+    wide branch) -> (the served model: the heads' probabilities mixed by the weight that scores best on the
+    validation split, its test metrics with ``mix``: the weight, and each head's accuracy on the validation
+    and test splits)."""
     import numpy as np
 
     from training.models import choose_mix, mixed_model
 
     if has_val:
-        y_val, (deep, wide) = predict_split(heads, url["val"], kind, encoding)
-        mix = choose_mix(deep, wide, y_val)
+        y_val, (deep, joint) = predict_split(heads, url["val"], kind, encoding)
+        mix = choose_mix(deep, joint, y_val)
     else:
         mix = choose_mix([], [], [])
     w = mix["deep_weight"]
     with strategy.scope():
         model = mixed_model(heads, w)
-    y_test, (deep, wide) = predict_split(heads, url["test"], kind, encoding)
-    metrics = metrics_by_name(y_test, w * deep + (1 - w) * wide, labels, labels, train_counts)
+    y_test, (deep, joint) = predict_split(heads, url["test"], kind, encoding)
+    metrics = metrics_by_name(y_test, w * deep + (1 - w) * joint, labels, labels, train_counts)
     mix["test_accuracy"] = {"deep": float(np.mean(deep.argmax(1) == y_test)) if len(y_test) else None,
-                            "wide": float(np.mean(wide.argmax(1) == y_test)) if len(y_test) else None}
+                            "joint": float(np.mean(joint.argmax(1) == y_test)) if len(y_test) else None}
     metrics["mix"] = mix
-    log.info("mixed the network and its wide branch at deep weight %.2f, chosen on %d validation rows (%s); "
-             "test accuracy: network %s, wide branch %s, mix %.4f", w, mix["rows"], mix.get("accuracy"),
-             mix["test_accuracy"]["deep"], mix["test_accuracy"]["wide"], metrics["accuracy"])
+    log.info("mixed the network head and the network + wide branch head at deep weight %.2f, chosen on %d "
+             "validation rows (%s); test accuracy: network %s, network + wide %s, mix %.4f", w, mix["rows"],
+             mix.get("accuracy"), mix["test_accuracy"]["deep"], mix["test_accuracy"]["joint"], metrics["accuracy"])
     return model, metrics
 
 
@@ -392,7 +393,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     # Under MultiWorkerMirroredStrategy, predicting and saving run collective ops: every worker must
     # issue the same sequence (evaluate, then save both formats) or they deadlock or abort. Only the
     # chief's results are kept.
-    if len(model.outputs) == 2:  # the network and its wide branch, trained apart: mix them on validation
+    if len(model.outputs) == 2:  # the network's two heads: mix them on validation
         model, metrics = mix_heads(model, strategy, url, cfg.kind, labels, manifest["counts"]["train"], enc,
                                    bool(val_steps))
     else:

@@ -76,11 +76,12 @@ def test_metrics_and_report_show_the_baseline_side_by_side():
     assert "<b>" not in page.split("</b>", 1)[1]  # the reason and version are escaped
     assert "v&lt;1&gt;" in page and "data:image/png;base64," in page
     assert "Mix:" not in page
-    m["mix"] = {"deep_weight": 0.35, "rows": 40, "accuracy": {"deep": 0.5, "wide": 0.6, "mixed": 0.7},
-                "test_accuracy": {"deep": 0.55, "wide": 0.65}}
+    m["mix"] = {"deep_weight": 0.35, "rows": 40, "accuracy": {"deep": 0.5, "joint": 0.6, "mixed": 0.7},
+                "test_accuracy": {"deep": 0.55, "joint": 0.65}}
     page = render({"kind": "image", "version": "v", "dataset_version": "d", "dt": "2025-01-01"}, m, labels, None, None)
-    assert "Mix: network weight 0.35 against its wide branch" in page and "40 validation rows" in page
-    assert "mix 0.7000" in page and "the network alone 0.5500, the wide branch alone 0.6500" in page
+    assert "Mix: weight 0.35 on the network alone, 0.65 on the network with its wide branch" in page
+    assert "40 validation rows" in page and "mix 0.7000" in page
+    assert "the test split the network alone 0.5500, with the wide branch 0.6500" in page
 
 
 def test_a_champion_that_cannot_be_evaluated_is_replaced():

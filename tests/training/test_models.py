@@ -57,11 +57,11 @@ def test_a_model_with_the_wide_branch_saves_reloads_and_scores_batches_of_unknow
     model = build_image_model(ImageModelConfig(conv_filters=(8,), augment=(), classic_mix=mix), (40, 40, 3), 5)
     assert "classic_features" in [layer.name for layer in model.layers]
     x = np.stack([np.asarray(p, dtype=np.float32) / 255.0 for p in photo_crops(4, side=40)])
-    if mix == "validation":  # two heads, trained apart; the served model mixes their probabilities
-        assert model.output_names == ["deep", "wide"]
-        deep, wide = (t.numpy() for t in model(x, training=False))
+    if mix == "validation":  # the network alone and with the wide branch; the served model mixes the two
+        assert model.output_names == ["deep", "joint"]
+        deep, joint = (t.numpy() for t in model(x, training=False))
         model = mixed_model(model, 0.3)
-        np.testing.assert_allclose(model(x, training=False).numpy(), 0.3 * deep + 0.7 * wide, atol=1e-6)
+        np.testing.assert_allclose(model(x, training=False).numpy(), 0.3 * deep + 0.7 * joint, atol=1e-6)
     assert len(model.outputs) == 1
     model.save(tmp_path / "model.keras")
     again = load_model(tmp_path)
@@ -79,14 +79,14 @@ def test_the_mix_is_chosen_on_the_held_out_rows():
     y = np.array([0, 1, 2, 0, 1, 2])
     right, wrong = np.eye(3)[y] * 0.8 + 0.2 / 3, np.eye(3)[(y + 1) % 3] * 0.8 + 0.2 / 3
     assert choose_mix(right, wrong, y)["deep_weight"] == 1.0  # the network alone is right
-    assert choose_mix(wrong, right, y)["deep_weight"] == 0.0  # the wide branch alone is right
+    assert choose_mix(wrong, right, y)["deep_weight"] == 0.0  # the head with the wide branch is right
     # each right on half the rows, sure where right and unsure where wrong: only a mix gets all of them
     sure, unsure = np.eye(3)[y] * 0.9 + 0.1 / 3, np.full((6, 3), 1 / 3) + np.eye(3)[(y + 1) % 3] * 0.01
     half = np.arange(6) < 3
     deep = np.where(half[:, None], sure, unsure)
-    wide = np.where(half[:, None], unsure, sure)
-    chosen = choose_mix(deep, wide, y)
-    assert 0 < chosen["deep_weight"] < 1 and chosen["accuracy"] == {"deep": 0.5, "wide": 0.5, "mixed": 1.0}
+    joint = np.where(half[:, None], unsure, sure)
+    chosen = choose_mix(deep, joint, y)
+    assert 0 < chosen["deep_weight"] < 1 and chosen["accuracy"] == {"deep": 0.5, "joint": 0.5, "mixed": 1.0}
     # ties in accuracy go to the lower log loss: the surer of two right models
     assert choose_mix(sure, right, y)["deep_weight"] == 1.0
     assert choose_mix([], [], [])["deep_weight"] == 0.5

@@ -146,12 +146,12 @@ def test_digits_accuracy_gate_and_rollback(spark, home, tmp_path_factory, one_pa
     model_dir = registry.kind_root(home, "image") / champion
     assert (model_dir / "saved_model" / "saved_model.pb").exists()  # the default export (one_pass turns it off)
     assert (model_dir / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # the network and its wide branch were trained apart and mixed by a weight chosen on validation; the
-    # saved model is that mix: scoring the raw test pictures with it gives the accuracy the gate measured
+    # the network's two heads (alone, and with its wide branch) were mixed by a weight chosen on validation;
+    # the saved model is that mix: scoring the raw test pictures with it gives the accuracy the gate measured
     mix = metrics["mix"]
     assert mix["rows"] == manifest["rows"]["val"] and 0 <= mix["deep_weight"] <= 1
-    assert mix["accuracy"]["mixed"] >= max(mix["accuracy"]["deep"], mix["accuracy"]["wide"])
-    assert set(mix["test_accuracy"]) == {"deep", "wide"}
+    assert mix["accuracy"]["mixed"] >= max(mix["accuracy"]["deep"], mix["accuracy"]["joint"])
+    assert set(mix["test_accuracy"]) == {"deep", "joint"}
 
     import numpy as np
 
