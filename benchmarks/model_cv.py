@@ -56,7 +56,7 @@ def load(dataset: Path) -> tuple[list[bytes], np.ndarray, np.ndarray, list[str]]
 
 
 def train_network(variant: str, x_train, y_train, x_val, y_val, labels: list[str], seed: int = 42,
-                  epochs: int = 30):
+                  epochs: int = 30, augment: tuple[str, ...] = ("flip", "crop", "color")):
     """The nightly regime (``training/train.py``: its steps per epoch, label weights, cosine schedule and early
     stopping, the default batch size and learning rate) on arrays in memory; 30 epochs as the nightly config.
     -> (a model with one output, epochs run, what ``choose_mix`` found for ``mix``)."""
@@ -71,8 +71,9 @@ def train_network(variant: str, x_train, y_train, x_val, y_val, labels: list[str
     counts = {labels[i]: int(n) for i, n in zip(*np.unique(y_train, return_counts=True))}
     weights = tf.constant(label_weights(labels, counts, regime.class_weight))
     steps = epoch_steps(len(x_train), regime.batch_size, regime.min_steps_per_epoch)
-    cfg = {"net": ImageModelConfig(classic_features=False), "wd": ImageModelConfig(classic_mix="sum"),
-           "mix": ImageModelConfig(classic_mix="validation")}[variant]
+    cfg = {"net": ImageModelConfig(classic_features=False, augment=augment),
+           "wd": ImageModelConfig(classic_mix="sum", augment=augment),
+           "mix": ImageModelConfig(classic_mix="validation", augment=augment)}[variant]
     model = build_image_model(cfg, x_train.shape[1:], len(labels))
     data = per_head(tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(1024, seed=seed).repeat()
                     .batch(regime.batch_size).map(lambda x, y: (x, y, tf.gather(weights, y))), model)
@@ -82,9 +83,10 @@ def train_network(variant: str, x_train, y_train, x_val, y_val, labels: list[str
                         callbacks=[early_stopping(epochs)], verbose=0)
     mix = None
     if len(model.outputs) == 2:
-        mix = choose_mix(*model.predict(x_val, verbose=0), y_val)
+        val_probs = model.predict(x_val, verbose=0)
+        mix = choose_mix(*val_probs, y_val)
         heads, model = model, mixed_model(model, mix["deep_weight"])
-        mix["heads"] = heads
+        mix["heads"], mix["val_probs"] = heads, val_probs
     return model, len(history.history["loss"]), mix
 
 
@@ -98,6 +100,7 @@ def main() -> int:
     p.add_argument("dataset", type=Path)
     p.add_argument("--variants", default="logreg,net,wd")
     p.add_argument("--folds", type=int, default=4)
+    p.add_argument("--augment", default="flip,crop,color", help="train.image_augment (letters: crop,color)")
     p.add_argument("--max-folds", type=int, default=None, help="stop after this many folds (time)")
     p.add_argument("--name", default=None, help="what the dataset is, for the table (default: its folder)")
     args = p.parse_args()
@@ -116,13 +119,21 @@ def main() -> int:
                 model = image_pipeline().fit(features[train], y[train])
                 accuracy, epochs = float(np.mean(model.predict(features[test]) == y[test])), 0
             else:
-                net, epochs, mix = train_network(v, x[train], y[train], x[val], y[val], labels)
+                net, epochs, mix = train_network(v, x[train], y[train], x[val], y[val], labels,
+                                                 augment=tuple(a for a in args.augment.split(",") if a))
                 accuracy = float(np.mean(net.predict(x[test], verbose=0).argmax(1) == y[test]))
             scores[v].append(accuracy)
             seconds[v].append(time.perf_counter() - started)
             print(f"fold {fold} {v}: accuracy {accuracy:.4f} ({epochs} epochs, {seconds[v][-1]:.0f} s)", flush=True)
             if v == "mix":
                 deep, joint = mix.pop("heads").predict(x[test], verbose=0)
+                vd, vj = mix.pop("val_probs")
+                yv = y[val]
+                nll = {w: -np.mean(np.log(np.maximum((w * vd + (1 - w) * vj)[np.arange(len(yv)), yv], 1e-12)))
+                       for w in [i / 20 for i in range(21)]}
+                w_nll = min(nll, key=nll.get)
+                by_nll = float(np.mean((w_nll * deep + (1 - w_nll) * joint).argmax(1) == y[test]))
+                print(f"  (the weight of least validation log loss, {w_nll:.2f}, would give {by_nll:.4f})", flush=True)
                 grid = {w: round(float(np.mean((w * deep + (1 - w) * joint).argmax(1) == y[test])), 4)
                         for w in (0, .25, .5, .75, 1)}
                 print(f"  chosen on validation: {mix}; on the fold, the network head {grid[1]:.4f}, the head with "
@@ -143,7 +154,7 @@ def main() -> int:
         f"{np.bincount(y).max()}, smallest {np.bincount(y)[np.bincount(y) > 0].min()}), all splits of one "
         f"published version pooled into {args.folds} stratified folds"
         f"{f' (the first {args.max_folds} run)' if args.max_folds else ''}; each variant trained on the other folds "
-        f"with the nightly regime and scored on the fold. `logreg` is the baseline of every training run, `net` "
+        f"with the nightly regime (augmentation: {args.augment or 'none'}) and scored on the fold. `logreg` is the baseline of every training run, `net` "
         f"the network alone, `wd` the network with its wide branch on the baseline's features, logits added "
         f"(`classic_mix = \"sum\"`), `mix` the network with two heads (alone, and with the wide branch) mixed by "
         f"a weight chosen on the held-out tenth (`\"validation\"`, the default).",

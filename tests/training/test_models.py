@@ -76,17 +76,23 @@ def test_a_model_with_the_wide_branch_saves_reloads_and_scores_batches_of_unknow
 def test_the_mix_is_chosen_on_the_held_out_rows():
     from training.models import choose_mix
 
-    y = np.array([0, 1, 2, 0, 1, 2])
-    right, wrong = np.eye(3)[y] * 0.8 + 0.2 / 3, np.eye(3)[(y + 1) % 3] * 0.8 + 0.2 / 3
-    assert choose_mix(right, wrong, y)["deep_weight"] == 1.0  # the network alone is right
+    y = np.arange(40) % 4
+    eye = np.eye(4)
+    right, wrong = eye[y] * 0.8 + 0.05, eye[(y + 1) % 4] * 0.8 + 0.05
+    assert choose_mix(right, wrong, y)["deep_weight"] == 1.0  # the network head alone is right
     assert choose_mix(wrong, right, y)["deep_weight"] == 0.0  # the head with the wide branch is right
     # each right on half the rows, sure where right and unsure where wrong: only a mix gets all of them
-    sure, unsure = np.eye(3)[y] * 0.9 + 0.1 / 3, np.full((6, 3), 1 / 3) + np.eye(3)[(y + 1) % 3] * 0.01
-    half = np.arange(6) < 3
-    deep = np.where(half[:, None], sure, unsure)
-    joint = np.where(half[:, None], unsure, sure)
-    chosen = choose_mix(deep, joint, y)
+    sure, unsure = eye[y] * 0.9 + 0.025, np.full((40, 4), 0.25) + eye[(y + 1) % 4] * 0.01
+    half = (np.arange(40) < 20)[:, None]
+    chosen = choose_mix(np.where(half, sure, unsure), np.where(half, unsure, sure), y)
     assert 0 < chosen["deep_weight"] < 1 and chosen["accuracy"] == {"deep": 0.5, "joint": 0.5, "mixed": 1.0}
-    # ties in accuracy go to the lower log loss: the surer of two right models
-    assert choose_mix(sure, right, y)["deep_weight"] == 1.0
+    assert chosen["p_value"] < 1e-5
+    # ties in accuracy go to the lower log loss, and a weight right on no more rows than the joint head
+    # is not taken: the joint head serves
+    tie = choose_mix(sure, right, y)
+    assert tie["best_weight"] == 1.0 and tie["deep_weight"] == 0.0 and tie["p_value"] == 1.0
+    # two more rows right of 40 is noise (p 0.25): the joint head; eight more is not
+    for more, expected in ((2, 0.0), (8, 1.0)):  # the joint head wrong on the first `more` rows
+        got = choose_mix(right, np.where((np.arange(40) < more)[:, None], wrong, right), y)
+        assert got["deep_weight"] == expected, (more, got)
     assert choose_mix([], [], [])["deep_weight"] == 0.5
