@@ -22,10 +22,15 @@ def mix_summary(mix: dict) -> str:
         return "-" if v is None else f"{v:.4f}"
 
     val, test = mix.get("accuracy") or {}, mix.get("test_accuracy") or {}
+    best = mix.get("best_weight")
+    tested = ("" if best is None or best == mix["deep_weight"] else
+              f"; the best weight there, {best:.2f}, was not right on significantly more rows than the joint "
+              f"head (sign test p {mix.get('p_value')})")
     return (f"weight {mix['deep_weight']:.2f} on the network alone, {1 - mix['deep_weight']:.2f} on the network "
             f"with its wide branch (pixels + HOG), chosen on {mix.get('rows', 0)} validation rows (accuracy there: "
-            f"network {acc(val, 'deep')}, with the wide branch {acc(val, 'joint')}, mix {acc(val, 'mixed')}); on "
-            f"the test split the network alone {acc(test, 'deep')}, with the wide branch {acc(test, 'joint')}")
+            f"network {acc(val, 'deep')}, with the wide branch {acc(val, 'joint')}, mix {acc(val, 'mixed')}"
+            f"{tested}); on the test split the network alone {acc(test, 'deep')}, with the wide branch "
+            f"{acc(test, 'joint')}")
 
 
 def _fmt(value) -> str:

@@ -82,6 +82,11 @@ def test_metrics_and_report_show_the_baseline_side_by_side():
     assert "Mix: weight 0.35 on the network alone, 0.65 on the network with its wide branch" in page
     assert "40 validation rows" in page and "mix 0.7000" in page
     assert "the test split the network alone 0.5500, with the wide branch 0.6500" in page
+    assert "significantly" not in page
+    m["mix"].update(deep_weight=0.0, best_weight=0.4, p_value=0.25)
+    page = render({"kind": "image", "version": "v", "dataset_version": "d", "dt": "2025-01-01"}, m, labels, None, None)
+    assert "weight 0.00 on the network alone, 1.00 on the network with its wide branch" in page
+    assert "the best weight there, 0.40, was not right on significantly more rows than the joint head (sign test p 0.25)" in page
 
 
 def test_a_champion_that_cannot_be_evaluated_is_replaced():
