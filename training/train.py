@@ -109,9 +109,9 @@ def evaluate(model, model_labels: list[str], url: str, kind: str, labels: list[s
 def mix_heads(heads, strategy, url: dict, kind: str, labels: list[str], train_counts: dict[str, int],
               encoding: dict, has_val: bool):
     """A two-headed image model (``classic_mix = "validation"``: the network alone, and the network with its
-    wide branch) -> (the served model: the heads' probabilities mixed by the weight that scores best on the
-    validation split, its test metrics with ``mix``: the weight, and each head's accuracy on the validation
-    and test splits)."""
+    wide branch) -> (the served model: the heads' probabilities mixed by the weight ``choose_mix`` takes on
+    the validation split, its test metrics with ``mix``: the weight, the test behind it, and each head's
+    accuracy on the validation and test splits)."""
     import numpy as np
 
     from training.models import choose_mix, mixed_model
