@@ -61,15 +61,15 @@ def build_models(home: Path, texts: list[str]) -> dict[str, Path]:
 
     from shardline.storage import write_pointer
     from training.config import ImageModelConfig, TextModelConfig
-    from training.models import build_image_model, build_text_model, build_vectorizer
+    from training.models import as_served, build_image_model, build_text_model, build_vectorizers
 
     models = {}
     labels = {"image": [str(i) for i in range(10)], "text": ["a", "b", "c", "d"]}
     for kind in ("image", "text"):
         if kind == "image":
-            model = build_image_model(ImageModelConfig(), (28, 28, 1), 10)
+            model = as_served(build_image_model(ImageModelConfig(), (28, 28, 1), 10))
         else:
-            vec = build_vectorizer(TextModelConfig(), tf.data.Dataset.from_tensor_slices(texts[:20000]).batch(512))
+            vec = build_vectorizers(TextModelConfig(), tf.data.Dataset.from_tensor_slices(texts[:20000]).batch(512))
             model = build_text_model(TextModelConfig(), vec, 4)
         folder = home / "models" / kind / f"bench-{kind}"
         folder.mkdir(parents=True)

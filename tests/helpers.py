@@ -12,10 +12,10 @@ from PIL import Image
 def save_image_model(folder: Path, labels: list[str], version: str = "t1", seed: int = 0) -> Path:
     """An untrained (random-weight) image classifier saved the way training saves one."""
     from training.config import ImageModelConfig
-    from training.models import build_image_model, keras  # via training: TF_USE_LEGACY_KERAS set first
+    from training.models import as_served, build_image_model, keras  # via training: TF_USE_LEGACY_KERAS set first
 
     keras.utils.set_random_seed(seed)
-    model = build_image_model(ImageModelConfig(conv_filters=(4,), dense_units=8), (28, 28, 1), len(labels))
+    model = as_served(build_image_model(ImageModelConfig(conv_filters=(4,), dense_units=8), (28, 28, 1), len(labels)))
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
     (folder / "labels.json").write_text(json.dumps(labels))

@@ -216,6 +216,12 @@ def mixed_model(model: keras.Model, deep_weight: float) -> keras.Model:
     return keras.Model(model.inputs, mixed, name=model.name)
 
 
+def as_served(model: keras.Model, deep_weight: float = 0.5) -> keras.Model:
+    """The one-output model scoring loads: ``model`` itself, or a two-headed model mixed at ``deep_weight``
+    (training chooses the weight on validation; this is for a model built and saved without training)."""
+    return mixed_model(model, deep_weight) if len(model.outputs) == 2 else model
+
+
 MIX_GRID = tuple(i / 20 for i in range(21))
 MIX_SIGNIFICANCE = 0.05
 

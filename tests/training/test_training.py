@@ -314,7 +314,7 @@ def test_pretrained_backbone_loads_a_local_weights_file(tmp_path):
     backbone = next(layer for layer in model.layers if layer.name.startswith("mobilenetv2"))
     for got, want in zip(backbone.get_weights(), source.get_weights()):
         np.testing.assert_array_equal(got, want)
-    assert model.output_shape == (None, 5)
+    assert model.output_shape == [(None, 5), (None, 5)]  # the network head and the one with the wide branch
     with pytest.raises(ValueError, match="no such weights file"):
         build_image_model(ImageModelConfig(pretrained=str(tmp_path / "missing.h5")), (32, 32, 3), 5)
     with pytest.raises(ValueError, match="not a MobileNetV2 \\(alpha 1.0\\)"):
