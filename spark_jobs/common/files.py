@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType
 
-from shardline.config import spark_uri, unescaped
+from shardline.config import shown, spark_uri, unescaped
 
 LISTING = "path string, problem string"
 PROBLEM_DETAIL = "listed under the corpus root but not a readable file"  # the quarantine detail of a problem entry
@@ -138,7 +138,7 @@ def read_samples(paths: list[str], max_bytes: int = 64 * 2**20) -> dict[str, byt
 def listed_uri(path: str | os.PathLike) -> str:
     """``spark_uri`` of a local path, with every byte of its name that is not UTF-8 written as ``\\xNN``
     (``os.scandir`` hands such bytes over as lone surrogates, which no JVM string can hold)."""
-    return spark_uri(os.fsencode(path).decode("utf-8", "backslashreplace"))
+    return spark_uri(shown(path))
 
 
 def local_path(path: str) -> str:
