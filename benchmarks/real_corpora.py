@@ -10,10 +10,10 @@ nobody here wrote (docs/CONFIG.md, "Trying it on real material").
   ``x-office-document`` -> ``x``): what the icon is about, drawn by several themes' designers. One
   picture per theme and name (a random one of its sizes), so a fold never holds the same drawing at
   another size. Adwaita's monochrome ``*-symbolic.symbolic.png`` drawings and right-to-left (``-rtl``)
-  mirrors count as names of their own: a night's cleaning quarantines those that are near duplicates
-  (132 of 1,821 with Adwaita, Oxygen and Tango). The families with at least ``--min-family`` such icons (about 40 when
-  Adwaita, Oxygen and Tango are installed: ``apt-get install oxygen-icon-theme tango-icon-theme``), at
-  most ``--images-per-label`` each. Long-tailed (``view`` 157 ... 15), 20+ classes.
+  mirrors count as names of their own: a night's cleaning quarantines those that are near or exact
+  duplicates (130 of 1,821 with Adwaita, Oxygen and Tango). The families with at least ``--min-family``
+  such icons (35 when Adwaita, Oxygen and Tango are installed: ``apt-get install oxygen-icon-theme
+  tango-icon-theme``), at most ``--images-per-label`` each. Long-tailed (``view`` 157 ... 15), 20+ classes.
 - text: manual pages (``/usr/share/man/man<section>``), one JSONL record per page, labeled by section
   (``man1`` ... ``man8``; ``man6`` holds one page here), the troff markup crudely removed.
 
