@@ -86,6 +86,7 @@ def connect(paths: Paths, threads: int = 2):
 
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALYZE\s+)?", re.IGNORECASE)
+_FIRST_WORD = re.compile(r"(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*([A-Za-z]+)", re.DOTALL)
 
 
 class Refused(ShardlineError):
@@ -112,8 +113,16 @@ def check_statement(con, sql: str) -> None:
             raise Refused("only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN SELECT are allowed")
         return check_statement(con, inner)
     if kind != duckdb.StatementType.SELECT:
-        raise Refused(f"{kind.name} statements are refused; only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN "
-                      "are allowed")
+        raise Refused(f"{statement_name(sql, kind.name)} statements are refused; only SELECT, WITH, SHOW, "
+                      "DESCRIBE and EXPLAIN are allowed")
+
+
+def statement_name(sql: str, parsed: str) -> str:
+    """The statement's first keyword as written, with DuckDB's kind where they differ (``INSTALL`` is a
+    ``LOAD`` to DuckDB): the refusal names what the person typed."""
+    word = _FIRST_WORD.match(sql)
+    written = word.group(1).upper() if word else parsed
+    return written if written == parsed else f"{written} ({parsed})"
 
 
 def first_line(exc: Exception) -> str:
