@@ -75,6 +75,18 @@ def parse_date(value: str) -> str:
     return value
 
 
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
+
+
+def version_name(version: str, what: str) -> str:
+    """A model or dataset version as given by a person: one folder name under its registry, never a path
+    (``../text/<v>`` would make a text model the image champion; ``../../x`` would write outside)."""
+    if not _VERSION.match(version or "") or ".." in version:
+        raise ShardlineError(f"{what} version must be a folder name of letters, digits, '.', '_', '+' and '-' "
+                             f"(as `list` shows), got {version!r}")
+    return version
+
+
 def spark_uri(path: Path | str) -> str:
     """A local path (or a ``file:///`` URI) as Spark's file sources name it: ``file:/abs/path``, not
     %-encoded (``Path.as_uri()`` encodes spaces and non-ASCII; Spark's paths and ``input_file_name`` do

@@ -11,7 +11,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from shardline.config import Paths, ShardlineError
+from shardline.config import Paths, ShardlineError, version_name
 from shardline.storage import read_pointer, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -25,19 +25,19 @@ def kind_root(paths: Paths, kind: str) -> Path:
 
 
 def read_manifest(paths: Paths, kind: str, version: str) -> dict:
-    path = kind_root(paths, kind) / version / "manifest.json"
+    path = kind_root(paths, kind) / version_name(version, f"{kind} dataset") / "manifest.json"
     if not path.exists():
         raise ShardlineError(f"no {kind} dataset version {version!r} under {path.parent.parent}")
     return json.loads(path.read_text())
 
 
 def read_validation(paths: Paths, kind: str, version: str) -> dict | None:
-    path = kind_root(paths, kind) / version / "validation.json"
+    path = kind_root(paths, kind) / version_name(version, f"{kind} dataset") / "validation.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
 def write_validation(paths: Paths, kind: str, version: str, result: dict) -> None:
-    write_json_atomic(kind_root(paths, kind) / version / "validation.json", result)
+    write_json_atomic(kind_root(paths, kind) / version_name(version, f"{kind} dataset") / "validation.json", result)
 
 
 def list_versions(paths: Paths, kind: str) -> list[dict]:

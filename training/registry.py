@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 from pathlib import Path
 
-from shardline.config import Paths, ShardlineError
+from shardline.config import Paths, ShardlineError, version_name
 from shardline.storage import read_pointer, write_json_atomic, write_pointer
 
 KINDS = ("image", "text")
@@ -28,7 +28,7 @@ def champion(paths: Paths, kind: str) -> str | None:
 
 
 def read_model(paths: Paths, kind: str, version: str) -> dict:
-    folder = kind_root(paths, kind) / version
+    folder = kind_root(paths, kind) / version_name(version, f"{kind} model")
     if not (folder / "model.json").exists():
         raise ShardlineError(f"no {kind} model version {version!r} under {folder.parent}")
     out = json.loads((folder / "model.json").read_text())

@@ -50,3 +50,26 @@ def test_a_label_folder_named_on_macos_and_on_linux_is_one_label():
     decomposed, composed = "cafe\u0301", "caf\u00e9"  # NFD (macOS file names) and NFC: the same word
     assert folder_label(f"{decomposed}/a.png") == folder_label(f"{composed}/b.png") == composed
     assert folder_label("loose.png") is None
+
+
+def test_a_version_is_a_folder_name_never_a_path(monkeypatch, tmp_path):
+    """``shardline models promote ../text/<v> --kind image`` made a text model the image champion (and
+    ``datasets validate ../../x`` wrote outside the data folder): a version is one folder name."""
+    import json
+
+    from shardline import datasets
+    from training import registry
+
+    monkeypatch.setenv("SHARDLINE_HOME", str(tmp_path))
+    paths = Paths.from_env()
+    text = registry.kind_root(paths, "text") / "20251201-abc-baseline-20261203T051404"
+    text.mkdir(parents=True)
+    (text / "model.json").write_text(json.dumps({"name": "svm"}))
+    assert registry.read_model(paths, "text", text.name)["name"] == "svm"
+    for version in (f"../text/{text.name}", "..", "../../etc", "/etc", "a/b", "_staging", ".hidden", ""):
+        with pytest.raises(ShardlineError, match="must be a folder name"):
+            registry.promote(paths, "image", version, reason="by hand")
+        with pytest.raises(ShardlineError, match="must be a folder name"):
+            datasets.write_validation(paths, "image", version, {"passed": True})
+    assert registry.champion(paths, "image") is None
+    assert sorted(p.name for p in tmp_path.rglob("*.json")) == ["model.json"]
