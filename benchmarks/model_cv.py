@@ -14,6 +14,8 @@ fold. Variants:
 - ``mix``: the network with two heads, one alone and one with the wide branch added, each trained on its own
   loss, their probabilities mixed by a weight chosen on the held-out tenth (``"validation"``, the default).
   Its line also gives each head's own accuracy.
+- ``wd0``, ``mix0``: the same with the wide branch on the baseline's features only
+  (``train.image_classic_extra = false``; ``wd`` and ``mix`` add a coarser HOG and a colour histogram).
 
     python benchmarks/model_cv.py DATASET_DIR [--variants logreg,net,wd] [--folds 4] [--name icons]
 
@@ -73,7 +75,9 @@ def train_network(variant: str, x_train, y_train, x_val, y_val, labels: list[str
     steps = epoch_steps(len(x_train), regime.batch_size, regime.min_steps_per_epoch)
     cfg = {"net": ImageModelConfig(classic_features=False, augment=augment),
            "wd": ImageModelConfig(classic_mix="sum", augment=augment),
-           "mix": ImageModelConfig(classic_mix="validation", augment=augment)}[variant]
+           "wd0": ImageModelConfig(classic_mix="sum", classic_extra=False, augment=augment),
+           "mix": ImageModelConfig(classic_mix="validation", augment=augment),
+           "mix0": ImageModelConfig(classic_mix="validation", classic_extra=False, augment=augment)}[variant]
     model = build_image_model(cfg, x_train.shape[1:], len(labels))
     data = per_head(tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(1024, seed=seed).repeat()
                     .batch(regime.batch_size).map(lambda x, y: (x, y, tf.gather(weights, y))), model)
@@ -125,7 +129,7 @@ def main() -> int:
             scores[v].append(accuracy)
             seconds[v].append(time.perf_counter() - started)
             print(f"fold {fold} {v}: accuracy {accuracy:.4f} ({epochs} epochs, {seconds[v][-1]:.0f} s)", flush=True)
-            if v == "mix":
+            if v.startswith("mix"):
                 deep, joint = mix.pop("heads").predict(x[test], verbose=0)
                 vd, vj = mix.pop("val_probs")
                 yv = y[val]
@@ -157,7 +161,8 @@ def main() -> int:
         f"with the nightly regime (augmentation: {args.augment or 'none'}) and scored on the fold. `logreg` is the baseline of every training run, `net` "
         f"the network alone, `wd` the network with its wide branch on the baseline's features, logits added "
         f"(`classic_mix = \"sum\"`), `mix` the network with two heads (alone, and with the wide branch) mixed by "
-        f"a weight chosen on the held-out tenth (`\"validation\"`, the default).",
+        f"a weight chosen on the held-out tenth (`\"validation\"`, the default); `wd0` and `mix0` the same with the "
+        f"wide branch on the baseline's features only (`image_classic_extra = false`).",
         "", *lines]))
     return 0
 

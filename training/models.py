@@ -58,17 +58,25 @@ class ClassicFeatures(keras.layers.Layer):
     """The baseline's features as TensorFlow ops, so a network can carry them in a wide branch:
     the picture downscaled to ``pixel_side`` (all channels) and the histograms of oriented gradients of
     its grey levels at ``hog_side`` (``cell`` px cells, ``bins`` unsigned orientations, 2x2-cell blocks
-    L2-Hys normalised), as ``training.baseline.hog``. Input in [0, 1]; no gradient flows through."""
+    L2-Hys normalised), as ``training.baseline.hog``. With ``extra`` (``train.image_classic_extra``), also
+    a coarser HOG (at ``EXTRA_HOG_SIDE`` in ``EXTRA_HOG_CELL`` px cells) and the square roots of a colour
+    histogram of the small picture (hue x saturation x value in ``HSV_BINS``; grey levels for grey
+    pictures). Input in [0, 1]; no gradient flows through."""
+
+    EXTRA_HOG_SIDE, EXTRA_HOG_CELL = 64, 8
+    HSV_BINS = (8, 4, 4)
+    GREY_BINS = 16
 
     def __init__(self, pixel_side: int = BASELINE_SIDE, hog_side: int = HOG_SIDE, cell: int = HOG_CELL,
-                 bins: int = HOG_BINS, **kwargs):
+                 bins: int = HOG_BINS, extra: bool = False, **kwargs):
         kwargs["trainable"] = False  # also in a saved config: passing it twice would not load
         super().__init__(**kwargs)
         self.pixel_side, self.hog_side, self.cell, self.bins = pixel_side, hog_side, cell, bins
+        self.extra = extra  # False for models saved before it existed
 
     def get_config(self):
         return {**super().get_config(), "pixel_side": self.pixel_side, "hog_side": self.hog_side,
-                "cell": self.cell, "bins": self.bins}
+                "cell": self.cell, "bins": self.bins, "extra": self.extra}
 
     def build(self, input_shape):
         self.image_shape = tuple(int(d) for d in input_shape[1:])  # the model's fixed input size
@@ -81,10 +89,27 @@ class ClassicFeatures(keras.layers.Layer):
         small = tf.image.resize(x, (min(self.pixel_side, h), min(self.pixel_side, w)), antialias=True)
         grey = (tf.tensordot(x, tf.constant([0.299, 0.587, 0.114]), axes=[[3], [0]])[..., None]
                 if x.shape[-1] == 3 else x[..., :1])
-        grey = tf.image.resize(grey, (self.hog_side, self.hog_side), antialias=True)[..., 0]
-        return tf.concat([keras.layers.Flatten()(small), self._hog(grey)], axis=1)
+        parts = [keras.layers.Flatten()(small), self._hog(grey, self.hog_side, self.cell)]
+        if self.extra:
+            parts += [self._hog(grey, self.EXTRA_HOG_SIDE, self.EXTRA_HOG_CELL), self._colours(small)]
+        return tf.concat(parts, axis=1)
 
-    def _hog(self, grey):
+    def _colours(self, small):
+        """sqrt of the share of the small picture's pixels in each colour bin (HSV; grey levels if grey)."""
+        if small.shape[-1] == 3:
+            hsv = tf.image.rgb_to_hsv(tf.clip_by_value(small, 0.0, 1.0))
+            index = tf.zeros_like(hsv[..., 0], dtype=tf.int32)
+            for channel, n in enumerate(self.HSV_BINS):
+                index = index * n + tf.minimum(tf.cast(hsv[..., channel] * n, tf.int32), n - 1)
+            n_bins = self.HSV_BINS[0] * self.HSV_BINS[1] * self.HSV_BINS[2]
+        else:
+            n_bins = self.GREY_BINS
+            index = tf.minimum(tf.cast(tf.clip_by_value(small[..., 0], 0.0, 1.0) * n_bins, tf.int32), n_bins - 1)
+        return tf.sqrt(tf.reduce_mean(tf.one_hot(index, n_bins), axis=[1, 2]))
+
+    def _hog(self, grey, side: int, cell: int):
+        grey = tf.image.resize(grey, (side, side), antialias=True)[..., 0]
+
         def gradient(g, axis):  # numpy.gradient: central differences, one-sided at the edges
             first = tf.gather(g, [1], axis=axis) - tf.gather(g, [0], axis=axis)
             n = g.shape[axis]
@@ -97,9 +122,9 @@ class ClassicFeatures(keras.layers.Layer):
         angle = tf.math.floormod(tf.math.atan2(gy, gx) * (180.0 / 3.141592653589793), 180.0)
         which = tf.minimum(tf.cast(angle / (180.0 / self.bins), tf.int32), self.bins - 1)
         votes = tf.one_hot(which, self.bins) * magnitude[..., None]
-        c = self.hog_side // self.cell
-        votes = votes[:, :c * self.cell, :c * self.cell, :]
-        cells = tf.nn.avg_pool2d(votes, self.cell, self.cell, "VALID") * float(self.cell * self.cell)
+        c = side // cell
+        votes = votes[:, :c * cell, :c * cell, :]
+        cells = tf.nn.avg_pool2d(votes, cell, cell, "VALID") * float(cell * cell)
         blocks = tf.concat([cells[:, :-1, :-1], cells[:, 1:, :-1], cells[:, :-1, 1:], cells[:, 1:, 1:]], axis=3)
         blocks = blocks / (tf.norm(blocks, axis=3, keepdims=True) + 1e-6)
         blocks = tf.minimum(blocks, 0.2)
@@ -266,7 +291,7 @@ def wide_logits(images, n_classes: int, cfg: ImageModelConfig):
     """The wide branch: the baseline's features (``ClassicFeatures``), standardised by batch norm
     without a learned shift or scale, into a linear layer with the L2 penalty of the baseline's
     logistic regression (C = 0.1 on a few hundred pictures is about 0.01 per weight)."""
-    f = ClassicFeatures(name="classic_features")(images)
+    f = ClassicFeatures(extra=cfg.classic_extra, name="classic_features")(images)
     f = keras.layers.BatchNormalization(momentum=0.9, center=False, scale=False, name="classic_standardise")(f)
     return keras.layers.Dense(n_classes, kernel_regularizer=keras.regularizers.L2(cfg.classic_l2),
                               dtype="float32", name="wide_logits")(f)

@@ -547,6 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    augment=section.image_augment, pretrained=section.image_pretrained,
                                    pretrained_alpha=section.image_pretrained_alpha,
                                    classic_features=section.image_classic_features,
+                                   classic_extra=section.image_classic_extra,
                                    classic_mix=section.image_classic_mix),
             text=TextModelConfig(max_tokens=section.text_max_tokens, ngrams=section.text_ngrams,
                                  char_ngrams=section.text_char_ngrams, hidden_units=section.text_hidden_units))

@@ -47,6 +47,40 @@ def test_classic_features_in_the_model_match_the_baselines():
     assert (distances.argmin(axis=1) == np.arange(len(pictures))).all()
 
 
+def test_extra_classic_features_are_a_coarser_hog_and_a_colour_histogram():
+    """``train.image_classic_extra``: the baseline's features unchanged, then the HOG at 64 px in 8 px cells
+    (as ``training.baseline.hog`` computes it) and the square roots of the pixels' shares per HSV bin."""
+    import colorsys
+
+    from training.baseline import hog
+    from training.models import ClassicFeatures
+
+    pictures = photo_crops(8)
+    x = np.stack([np.asarray(p, dtype=np.float32) / 255.0 for p in pictures])
+    base = ClassicFeatures()(x).numpy()
+    got = ClassicFeatures(extra=True)(x).numpy()
+    n_base, n_hog = base.shape[1], (64 // 8 - 1) ** 2 * 4 * 9
+    assert got.shape[1] == n_base + n_hog + 8 * 4 * 4
+    assert np.allclose(got[:, :n_base], base, atol=1e-5)
+    coarse = np.stack([hog(np.asarray(p.convert("L").resize((64, 64), Image.BILINEAR), dtype=np.float32) / 255.0, 8)
+                       for p in pictures])
+    assert np.corrcoef(got[:, n_base:n_base + n_hog].ravel(), coarse.ravel())[0, 1] > 0.9
+    colours = got[:, n_base + n_hog:]
+    assert np.allclose((colours ** 2).sum(axis=1), 1.0, atol=1e-4)  # shares of all pixels
+    for picture, row in zip(pictures, colours):
+        small = np.asarray(picture.resize((BASELINE_SIDE, BASELINE_SIDE), Image.BILINEAR), dtype=np.float32) / 255
+        shares = np.zeros(128)
+        for r, g, b in small.reshape(-1, 3):
+            h, s, v = colorsys.rgb_to_hsv(r, g, b)
+            shares[min(int(h * 8), 7) * 16 + min(int(s * 4), 3) * 4 + min(int(v * 4), 3)] += 1 / small[..., 0].size
+        assert np.abs(row ** 2 - shares).sum() < 0.15  # 0.01-0.10: resampling filters differ at the bins' edges
+    grey = ClassicFeatures(extra=True)(x[..., :1]).numpy()
+    assert np.allclose((grey[:, -16:] ** 2).sum(axis=1), 1.0, atol=1e-4)  # grey levels for grey pictures
+    # a model saved before the option existed has no "extra" in its config and loads without it
+    old = {k: v for k, v in ClassicFeatures(extra=True).get_config().items() if k != "extra"}
+    assert ClassicFeatures.from_config(old).extra is False
+
+
 @pytest.mark.parametrize("mix", ["validation", "sum"])
 def test_a_model_with_the_wide_branch_saves_reloads_and_scores_batches_of_unknown_shape(tmp_path, mix):
     import tensorflow as tf
