@@ -24,20 +24,25 @@ def kind_root(paths: Paths, kind: str) -> Path:
     return paths.datasets / kind
 
 
+def version_dir(paths: Paths, kind: str, version: str) -> Path:
+    """A version's folder; ``version`` is one folder name, never a path (``version_name``)."""
+    return kind_root(paths, kind) / version_name(version, f"{kind} dataset")
+
+
 def read_manifest(paths: Paths, kind: str, version: str) -> dict:
-    path = kind_root(paths, kind) / version_name(version, f"{kind} dataset") / "manifest.json"
+    path = version_dir(paths, kind, version) / "manifest.json"
     if not path.exists():
         raise ShardlineError(f"no {kind} dataset version {version!r} under {path.parent.parent}")
     return json.loads(path.read_text())
 
 
 def read_validation(paths: Paths, kind: str, version: str) -> dict | None:
-    path = kind_root(paths, kind) / version_name(version, f"{kind} dataset") / "validation.json"
+    path = version_dir(paths, kind, version) / "validation.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
 def write_validation(paths: Paths, kind: str, version: str, result: dict) -> None:
-    write_json_atomic(kind_root(paths, kind) / version_name(version, f"{kind} dataset") / "validation.json", result)
+    write_json_atomic(version_dir(paths, kind, version) / "validation.json", result)
 
 
 def list_versions(paths: Paths, kind: str) -> list[dict]:

@@ -68,19 +68,15 @@ def test_duckdb_refuses_every_hostile_statement(warehouse):
 
 def test_refusal_names_the_statement_as_written():
     """``INSTALL httpfs`` is a LOAD statement to DuckDB: the refusal says INSTALL, which the person typed."""
+    import duckdb
+
     from shardline import duck
 
-    with duckdb_connection() as con:
+    with duckdb.connect(":memory:") as con:
         with pytest.raises(duck.Refused, match=r"INSTALL \(LOAD\) statements are refused"):
             duck.check_statement(con, "INSTALL httpfs")
         with pytest.raises(duck.Refused, match=r": COPY statements are refused"):
             duck.check_statement(con, "/* a comment */ -- another\n copy (SELECT 1) TO 'x.csv'")
-
-
-def duckdb_connection():
-    import duckdb
-
-    return duckdb.connect(":memory:")
 
 
 def test_cli_refusal_is_one_line(warehouse):
