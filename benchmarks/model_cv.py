@@ -61,11 +61,20 @@ def train_network(variant: str, x_train, y_train, x_val, y_val, labels: list[str
                   epochs: int = 30, augment: tuple[str, ...] = ("flip", "crop", "color")):
     """The nightly regime (``training/train.py``: its steps per epoch, label weights, cosine schedule and early
     stopping, the default batch size and learning rate) on arrays in memory; 30 epochs as the nightly config.
-    -> (a model with one output, epochs run, what ``choose_mix`` found for ``mix``)."""
+    -> (a model with one output, epochs run, what ``choose_mix`` found for ``mix``, the trained model before
+    ``mirror_averaged`` when it was applied)."""
     import tensorflow as tf
 
     from training.config import ImageModelConfig, TrainConfig
-    from training.models import build_image_model, choose_mix, compile_model, cosine_schedule, mixed_model, per_head
+    from training.models import (
+        build_image_model,
+        choose_mix,
+        compile_model,
+        cosine_schedule,
+        mirror_averaged,
+        mixed_model,
+        per_head,
+    )
     from training.train import early_stopping, epoch_steps, label_weights
 
     regime = TrainConfig(kind="image")
@@ -85,13 +94,15 @@ def train_network(variant: str, x_train, y_train, x_val, y_val, labels: list[str
     model = compile_model(model, cosine_schedule(regime.learning_rate, epochs * steps))
     history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=val,
                         callbacks=[early_stopping(epochs)], verbose=0)
-    mix = None
+    mix, plain = None, None
+    if cfg.mirror_average and "flip" in cfg.augment:  # as training/train.py: the mean over picture and mirror
+        plain, model = model, mirror_averaged(model)
     if len(model.outputs) == 2:
         val_probs = model.predict(x_val, verbose=0)
         mix = choose_mix(*val_probs, y_val)
         heads, model = model, mixed_model(model, mix["deep_weight"])
         mix["heads"], mix["val_probs"] = heads, val_probs
-    return model, len(history.history["loss"]), mix
+    return model, len(history.history["loss"]), mix, plain
 
 
 def main() -> int:
@@ -113,6 +124,7 @@ def main() -> int:
     features = image_features(raw) if "logreg" in variants else None
     scores: dict[str, list[float]] = {v: [] for v in variants}
     seconds: dict[str, list[float]] = {v: [] for v in variants}
+    unmirrored: dict[str, list[float]] = {}
     for fold, (train, test) in enumerate(StratifiedKFold(args.folds, shuffle=True, random_state=0).split(x, y)):
         if args.max_folds is not None and fold >= args.max_folds:
             break
@@ -121,14 +133,20 @@ def main() -> int:
             started = time.perf_counter()
             if v == "logreg":
                 model = image_pipeline().fit(features[train], y[train])
-                accuracy, epochs = float(np.mean(model.predict(features[test]) == y[test])), 0
+                accuracy, epochs, mix, plain = float(np.mean(model.predict(features[test]) == y[test])), 0, None, None
             else:
-                net, epochs, mix = train_network(v, x[train], y[train], x[val], y[val], labels,
+                net, epochs, mix, plain = train_network(v, x[train], y[train], x[val], y[val], labels,
                                                  augment=tuple(a for a in args.augment.split(",") if a))
                 accuracy = float(np.mean(net.predict(x[test], verbose=0).argmax(1) == y[test]))
             scores[v].append(accuracy)
             seconds[v].append(time.perf_counter() - started)
             print(f"fold {fold} {v}: accuracy {accuracy:.4f} ({epochs} epochs, {seconds[v][-1]:.0f} s)", flush=True)
+            if plain is not None:  # the same weights, each picture predicted once (the mix weight as chosen)
+                p = plain.predict(x[test], verbose=0)
+                if mix is not None:
+                    p = mix["deep_weight"] * p[0] + (1 - mix["deep_weight"]) * p[1]
+                unmirrored.setdefault(v, []).append(float(np.mean(p.argmax(1) == y[test])))
+                print(f"  without the mirror image: {unmirrored[v][-1]:.4f}", flush=True)
             if v.startswith("mix"):
                 deep, joint = mix.pop("heads").predict(x[test], verbose=0)
                 vd, vj = mix.pop("val_probs")
@@ -143,13 +161,15 @@ def main() -> int:
                 print(f"  chosen on validation: {mix}; on the fold, the network head {grid[1]:.4f}, the head with "
                       f"the wide branch {grid[0]:.4f}, by the network head's weight {grid}", flush=True)
     base = np.asarray(scores["logreg"]) if "logreg" in scores else None
-    lines = ["| variant | mean accuracy | per fold | points over logreg (mean, min..max) | seconds per fold |",
-             "|---|---:|---|---|---:|"]
+    lines = ["| variant | mean accuracy | per fold | points over logreg (mean, min..max) | without the mirror "
+             "image: mean, per fold | seconds per fold |", "|---|---:|---|---|---|---:|"]
     for v in variants:
         s = np.asarray(scores[v])
         gain = "" if base is None or v == "logreg" else \
             f"**{100 * np.mean(s - base):+.1f}** ({100 * np.min(s - base):+.1f}..{100 * np.max(s - base):+.1f})"
-        lines.append(f"| {v} | {np.mean(s):.3f} | {' '.join(f'{a:.3f}' for a in s)} | {gain} | "
+        flat = unmirrored.get(v)
+        flat = f"{np.mean(flat):.3f}: {' '.join(f'{a:.3f}' for a in flat)}" if flat else ""
+        lines.append(f"| {v} | {np.mean(s):.3f} | {' '.join(f'{a:.3f}' for a in s)} | {gain} | {flat} | "
                      f"{np.mean(seconds[v]):.0f} |")
         print(lines[-1], flush=True)
     name = args.name or args.dataset.name
@@ -162,7 +182,9 @@ def main() -> int:
         f"the network alone, `wd` the network with its wide branch on the baseline's features, logits added "
         f"(`classic_mix = \"sum\"`), `mix` the network with two heads (alone, and with the wide branch) mixed by "
         f"a weight chosen on the held-out tenth (`\"validation\"`, the default); `wd0` and `mix0` the same with the "
-        f"wide branch on the baseline's features only (`image_classic_extra = false`).",
+        f"wide branch on the baseline's features only (`image_classic_extra = false`). Trained with flips, "
+        f"each network predicts the mean over a picture and its mirror image (`image_mirror_average`); the "
+        f"next column scores the same weights on the picture alone.",
         "", *lines]))
     return 0
 

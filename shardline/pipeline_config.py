@@ -163,6 +163,7 @@ class TrainSection:
     image_classic_features: bool = True  # a wide branch on the baseline's pixels + HOG beside the network
     image_classic_extra: bool = True  # the wide branch also gets a coarser HOG and a colour histogram
     image_classic_mix: str = "validation"  # validation: trained apart, mixed by a weight chosen on val; sum
+    image_mirror_average: bool = True  # with flip augmentation: predict the mean over a picture and its mirror
     text_max_tokens: int = 50_000
     text_ngrams: int = 2
     text_char_ngrams: bool = True

@@ -21,6 +21,8 @@ class ImageModelConfig:
     classic_l2: float = 0.01                       # its L2 penalty per weight
     classic_mix: str = "validation"                # validation: own losses, probabilities mixed by a weight
                                                    # chosen on the validation split; sum: logits added
+    mirror_average: bool = True                    # with "flip" in augment: serve the mean of the probabilities
+                                                   # of a picture and of its mirror image
 
     def __post_init__(self) -> None:
         if not self.conv_filters or any(f < 1 for f in self.conv_filters):

@@ -9,7 +9,8 @@
   are added to the network's (wide and deep). With
   ``classic_mix = "validation"`` (the default) the network also has a head of its own, both heads are
   trained (each on its own loss), and the served model mixes their probabilities by a weight chosen on
-  the validation split (``choose_mix``, ``mixed_model``); with ``"sum"`` the joint head alone.
+  the validation split (``choose_mix``, ``mixed_model``); with ``"sum"`` the joint head alone. A model
+  trained with flips predicts the mean over a picture and its mirror image (``mirror_averaged``).
 - text: sublinear TF-IDF of word 1..n-grams and character 3-5-grams, learned from the train split and
   kept inside the model (so inference takes raw strings), L2-normalised, into a one-hidden-layer MLP:
   the n-gram MLP recipe for small corpora, on the same features as the TF-IDF + linear baseline.
@@ -246,6 +247,28 @@ def as_served(model: keras.Model, deep_weight: float = 0.5) -> keras.Model:
     """The one-output model scoring loads: ``model`` itself, or a two-headed model mixed at ``deep_weight``
     (training chooses the weight on validation; this is for a model built and saved without training)."""
     return mixed_model(model, deep_weight) if len(model.outputs) == 2 else model
+
+
+@keras.saving.register_keras_serializable(package="shardline")
+class MirrorImage(keras.layers.Layer):
+    """The pictures of a batch mirrored left to right."""
+
+    def call(self, inputs):
+        return tf.reverse(inputs, axis=[2])
+
+
+def mirror_averaged(model: keras.Model) -> keras.Model:
+    """``model`` with each output the mean of its outputs on a picture and on the picture's mirror image
+    (``train.image_mirror_average``, for models trained with flips). The wrapper shares ``model``'s layers
+    and weights; the saved model holds both, so scoring loads one model as before."""
+    inputs = keras.Input(model.input_shape[1:], name="picture")
+    plain, mirrored = model(inputs), model(MirrorImage(name="mirror")(inputs))
+    if len(model.outputs) == 1:
+        plain, mirrored = [plain], [mirrored]
+    names = [t.name.split("/")[0] for t in model.outputs]
+    outputs = [keras.layers.Average(dtype="float32", name=f"{name}_with_mirror")([a, b])
+               for name, a, b in zip(names, plain, mirrored)]
+    return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
 
 
 MIX_GRID = tuple(i / 20 for i in range(21))

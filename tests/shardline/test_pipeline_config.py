@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,16 @@ def test_cli_config_show_and_bad_config_error(tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "text.preset must be one of" in bad.stderr
+
+
+def test_every_field_is_documented_in_config_md():
+    """docs/CONFIG.md shows every field in its full example and explains it in a table row."""
+    import dataclasses
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "CONFIG.md").read_text()
+    config = PipelineConfig()
+    missing = [f"[{section.name}] {field.name}" for section in dataclasses.fields(config)
+               if dataclasses.is_dataclass(getattr(config, section.name))
+               for field in dataclasses.fields(getattr(config, section.name))
+               if f"\n{field.name} =" not in doc or f"`{field.name}`" not in doc]
+    assert not missing, f"not in docs/CONFIG.md: {missing}"

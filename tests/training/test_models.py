@@ -107,6 +107,35 @@ def test_a_model_with_the_wide_branch_saves_reloads_and_scores_batches_of_unknow
     assert "classic_features" not in [layer.name for layer in plain.layers] and len(plain.outputs) == 1
 
 
+def test_a_mirror_averaged_model_predicts_the_mean_over_the_picture_and_its_mirror(tmp_path):
+    """``train.image_mirror_average``: each head's probabilities are the mean of the trained model's on the
+    picture and on its mirror image, in the saved model that scoring loads."""
+    import tensorflow as tf
+
+    from training.config import ImageModelConfig
+    from training.models import build_image_model, load_model, mirror_averaged, mixed_model
+
+    x = np.stack([np.asarray(p, dtype=np.float32) / 255.0 for p in photo_crops(4, side=40)])
+    mirror = x[:, :, ::-1]
+    heads = build_image_model(ImageModelConfig(conv_filters=(8,)), (40, 40, 3), 5)
+    by_hand = [(a.numpy() + b.numpy()) / 2 for a, b in zip(heads(x, training=False), heads(mirror, training=False))]
+    assert not np.allclose(heads(x, training=False)[1].numpy(), by_hand[1], atol=1e-4)  # the mirror matters
+    averaged = mirror_averaged(heads)
+    assert len(averaged.outputs) == 2
+    for got, want in zip(averaged(x, training=False), by_hand):
+        np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
+    served = mixed_model(averaged, 0.3)
+    served.save(tmp_path / "model.keras")
+    again = load_model(tmp_path)
+    score = tf.function(lambda t: again(t, training=False),
+                        input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)])
+    np.testing.assert_allclose(score(tf.constant(x)).numpy(), 0.3 * by_hand[0] + 0.7 * by_hand[1], atol=1e-5)
+    np.testing.assert_allclose(score(tf.constant(mirror)).numpy(), score(tf.constant(x)).numpy(), atol=1e-5)
+    one = build_image_model(ImageModelConfig(conv_filters=(8,), classic_mix="sum"), (40, 40, 3), 5)
+    np.testing.assert_allclose(mirror_averaged(one)(x, training=False).numpy(),
+                               (one(x, training=False).numpy() + one(mirror, training=False).numpy()) / 2, atol=1e-6)
+
+
 def test_the_mix_is_chosen_on_the_held_out_rows():
     from training.models import choose_mix
 

@@ -1,4 +1,5 @@
 """Training on real published datasets, with real worker processes (training.launch / training.train)."""
+import io
 import json
 import os
 import signal
@@ -164,6 +165,20 @@ def test_digits_accuracy_gate_and_rollback(spark, home, tmp_path_factory, one_pa
     predictor = load_predictor(str(model_dir))
     predicted, _, _, _ = predictor.predict(pictures, manifest.get("encoding") or "png", manifest.get("image_shape"))
     assert np.mean(predicted == np.asarray(predictor.labels)[truth]) == pytest.approx(metrics["accuracy"])
+    # trained with flips (the default augmentation): a picture and its mirror image score alike
+    from PIL import Image
+
+    encoding, shape = manifest.get("encoding") or "png", manifest.get("image_shape")
+
+    def mirrored(value: bytes) -> bytes:
+        if encoding == "raw":
+            return np.ascontiguousarray(np.frombuffer(value, np.uint8).reshape(shape)[:, ::-1]).tobytes()
+        out = io.BytesIO()
+        Image.open(io.BytesIO(value)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(out, format="PNG")
+        return out.getvalue()
+
+    np.testing.assert_allclose(predictor.probabilities([mirrored(p) for p in pictures[:20]], encoding, shape),
+                               predictor.probabilities(pictures[:20], encoding, shape), atol=1e-5)
 
     worse = run(["training.train", "--kind", "image", "--date", "2033-02-01", "--dataset", str(folder),
                  "--epochs", "1", "--steps-per-epoch", "1", "--learning-rate", "1e-6", "--baseline-policy", "off",
