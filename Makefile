@@ -32,12 +32,11 @@ demo: install
 	@echo "== prediction counts per table ($(DEMO_DATE))"
 	@$(BIN)/shardline query "SELECT 'ml.image_predictions' AS table_name, count(*) AS predictions FROM ml.image_predictions WHERE dt = '$(DEMO_DATE)' UNION ALL SELECT 'ml.text_predictions', count(*) FROM ml.text_predictions WHERE dt = '$(DEMO_DATE)'" 2>/dev/null
 
-# Four test processes, a file each at a time (module fixtures such as the e2e pipeline stay in one
-# process), the longest files first (tests/conftest.py): most tests wait on a JVM or a subprocess
-# starting, so on 2 cores three processes kept the cores about 60% busy, and the four longest files
-# (about 500 s each) start together (docs/TESTING.md). The 15 slowest tests are listed at the end.
+# Three test processes, a file each at a time (module fixtures such as the e2e pipeline stay in one
+# process), the longest files first (tests/conftest.py): on 2 cores two processes kept them about 60%
+# busy (most tests wait on a JVM or a subprocess starting). The 15 slowest tests are listed at the end.
 test: install
-	$(BIN)/python -m pytest -q -n 4 --dist loadfile --no-loadscope-reorder --durations=15 tests
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # The scheduler-driven suite: Airflow standalone on loopback, a run triggered through the REST API, a
 # backfill, a rerun by clearing tasks (about 12 minutes on 2 cores, so not part of `make test`).

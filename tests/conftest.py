@@ -56,8 +56,7 @@ def pytest_configure(config):
 # tests is given the next file at once: in the fault-injection suite the two-runs file is paired with
 # the short publish file, not with the training file.
 LONGEST_FIRST = ("tests/test_pipeline_e2e.py", "tests/reliability/test_concurrent_runs.py",
-                 "tests/training/test_training.py", "tests/training/test_training_quality.py",
-                 "tests/test_spark_cluster.py",
+                 "tests/training/test_training.py", "tests/test_spark_cluster.py",
                  "tests/spark_jobs/test_publish_dataset.py", "tests/test_warehouse_serving.py")
 
 
