@@ -76,11 +76,12 @@ def build_models(home: Path, texts: list[str]) -> dict[str, Path]:
         else:
             vec = build_vectorizers(TextModelConfig(), tf.data.Dataset.from_tensor_slices(texts[:20000]).batch(512))
             model = build_text_model(TextModelConfig(), vec, 4)
-        folder = home / "models" / kind.split("-")[0] / f"bench-{kind}"
+        served_as = kind.split("-")[0]  # image-unmirrored: an image model, not the champion
+        folder = home / "models" / served_as / f"bench-{kind}"
         folder.mkdir(parents=True)
         model.save(folder / "model.keras")
-        (folder / "labels.json").write_text(json.dumps(labels[kind.split("-")[0]]))
-        (folder / "model.json").write_text(json.dumps({"kind": kind.split("-")[0], "name": f"{kind}_classifier",
+        (folder / "labels.json").write_text(json.dumps(labels[served_as]))
+        (folder / "model.json").write_text(json.dumps({"kind": served_as, "name": f"{kind}_classifier",
                                                        "version": f"bench-{kind}"}))
         if kind in ("image", "text"):
             write_pointer(home / "models" / kind / "champion", f"bench-{kind}")

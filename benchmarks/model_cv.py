@@ -95,7 +95,7 @@ def train_network(variant: str, x_train, y_train, x_val, y_val, labels: list[str
     history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=val,
                         callbacks=[early_stopping(epochs)], verbose=0)
     mix, plain = None, None
-    if cfg.mirror_average and "flip" in cfg.augment:  # as training/train.py: the mean over picture and mirror
+    if cfg.mirrors:  # as training/train.py: the mean over picture and mirror
         plain, model = model, mirror_averaged(model)
     if len(model.outputs) == 2:
         val_probs = model.predict(x_val, verbose=0)
@@ -110,6 +110,7 @@ def main() -> int:
 
     import training  # noqa: F401  (tf-keras before TensorFlow loads)
     from training.baseline import image_features, image_pipeline
+    from training.models import mixed_model
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dataset", type=Path)
@@ -142,10 +143,9 @@ def main() -> int:
             seconds[v].append(time.perf_counter() - started)
             print(f"fold {fold} {v}: accuracy {accuracy:.4f} ({epochs} epochs, {seconds[v][-1]:.0f} s)", flush=True)
             if plain is not None:  # the same weights, each picture predicted once (the mix weight as chosen)
-                p = plain.predict(x[test], verbose=0)
-                if mix is not None:
-                    p = mix["deep_weight"] * p[0] + (1 - mix["deep_weight"]) * p[1]
-                unmirrored.setdefault(v, []).append(float(np.mean(p.argmax(1) == y[test])))
+                once = plain if mix is None else mixed_model(plain, mix["deep_weight"])
+                probs = once.predict(x[test], verbose=0)
+                unmirrored.setdefault(v, []).append(float(np.mean(probs.argmax(1) == y[test])))
                 print(f"  without the mirror image: {unmirrored[v][-1]:.4f}", flush=True)
             if v.startswith("mix"):
                 deep, joint = mix.pop("heads").predict(x[test], verbose=0)

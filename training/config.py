@@ -37,6 +37,12 @@ class ImageModelConfig:
         if unknown:
             raise ValueError(f"image.augment: unknown {unknown}, choose from {list(AUGMENTATIONS)}")
 
+    @property
+    def mirrors(self) -> bool:
+        """Whether the served model predicts the mean over a picture and its mirror image: asked for, and the
+        network was trained with flips."""
+        return self.mirror_average and "flip" in self.augment
+
 
 @dataclass(frozen=True)
 class TextModelConfig:

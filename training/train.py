@@ -389,7 +389,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
         ]
         history = fit(model, cfg, callbacks)
     trail.finish(model)
-    if cfg.kind == "image" and cfg.image.mirror_average and "flip" in cfg.image.augment:
+    if cfg.kind == "image" and cfg.image.mirrors:
         # trained on mirror images too: each picture is predicted with its mirror and the two averaged
         # (+0.9 points over 4 folds of the icon families, docs/TRAINING.md); before the mix is chosen
         with strategy.scope():
