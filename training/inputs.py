@@ -11,17 +11,30 @@ from contextlib import contextmanager
 
 import tensorflow as tf
 
+# Pixels are scaled by multiplying with this constant, never by dividing by 255: a traced tf.function
+# (scoring) rewrites ``x / 255.0`` into ``x * (1 / 255.0)`` while tf.data (training, the gate's test) and
+# eager mode divide, and the two differ by one ulp for half of the 256 levels. The wide branch's gradient
+# histograms are discontinuous (an orientation on a bin edge), so that ulp moved served probabilities by
+# up to 0.015 and flipped a test picture against what the gate measured (docs/TESTING.md). A product is
+# computed alike everywhere.
+PIXEL_SCALE = 1.0 / 255.0
+
+
+def to_unit(pixels: tf.Tensor) -> tf.Tensor:
+    """uint8 pixels -> float32 in [0, 1], bit for bit the same in eager mode, tf.data and tf.function."""
+    return tf.cast(pixels, tf.float32) * PIXEL_SCALE
+
 
 def preprocess_images(png_bytes: tf.Tensor) -> tf.Tensor:
     """A batch of PNG byte strings -> float32 NHWC in [0, 1]."""
     pixels = tf.map_fn(lambda b: tf.io.decode_png(b, channels=0), png_bytes, fn_output_signature=tf.uint8)
-    return tf.cast(pixels, tf.float32) / 255.0
+    return to_unit(pixels)
 
 
 def raw_images(pixels: tf.Tensor, shape: list[int]) -> tf.Tensor:
     """A batch of raw uint8 HWC pixel strings -> float32 NHWC in [0, 1], in one vectorised op."""
     flat = tf.io.decode_raw(pixels, tf.uint8)
-    return tf.cast(tf.reshape(flat, [-1, *shape]), tf.float32) / 255.0
+    return to_unit(tf.reshape(flat, [-1, *shape]))
 
 
 def preprocess(kind: str, raw: tf.Tensor, encoding: str = "png", shape: list[int] | None = None) -> tf.Tensor:

@@ -113,6 +113,7 @@ def mix_heads(heads, strategy, url: dict, kind: str, labels: list[str], train_co
     the validation split, its test metrics with ``mix``: the weight, the test behind it, and each head's
     accuracy on the validation and test splits)."""
     import numpy as np
+    import tf_keras as keras
 
     from training.models import choose_mix, mixed_model
 
@@ -124,8 +125,12 @@ def mix_heads(heads, strategy, url: dict, kind: str, labels: list[str], train_co
     w = mix["deep_weight"]
     with strategy.scope():
         model = mixed_model(heads, w)
-    y_test, (deep, joint) = predict_split(heads, url["test"], kind, encoding)
-    metrics = metrics_by_name(y_test, w * deep + (1 - w) * joint, labels, labels, train_counts)
+        # the test split is scored by the served model's own graph (its float32 mix, as scoring runs it),
+        # with the heads alongside in the same pass: a mix recomputed here in float64 can break a near-tie
+        # the other way, and the gate's accuracy would not be the saved model's (docs/TESTING.md)
+        scored = keras.Model(heads.inputs, [model.output, *heads.outputs], name="scored")
+    y_test, (served, deep, joint) = predict_split(scored, url["test"], kind, encoding)
+    metrics = metrics_by_name(y_test, served, labels, labels, train_counts)
     mix["test_accuracy"] = {"deep": float(np.mean(deep.argmax(1) == y_test)) if len(y_test) else None,
                             "joint": float(np.mean(joint.argmax(1) == y_test)) if len(y_test) else None}
     metrics["mix"] = mix
