@@ -43,6 +43,8 @@ def load(dataset: Path) -> tuple[list[bytes], np.ndarray, np.ndarray, list[str]]
     import pyarrow.dataset as pads
     from PIL import Image
 
+    from training.inputs import PIXEL_SCALE
+
     manifest = json.loads((dataset / "manifest.json").read_text())
     raw, labels = [], []
     for split in ("train", "val", "test"):
@@ -51,7 +53,7 @@ def load(dataset: Path) -> tuple[list[bytes], np.ndarray, np.ndarray, list[str]]
         labels += table.column("label_index").to_pylist()
     pixels = np.stack([np.asarray(Image.open(io.BytesIO(v)).convert("RGB" if manifest.get("image_shape") is None
                                                                     or manifest["image_shape"][-1] == 3 else "L"),
-                                  dtype=np.float32) / 255.0 for v in raw])
+                                  dtype=np.float32) * np.float32(PIXEL_SCALE) for v in raw])  # as scoring scales
     if pixels.ndim == 3:
         pixels = pixels[..., None]
     return raw, pixels, np.asarray(labels), manifest["labels"]

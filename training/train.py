@@ -126,8 +126,8 @@ def mix_heads(heads, strategy, url: dict, kind: str, labels: list[str], train_co
     with strategy.scope():
         model = mixed_model(heads, w)
         # the test split is scored by the served model's own graph (its float32 mix, as scoring runs it),
-        # with the heads alongside in the same pass: a mix recomputed here in float64 can break a near-tie
-        # the other way, and the gate's accuracy would not be the saved model's (docs/TESTING.md)
+        # with the heads alongside in the same pass, so the gate's figure is the saved model's by
+        # construction rather than a mix of the heads recomputed here
         scored = keras.Model(heads.inputs, [model.output, *heads.outputs], name="scored")
     y_test, (served, deep, joint) = predict_split(scored, url["test"], kind, encoding)
     metrics = metrics_by_name(y_test, served, labels, labels, train_counts)
