@@ -30,7 +30,7 @@ from math import comb
 
 import pandas as pd
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shardline.pipeline_config import GUARD_REACH, HASH_GUARDS
@@ -114,8 +114,11 @@ def near_duplicates(flagged: DataFrame, cfg: NearDupConfig, guards: dict[int, in
         "source")
     # One long per picture stands for both its id and its rank (most pixels, then smallest source path):
     # the LSH stage shuffles millions of (bucket, picture) rows, and a long is a fraction of an id string
-    # plus a (pixels, path) struct. Ranks are data, so they are the same on every run and partitioning.
-    live = live.withColumn("r", F.row_number().over(Window.orderBy("_neg_px", "source"))).persist(StorageLevel.DISK_ONLY)
+    # plus a (pixels, path) struct. The longs come from a global sort (range-partitioned, so it spreads over
+    # the cluster; a row_number over an unpartitioned window pulled every picture into one task): they
+    # increase with the rank but are not consecutive, and only their order and identity are used below.
+    live = (live.orderBy("_neg_px", "source").withColumn("r", F.monotonically_increasing_id())
+            .persist(StorageLevel.DISK_ONLY))
     def exploded(column: str, v: int) -> DataFrame:
         rows = live.select("r", "opaque", F.lit(v).alias("v"), F.col(column).alias("_all"),
                            F.posexplode(column).alias("k", "h"))
