@@ -223,18 +223,15 @@ def test_near_duplicate_skew_guard_keeps_results_for_a_giant_bucket(spark):
 
 
 def test_near_duplicates_keep_the_largest_whatever_the_partitioning(spark):
-    """Each group's kept member is its largest picture (then the smallest path), and which record points to
+    """Each group's kept member is its largest picture, and which record points to
     which does not depend on the input's order or partitioning: the rank is a global sort that spreads over
     several partitions here."""
-    from PIL import Image as PILImage
-
-    files, largest = {}, {}
+    files, group_of, largest = {}, {}, {}
     for g in range(6):
         img = picture(2000 + g, 240, 180)
         for k, side in enumerate((120, 240, 160, 200)):
-            copy = img.resize((side, side * 3 // 4), PILImage.BILINEAR)
             name = f"l/g{g}_{k}_{side}.png"
-            files[name] = encode(copy, "PNG")
+            files[name], group_of[name] = encode(img.resize((side, side * 3 // 4), Image.BILINEAR), "PNG"), g
         largest[g] = f"l/g{g}_1_240.png"
     rows = [(f"{ROOT}/{k}", v) for k, v in files.items()]
     schema = "path string, content binary"
@@ -245,18 +242,23 @@ def test_near_duplicates_keep_the_largest_whatever_the_partitioning(spark):
         return {src: (r["reason"], by_id.get(r["detail"].split()[3]) if r["reason"] else None)
                 for src, r in got.items()}
 
-    spark.conf.set("spark.sql.shuffle.partitions", "7")
-    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    settings = {"spark.sql.shuffle.partitions": "7", "spark.sql.adaptive.coalescePartitions.enabled": "false"}
+    before = {k: spark.conf.get(k, None) for k in settings}  # the session's own (build_spark sets partitions)
+    for k, v in settings.items():
+        spark.conf.set(k, v)
     try:
         one = outcome(spark.createDataFrame(rows, schema).coalesce(1))
         spread = outcome(spark.createDataFrame(list(reversed(rows)), schema).repartition(5))
     finally:
-        spark.conf.unset("spark.sql.shuffle.partitions")
-        spark.conf.unset("spark.sql.adaptive.coalescePartitions.enabled")
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
     assert one == spread
     kept = sorted(src for src, (reason, _) in one.items() if reason is None)
     assert kept == sorted(largest.values())
-    assert all(reason == "near_duplicate" and dup_of == largest[int(src[3])]
+    assert all(reason == "near_duplicate" and dup_of == largest[group_of[src]]
                for src, (reason, dup_of) in one.items() if reason is not None)
 
 
