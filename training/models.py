@@ -63,22 +63,26 @@ class ClassicFeatures(keras.layers.Layer):
     L2-Hys normalised), as ``training.baseline.hog``. With ``extra`` (``train.image_classic_extra``), also
     a coarser HOG (at ``EXTRA_HOG_SIDE`` in ``EXTRA_HOG_CELL`` px cells) and the square roots of a colour
     histogram of the small picture (hue x saturation x value in ``HSV_BINS``; grey levels for grey
-    pictures). Input in [0, 1]; no gradient flows through."""
+    pictures); with ``colour_quadrants`` also one such histogram per quarter of the small picture (top
+    left, top right, bottom left, bottom right: where the colours are, as a spatial pyramid's second
+    level). Input in [0, 1]; no gradient flows through."""
 
     EXTRA_HOG_SIDE, EXTRA_HOG_CELL = 64, 8
     HSV_BINS = (8, 4, 4)
     GREY_BINS = 16
 
     def __init__(self, pixel_side: int = BASELINE_SIDE, hog_side: int = HOG_SIDE, cell: int = HOG_CELL,
-                 bins: int = HOG_BINS, extra: bool = False, **kwargs):
+                 bins: int = HOG_BINS, extra: bool = False, colour_quadrants: bool = False, **kwargs):
         kwargs["trainable"] = False  # also in a saved config: passing it twice would not load
         super().__init__(**kwargs)
         self.pixel_side, self.hog_side, self.cell, self.bins = pixel_side, hog_side, cell, bins
         self.extra = extra  # False for models saved before it existed
+        self.colour_quadrants = colour_quadrants and extra  # False for models saved before 2026-12-03's evening
 
     def get_config(self):
         return {**super().get_config(), "pixel_side": self.pixel_side, "hog_side": self.hog_side,
-                "cell": self.cell, "bins": self.bins, "extra": self.extra}
+                "cell": self.cell, "bins": self.bins, "extra": self.extra,
+                "colour_quadrants": self.colour_quadrants}
 
     def build(self, input_shape):
         self.image_shape = tuple(int(d) for d in input_shape[1:])  # the model's fixed input size
@@ -94,6 +98,9 @@ class ClassicFeatures(keras.layers.Layer):
         parts = [keras.layers.Flatten()(small), self._hog(grey, self.hog_side, self.cell)]
         if self.extra:
             parts += [self._hog(grey, self.EXTRA_HOG_SIDE, self.EXTRA_HOG_CELL), self._colours(small)]
+        if self.colour_quadrants:
+            qh, qw = small.shape[1] // 2, small.shape[2] // 2
+            parts += [self._colours(small[:, top:top + qh, left:left + qw]) for top in (0, qh) for left in (0, qw)]
         return tf.concat(parts, axis=1)
 
     def _colours(self, small):
@@ -315,7 +322,7 @@ def wide_logits(images, n_classes: int, cfg: ImageModelConfig):
     """The wide branch: the baseline's features (``ClassicFeatures``), standardised by batch norm
     without a learned shift or scale, into a linear layer with the L2 penalty of the baseline's
     logistic regression (C = 0.1 on a few hundred pictures is about 0.01 per weight)."""
-    f = ClassicFeatures(extra=cfg.classic_extra, name="classic_features")(images)
+    f = ClassicFeatures(extra=cfg.classic_extra, colour_quadrants=cfg.classic_extra, name="classic_features")(images)
     f = keras.layers.BatchNormalization(momentum=0.9, center=False, scale=False, name="classic_standardise")(f)
     return keras.layers.Dense(n_classes, kernel_regularizer=keras.regularizers.L2(cfg.classic_l2),
                               dtype="float32", name="wide_logits")(f)
