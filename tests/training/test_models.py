@@ -47,11 +47,20 @@ def test_classic_features_in_the_model_match_the_baselines():
     assert (distances.argmin(axis=1) == np.arange(len(pictures))).all()
 
 
-def test_extra_classic_features_are_a_coarser_hog_and_a_colour_histogram():
-    """``train.image_classic_extra``: the baseline's features unchanged, then the HOG at 64 px in 8 px cells
-    (as ``training.baseline.hog`` computes it) and the square roots of the pixels' shares per HSV bin."""
+def hsv_shares(small: np.ndarray) -> np.ndarray:
     import colorsys
 
+    shares = np.zeros(128)
+    for r, g, b in small.reshape(-1, 3):
+        h, s, v = colorsys.rgb_to_hsv(r, g, b)
+        shares[min(int(h * 8), 7) * 16 + min(int(s * 4), 3) * 4 + min(int(v * 4), 3)] += 1 / small[..., 0].size
+    return shares
+
+
+def test_extra_classic_features_are_a_coarser_hog_and_colour_histograms():
+    """``train.image_classic_extra``: the baseline's features unchanged, then the HOG at 64 px in 8 px cells
+    (as ``training.baseline.hog`` computes it), the square roots of the pixels' shares per HSV bin, and
+    (``colour_quadrants``) the same shares in each quarter of the small picture."""
     from training.baseline import hog
     from training.models import ClassicFeatures
 
@@ -67,18 +76,47 @@ def test_extra_classic_features_are_a_coarser_hog_and_a_colour_histogram():
     assert np.corrcoef(got[:, n_base:n_base + n_hog].ravel(), coarse.ravel())[0, 1] > 0.9
     colours = got[:, n_base + n_hog:]
     assert np.allclose((colours ** 2).sum(axis=1), 1.0, atol=1e-4)  # shares of all pixels
-    for picture, row in zip(pictures, colours):
-        small = np.asarray(picture.resize((BASELINE_SIDE, BASELINE_SIDE), Image.BILINEAR), dtype=np.float32) / 255
-        shares = np.zeros(128)
-        for r, g, b in small.reshape(-1, 3):
-            h, s, v = colorsys.rgb_to_hsv(r, g, b)
-            shares[min(int(h * 8), 7) * 16 + min(int(s * 4), 3) * 4 + min(int(v * 4), 3)] += 1 / small[..., 0].size
-        assert np.abs(row ** 2 - shares).sum() < 0.15  # 0.01-0.10: resampling filters differ at the bins' edges
+    smalls = [np.asarray(p.resize((BASELINE_SIDE, BASELINE_SIDE), Image.BILINEAR), dtype=np.float32) / 255
+              for p in pictures]
+    for small, row in zip(smalls, colours):
+        assert np.abs(row ** 2 - hsv_shares(small)).sum() < 0.15  # 0.01-0.10: resampling filters differ at bin edges
     grey = ClassicFeatures(extra=True)(x[..., :1]).numpy()
     assert np.allclose((grey[:, -16:] ** 2).sum(axis=1), 1.0, atol=1e-4)  # grey levels for grey pictures
-    # a model saved before the option existed has no "extra" in its config and loads without it
-    old = {k: v for k, v in ClassicFeatures(extra=True).get_config().items() if k != "extra"}
-    assert ClassicFeatures.from_config(old).extra is False
+
+    # the quarters: the same features first, then top left, top right, bottom left, bottom right
+    quartered = ClassicFeatures(extra=True, colour_quadrants=True)(x).numpy()
+    assert quartered.shape[1] == got.shape[1] + 4 * 128
+    assert np.allclose(quartered[:, :got.shape[1]], got, atol=1e-5)
+    quarters = quartered[:, got.shape[1]:].reshape(len(pictures), 4, 128)
+    assert np.allclose((quarters ** 2).sum(axis=2), 1.0, atol=1e-4)
+    q = BASELINE_SIDE // 2
+    for small, rows in zip(smalls, quarters):
+        expected = [hsv_shares(small[top:top + q, left:left + q]) for top in (0, q) for left in (0, q)]
+        errors = np.abs(rows ** 2 - np.stack(expected)).sum(axis=1)
+        assert (errors < 0.3).all()  # a quarter has 256 pixels, so one pixel across a bin edge moves 0.008
+    # the order of the quarters: a picture painted red, green / blue, white puts each quarter in one bin
+    painted = np.zeros((1, 96, 96, 3), dtype=np.float32)
+    painted[0, :48, :48] = (1, 0, 0)
+    painted[0, :48, 48:] = (0, 1, 0)
+    painted[0, 48:, :48] = (0, 0, 1)
+    painted[0, 48:, 48:] = (1, 1, 1)
+    bins = ClassicFeatures(extra=True, colour_quadrants=True)(painted).numpy()[0, got.shape[1]:].reshape(4, 128)
+    expected = [hsv_shares(np.array([[colour]], dtype=np.float32)).argmax()
+                for colour in ((1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1))]
+    # (the antialiased downscaling blends the colours along the seams: 88% of a quarter at least is its own)
+    assert bins.argmax(axis=1).tolist() == expected and (bins.max(axis=1) > 0.9).all()
+    grey_quartered = ClassicFeatures(extra=True, colour_quadrants=True)(x[..., :1]).numpy()
+    assert grey_quartered.shape[1] == grey.shape[1] + 4 * 16
+
+    # a model saved before an option existed has no key for it in its config and loads without it
+    config = ClassicFeatures(extra=True, colour_quadrants=True).get_config()
+    before_quadrants = {k: v for k, v in config.items() if k != "colour_quadrants"}
+    assert ClassicFeatures.from_config(before_quadrants).extra is True
+    assert ClassicFeatures.from_config(before_quadrants).colour_quadrants is False
+    before_extra = {k: v for k, v in before_quadrants.items() if k != "extra"}
+    assert ClassicFeatures.from_config(before_extra).extra is False
+    # quarters need the extra features: without them the option changes nothing
+    assert ClassicFeatures(extra=False, colour_quadrants=True)(x).numpy().shape == base.shape
 
 
 @pytest.mark.parametrize("mix", ["validation", "sum"])
