@@ -15,7 +15,8 @@ fold. Variants:
   loss, their probabilities mixed by a weight chosen on the held-out tenth (``"validation"``, the default).
   Its line also gives each head's own accuracy.
 - ``wd0``, ``mix0``: the same with the wide branch on the baseline's features only
-  (``train.image_classic_extra = false``; ``wd`` and ``mix`` add a coarser HOG and a colour histogram).
+  (``train.image_classic_extra = false``; ``wd`` and ``mix`` add a coarser HOG and colour histograms of the
+  whole small picture and of its quarters).
 
     python benchmarks/model_cv.py DATASET_DIR [--variants logreg,net,wd] [--folds 4] [--name icons]
 

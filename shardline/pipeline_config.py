@@ -161,7 +161,7 @@ class TrainSection:
     image_pretrained: str = ""       # MobileNetV2 no-top weights (.h5) to start from; empty: from scratch
     image_pretrained_alpha: float = 1.0
     image_classic_features: bool = True  # a wide branch on the baseline's pixels + HOG beside the network
-    image_classic_extra: bool = True  # the wide branch also gets a coarser HOG and a colour histogram
+    image_classic_extra: bool = True  # the wide branch also gets a coarser HOG and colour histograms
     image_classic_mix: str = "validation"  # validation: trained apart, mixed by a weight chosen on val; sum
     image_mirror_average: bool = True  # with flip augmentation: predict the mean over a picture and its mirror
     text_max_tokens: int = 50_000

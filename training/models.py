@@ -5,7 +5,8 @@
   global average pooling, dropout, softmax. Optionally a MobileNetV2 backbone started from a local
   Keras-applications weights file (``ImageModelConfig.pretrained``; nothing is downloaded). Beside it,
   unless ``classic_features`` is off, a wide linear branch on the baseline's own features (pixels and
-  HOG, ``ClassicFeatures``; with ``classic_extra`` also a coarser HOG and a colour histogram) whose logits
+  HOG, ``ClassicFeatures``; with ``classic_extra`` also a coarser HOG and colour histograms of the whole
+  small picture and of its quarters) whose logits
   are added to the network's (wide and deep). With
   ``classic_mix = "validation"`` (the default) the network also has a head of its own, both heads are
   trained (each on its own loss), and the served model mixes their probabilities by a weight chosen on
