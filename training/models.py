@@ -6,8 +6,7 @@
   Keras-applications weights file (``ImageModelConfig.pretrained``; nothing is downloaded). Beside it,
   unless ``classic_features`` is off, a wide linear branch on the baseline's own features (pixels and
   HOG, ``ClassicFeatures``; with ``classic_extra`` also a coarser HOG and colour histograms of the whole
-  small picture and of its quarters) whose logits
-  are added to the network's (wide and deep). With
+  small picture and of its quarters) whose logits are added to the network's (wide and deep). With
   ``classic_mix = "validation"`` (the default) the network also has a head of its own, both heads are
   trained (each on its own loss), and the served model mixes their probabilities by a weight chosen on
   the validation split (``choose_mix``, ``mixed_model``); with ``"sum"`` the joint head alone. A model
@@ -98,14 +97,20 @@ class ClassicFeatures(keras.layers.Layer):
                 if x.shape[-1] == 3 else x[..., :1])
         parts = [keras.layers.Flatten()(small), self._hog(grey, self.hog_side, self.cell)]
         if self.extra:
-            parts += [self._hog(grey, self.EXTRA_HOG_SIDE, self.EXTRA_HOG_CELL), self._colours(small)]
-        if self.colour_quadrants:
+            bins = self._colour_bins(small)
+            parts += [self._hog(grey, self.EXTRA_HOG_SIDE, self.EXTRA_HOG_CELL),
+                      tf.sqrt(tf.reduce_mean(bins, axis=[1, 2]))]
             qh, qw = small.shape[1] // 2, small.shape[2] // 2
-            parts += [self._colours(small[:, top:top + qh, left:left + qw]) for top in (0, qh) for left in (0, qw)]
+            if self.colour_quadrants and qh and qw:
+                # each quarter's shares, row by row: top left, top right, bottom left, bottom right (an odd
+                # side leaves its last row or column out); one pass over the bins, pooled
+                quarters = tf.nn.avg_pool2d(bins, (qh, qw), (qh, qw), "VALID")
+                parts.append(tf.sqrt(tf.reshape(quarters, [-1, 4 * bins.shape[-1]])))
         return tf.concat(parts, axis=1)
 
-    def _colours(self, small):
-        """sqrt of the share of the small picture's pixels in each colour bin (HSV; grey levels if grey)."""
+    def _colour_bins(self, small):
+        """Each pixel of the small picture as a one-hot colour bin (HSV; grey levels if grey): the mean over
+        an area is the share of its pixels in each bin."""
         if small.shape[-1] == 3:
             hsv = tf.image.rgb_to_hsv(tf.clip_by_value(small, 0.0, 1.0))
             index = tf.zeros_like(hsv[..., 0], dtype=tf.int32)
@@ -115,7 +120,7 @@ class ClassicFeatures(keras.layers.Layer):
         else:
             n_bins = self.GREY_BINS
             index = tf.minimum(tf.cast(tf.clip_by_value(small[..., 0], 0.0, 1.0) * n_bins, tf.int32), n_bins - 1)
-        return tf.sqrt(tf.reduce_mean(tf.one_hot(index, n_bins), axis=[1, 2]))
+        return tf.one_hot(index, n_bins)
 
     def _hog(self, grey, side: int, cell: int):
         grey = tf.image.resize(grey, (side, side), antialias=True)[..., 0]
