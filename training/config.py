@@ -17,7 +17,7 @@ class ImageModelConfig:
     pretrained: str = ""                           # MobileNetV2 no-top weights file (.h5) to start from
     pretrained_alpha: float = 1.0                  # the width multiplier that file was saved with
     classic_features: bool = True                  # a wide branch on the baseline's pixels + HOG
-    classic_extra: bool = True                     # and a coarser HOG (64 px, 8 px cells), colour histograms (whole, quarters)
+    classic_extra: bool = True                     # + HOG at 64 px in 8 px cells, colour histograms (whole, quarters)
     classic_l2: float = 0.01                       # its L2 penalty per weight
     classic_mix: str = "validation"                # validation: own losses, probabilities mixed by a weight
                                                    # chosen on the validation split; sum: logits added
