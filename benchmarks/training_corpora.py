@@ -12,6 +12,11 @@ the nightly models against their baselines (docs/TRAINING.md, "Against the basel
   letter's frequency in English text (``e`` 12.7%: 380, ``z``/``q``/``x``/``j``: 20). Odd canvas sizes
   (40-160 px), random placement, size and a small rotation, coloured ink on coloured paper, a fifth on a
   transparent background. Which fonts, sizes and colours: seeded, so a rerun gives the same files.
+- text, short (``benchmarks/text_cv.py`` only): the descriptions of the Debian packages in the machine's
+  apt lists (``apt-cache dumpavail``; about 63,000 in bookworm's main), labeled by their archive section
+  (``libs``, ``python``, ``games``, ``science``, ...), one copy of each distinct description (the first
+  package's section). The 40 largest sections, the i-th largest capped at 600 x 0.92^i (at least 30): 600
+  ``libs`` ... 30 ``video``. A few words each ("terminal multiplexer"), by thousands of maintainers.
 
 Nothing is downloaded.
 
@@ -66,6 +71,47 @@ def build_text(out: Path, n_labels: int) -> dict[str, int]:
             for i, text in enumerate(docs[label]):
                 fh.write(json.dumps({"id": f"{label}-{i}", "text": text, "label": label}, ensure_ascii=False) + "\n")
             counts[label] = len(docs[label])
+    return counts
+
+
+def debian_descriptions() -> dict[str, list[str]]:
+    """Distinct package descriptions (the synopsis, and the long text where the lists carry it) per section."""
+    try:
+        listing = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    by_text: dict[str, tuple[str, str]] = {}
+    for block in listing.split("\n\n"):
+        fields: dict[str, str] = {}
+        key = None
+        for line in block.splitlines():
+            if line.startswith(" ") and key == "Description":
+                fields[key] += "\n" + ("" if line.strip() == "." else line.strip())
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                fields[key] = value.strip()
+        if fields.get("Description") and fields.get("Section") and fields.get("Package"):
+            text = fields["Description"].strip()
+            first = (fields["Package"], fields["Section"].split("/")[-1])
+            by_text[text] = min(by_text.get(text, first), first)  # the first package's section, whatever the order
+    out: dict[str, list[str]] = {}
+    for text, (_, section) in sorted(by_text.items()):
+        out.setdefault(section, []).append(text)
+    return out
+
+
+def build_debian(out: Path, n_labels: int = 40, largest: int = 600, seed: int = 3) -> dict[str, int]:
+    rng = random.Random(seed)
+    docs = debian_descriptions()
+    chosen = sorted(docs, key=lambda k: (-len(docs[k]), k))[:n_labels]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    with open(out, "w", encoding="utf-8") as fh:
+        for i, label in enumerate(chosen):
+            texts = rng.sample(docs[label], min(len(docs[label]), max(30, int(largest * 0.92 ** i))))
+            for j, text in enumerate(texts):
+                fh.write(json.dumps({"id": f"{label}-{j}", "text": text, "label": label}, ensure_ascii=False) + "\n")
+            counts[label] = len(texts)
     return counts
 
 
@@ -153,6 +199,12 @@ def main() -> None:
     text = build_text(args.out / "docstrings.jsonl", args.text_labels)
     print(f"text: {sum(text.values())} docstrings, {len(text)} labels, largest {max(text.values())}, "
           f"smallest {min(text.values())}")
+    debian = build_debian(args.out / "debian_descriptions.jsonl", args.text_labels)
+    if debian:
+        print(f"text, short: {sum(debian.values())} Debian package descriptions, {len(debian)} sections, largest "
+              f"{max(debian.values())}, smallest {min(debian.values())}")
+    else:
+        print("text, short: skipped (no apt lists: apt-get update first)")
     images = build_images(args.out / "glyphs", args.images_total)
     c = images["counts"]
     print(f"images: {sum(c.values())} glyphs from {images['fonts']} fonts, {len(c)} labels, largest "
