@@ -100,12 +100,9 @@ def train_network(x_train, y_train, x_val, y_val, labels: list[str], seed: int =
 
 def svm_features(fit_on: list[str]):
     """The baseline's own two vectorizers (``training/baseline.text_pipeline``), fitted on ``fit_on``."""
-    from sklearn.pipeline import make_union
-
     from training.baseline import text_pipeline
 
-    union = make_union(*[step for _, step in text_pipeline().steps[0][1].transformer_list])
-    return union.fit(fit_on)
+    return text_pipeline()[0].fit(fit_on)
 
 
 def predict(variant: str, x_train, y_train, x_val, y_val, x_test, labels: list[str]) -> tuple[np.ndarray, int]:
@@ -128,10 +125,11 @@ def predict(variant: str, x_train, y_train, x_val, y_val, x_test, labels: list[s
         a, b = union.transform(list(fit)), union.transform(list(x_test))
         clf = LinearSVC(C=1.0).fit(a, y_fit)
         for _ in range(2):
-            decision = np.sort(clf.decision_function(b), axis=1)
-            margin = decision[:, -1] - decision[:, -2]
-            sure = margin >= np.quantile(margin, 0.5)
-            clf = LinearSVC(C=1.0).fit(sparse.vstack([a, b[sure]]), np.concatenate([y_fit, clf.predict(b)[sure]]))
+            decision = clf.decision_function(b)
+            top_two = np.sort(decision, axis=1)[:, -2:]
+            sure = top_two[:, 1] - top_two[:, 0] >= np.quantile(top_two[:, 1] - top_two[:, 0], 0.5)
+            labeled = clf.classes_[np.argmax(decision, axis=1)]  # what clf.predict(b) returns
+            clf = LinearSVC(C=1.0).fit(sparse.vstack([a, b[sure]]), np.concatenate([y_fit, labeled[sure]]))
         return clf.predict(b), 0
     seeds = (42, 43, 44) if variant == "net-x3" else (42,)
     weighting = "none" if variant == "net-unweighted" else None

@@ -64,14 +64,17 @@ def docstrings(stdlib: Path) -> dict[str, list[str]]:
 def build_text(out: Path, n_labels: int) -> dict[str, int]:
     docs = docstrings(Path(sysconfig.get_paths()["stdlib"]))
     chosen = sorted(docs, key=lambda k: (-len(docs[k]), k))[:n_labels]
+    return write_jsonl(out, {label: docs[label] for label in chosen})
+
+
+def write_jsonl(out: Path, texts: dict[str, list[str]]) -> dict[str, int]:
+    """One ``{"id", "text", "label"}`` record per text (the pipeline's input format) -> the count per label."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    counts = {}
     with open(out, "w", encoding="utf-8") as fh:
-        for label in chosen:
-            for i, text in enumerate(docs[label]):
+        for label, items in texts.items():
+            for i, text in enumerate(items):
                 fh.write(json.dumps({"id": f"{label}-{i}", "text": text, "label": label}, ensure_ascii=False) + "\n")
-            counts[label] = len(docs[label])
-    return counts
+    return {label: len(items) for label, items in texts.items()}
 
 
 def debian_descriptions() -> dict[str, list[str]]:
@@ -104,15 +107,8 @@ def build_debian(out: Path, n_labels: int = 40, largest: int = 600, seed: int = 
     rng = random.Random(seed)
     docs = debian_descriptions()
     chosen = sorted(docs, key=lambda k: (-len(docs[k]), k))[:n_labels]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    with open(out, "w", encoding="utf-8") as fh:
-        for i, label in enumerate(chosen):
-            texts = rng.sample(docs[label], min(len(docs[label]), max(30, int(largest * 0.92 ** i))))
-            for j, text in enumerate(texts):
-                fh.write(json.dumps({"id": f"{label}-{j}", "text": text, "label": label}, ensure_ascii=False) + "\n")
-            counts[label] = len(texts)
-    return counts
+    return write_jsonl(out, {label: rng.sample(docs[label], min(len(docs[label]), max(30, int(largest * 0.92 ** i))))
+                             for i, label in enumerate(chosen)})
 
 
 def latin_fonts() -> list[str]:
