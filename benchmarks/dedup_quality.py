@@ -561,7 +561,7 @@ def random_pair_rates(root: Path, files: dict[str, str], threshold: int) -> dict
     choice sends to the thumbnail check, which grow with the square of the corpus."""
     from PIL import Image
 
-    from shardline.pipeline_config import GUARD_REACH
+    from shardline.settings import GUARD_REACH
     from spark_jobs.imaging.decode import to_mode
     from spark_jobs.imaging.phash import coarse_dcthash, dcthash, phash, trimmed_dcthash
 

@@ -85,9 +85,9 @@ CHOICES = [
 def default_rule() -> list[tuple]:
     """The job's default candidates (``images.near_dup_hash`` within ``images.near_dup_threshold``, a guarded
     hash with its guard within ``GUARD_REACH``)."""
-    from shardline.pipeline_config import GUARD_REACH, HASH_GUARDS, ImagesConfig, hash_names
+    from shardline.settings import GUARD_REACH, HASH_GUARDS, ImagesSettings, hash_names
 
-    cfg = ImagesConfig()
+    cfg = ImagesSettings()
     # small_dcthash (pictures of 32 px and less) is measured in small_pictures.py; the base pictures here are 48 px+
     return [(name, cfg.near_dup_threshold, HASH_GUARDS[name], GUARD_REACH) if name in HASH_GUARDS
             else (name, cfg.near_dup_threshold) for name in hash_names(cfg.near_dup_hash) if name != "small_dcthash"]

@@ -100,8 +100,8 @@ def cli(home: Path, sql: str, engine: str) -> float:
 
 
 def in_process(home: Path, sql: str, repeats: int) -> list[float]:
-    from shardline import duck
     from shardline.config import Paths
+    from shardline_ops import duck
 
     con = duck.connect(Paths(home))
     duck.check_statement(con, sql)

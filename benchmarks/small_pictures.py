@@ -105,19 +105,19 @@ def _integer_box(small):
 
 @functools.lru_cache(maxsize=None)
 def _now_hashes() -> tuple[str, ...]:
-    from shardline.pipeline_config import ImagesConfig, hash_names
+    from shardline.settings import ImagesSettings, hash_names
 
-    return hash_names(ImagesConfig().near_dup_hash)
+    return hash_names(ImagesSettings().near_dup_hash)
 
 
 @functools.lru_cache(maxsize=None)
 def _rule(version: str) -> tuple[int, dict[int, int]]:
     """(threshold, guards) of the candidate rule: before, trimmed dcthash guarding the coarse one; now, the
     default's hashes."""
-    from shardline.pipeline_config import ImagesConfig
+    from shardline.settings import ImagesSettings
     from spark_jobs.imaging.dedup import guard_positions
 
-    return ImagesConfig().near_dup_threshold, ({1: 0} if version == "before" else guard_positions(_now_hashes()))
+    return ImagesSettings().near_dup_threshold, ({1: 0} if version == "before" else guard_positions(_now_hashes()))
 
 
 def signature(data: bytes) -> tuple[int, list[dict]]:

@@ -6,7 +6,7 @@ line) fails at once with that line, other failures are retried. Training runs as
 loads in the scheduler or DAG processor. The validation gate fails without retries and leaves the
 previous dataset version as ``latest``, so a bad night never reaches training or the prediction tables. Every task reads and writes by ``{{ ds }}``, never now().
 The schedule is ``SHARDLINE_SCHEDULE`` (cron, default 02:00 UTC); ``SHARDLINE_CATCHUP=true`` turns
-catch-up on (from ``SHARDLINE_START_DATE``, default 2000-01-01, so any older date can be run by hand). A task that fails for good raises an alert (``shardline.alerts``). The gate's
+catch-up on (from ``SHARDLINE_START_DATE``, default 2000-01-01, so any older date can be run by hand). A task that fails for good raises an alert (``shardline_ops.alerts``). The gate's
 dataset, the model registry and the prediction tables are Airflow Assets; ``prediction_report`` runs
 when both prediction tables have been updated.
 No heavy imports here: this file is parsed often.
@@ -24,8 +24,9 @@ from airflow.sdk import Asset, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from shardline import assets
-from shardline.alerts import notify_failure
-from shardline.spark_task import SparkJobOperator
+from shardline.settings import dag_params
+from shardline_ops.alerts import notify_failure
+from shardline_ops.spark_task import SparkJobOperator
 
 REPO = Path(__file__).resolve().parents[1]
 JOBS = REPO / "spark_jobs"
@@ -49,7 +50,7 @@ CONFIG_XCOM = "{{ ti.xcom_pull(task_ids='check_inputs')['config'] }}"  # the res
 
 def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None) -> SparkJobOperator:
     """A Spark job's task: retried when it fails, except for the job's own refusal (bad input), which fails
-    at once with its line (``shardline/spark_task.py``)."""
+    at once with its line (``shardline_ops/spark_task.py``)."""
     return SparkJobOperator(
         task_id=task_id,
         application=str(JOBS / script),
@@ -83,22 +84,9 @@ def spark_job(task_id: str, script: str, *args: str, outlets: list | None = None
                              description="text corpus: a JSONL, JSON, CSV/TSV, Parquet file or a folder of them, or a folder ROOT/<label>/*.txt"),
         "config": Param("", type="string",
                         description="pipeline configuration file (TOML, docs/CONFIG.md); empty: built-in defaults"),
-        # Each of these overrides fields of the configuration when set (null: the file's value); the names
-        # are those of shardline.pipeline_config.OVERRIDES.
-        "image_size": Param(None, type=["null", "integer"], minimum=8, description="images.size (px)"),
-        "image_mode": Param(None, type=["null", "string"], description="images.mode: RGB or L"),
-        "image_near_dup_threshold": Param(None, type=["null", "integer"], minimum=-1, maximum=63,
-                                          description="images.near_dup_threshold (hash bits, -1 off)"),
-        "text_preset": Param(None, type=["null", "string"], description="text.preset: labeled or web"),
-        "epochs": Param(None, type=["null", "integer"], minimum=1, description="train.image_epochs and text_epochs"),
-        "train_workers": Param(None, type=["null", "integer"], minimum=1, description="train.workers"),
-        "promotion_tolerance": Param(None, type=["null", "number"], minimum=0, maximum=1,
-                                     description="train.promotion_tolerance"),
-        "baseline_policy": Param(None, type=["null", "string"], enum=[None, "refuse", "warn", "off"],
-                                 description="train.baseline_policy: a candidate that does not beat the "
-                                             "scikit-learn baseline is refused, warned about, or not checked"),
-        "search_trials": Param(None, type=["null", "integer"], minimum=0, maximum=50,
-                               description="train.search_trials: random hyperparameter search trials (0 off)"),
+        # Each overrides fields of the configuration when set (null: the file's value); generated from the
+        # settings schema (shardline.settings.OVERRIDES), as `shardline run`'s flags are.
+        **{name: Param(None, **kw) for name, kw in dag_params().items()},
     },
     doc_md=__doc__,
 )
@@ -108,7 +96,7 @@ def nightly_retrain():
         """Fail fast, once, with one line, when a corpus path or the configuration is wrong (no retries for a
         typo); the resolved configuration is written once and every task reads that file."""
         from shardline.config import Paths, ShardlineError
-        from shardline.pipeline_config import resolve, write_resolved
+        from shardline.settings import resolve, write_resolved
 
         resolved = {}
         for key in ("image_corpus", "text_corpus"):
@@ -116,7 +104,7 @@ def nightly_retrain():
             if not path.exists():
                 raise AirflowFailException(f"{key} not found: {path}")
             resolved[key] = str(path.resolve())
-        try:  # the override params share their names with `shardline run`'s flags (pipeline_config.OVERRIDES)
+        try:  # the override params share their names with `shardline run`'s flags (settings.OVERRIDES)
             cfg = resolve(params.get("config") or None, params)
         except ShardlineError as exc:
             raise AirflowFailException(str(exc)) from None

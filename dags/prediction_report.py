@@ -14,7 +14,7 @@ import pendulum
 from airflow.sdk import Asset, dag, task
 
 from shardline import assets
-from shardline.alerts import notify_failure
+from shardline_ops.alerts import notify_failure
 
 REPO = Path(__file__).resolve().parents[1]
 

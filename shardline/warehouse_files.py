@@ -3,7 +3,7 @@
 ``<data>/warehouse/ml.db/<table>/`` holds, for a partitioned table, one folder per partition
 (``dt=...`` or ``stage=.../dt=...``) with immutable versions and a ``_CURRENT`` pointer naming the live one
 (written by ``spark_jobs/common/warehouse.py``); an unpartitioned log table holds its Parquet files
-directly. Spark's catalog and DuckDB's views (``shardline/duck.py``) are both built from here and from
+directly. Spark's catalog and DuckDB's views (``shardline_ops/duck.py``) are both built from here and from
 ``schemas.warehouse``, so the two engines see the same live versions.
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ from schemas.warehouse import (
     TOP_K,
 )
 from shardline.config import Paths, ShardlineError, require_path, shown
-from shardline.pipeline_config import parse_args
+from shardline.settings import Settings, parse_args
 from spark_jobs.common.files import listed_uri
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.common.warehouse import append_rows, replace_partitions, write_quarantine
@@ -145,9 +145,11 @@ def model_image_shape(model: dict) -> list[int] | None:
     return json.loads(manifest.read_text()).get("image_shape") if manifest.exists() else None
 
 
-def corpus_input(spark: SparkSession, kind: str, path: str, shape: list[int] | None = None) -> ScoringInput:
-    """A raw corpus goes through the kind's cleaning transform (images resized to the model's input
-    ``shape``); what fails cleaning is kept for quarantine."""
+def corpus_input(spark: SparkSession, kind: str, path: str, settings: Settings,
+                 shape: list[int] | None = None) -> ScoringInput:
+    """A raw corpus goes through the kind's cleaning transform under the run's ``settings``, as the cleaning
+    jobs do (images sized and coloured as the model's input ``shape`` says); what fails cleaning is kept for
+    quarantine."""
     from spark_jobs.common.flagged import rejected
 
     root = require_path(path, f"{kind} corpus")
@@ -155,15 +157,14 @@ def corpus_input(spark: SparkSession, kind: str, path: str, shape: list[int] | N
         from spark_jobs.common.files import read_files
         from spark_jobs.imaging import clean as c
 
-        (h, w, mode) = (shape[0], shape[1], "L" if shape[2] == 1 else "RGB") if shape else (28, 28, "L")
-        cfg = c.ImageCleanConfig(root_uri=listed_uri(root), target_width=w,
-                                 target_height=h, mode=mode)
+        size, mode = ((shape[1], shape[0]), "L" if shape[2] == 1 else "RGB") if shape else (None, None)
+        cfg = c.ImageCleanConfig.from_settings(settings.images, listed_uri(root), size, mode)
         flagged = c.transform(read_files(spark, str(root)), cfg, near=None)  # score near duplicates too
     else:
         from spark_jobs.text import clean as c
         from spark_jobs.text.read import detect_format, read_corpus
 
-        cfg = c.TextCleanConfig(root_uri=listed_uri(root))
+        cfg = c.TextCleanConfig.from_settings(settings.text, listed_uri(root))
         flagged = c.transform(read_corpus(spark, str(root), detect_format(root), cfg), cfg, minhash=None)
     flagged = flagged.persist()
     good = flagged.filter(F.col("reason").isNull()).select("id", "source", SOURCES[kind][1])
@@ -183,7 +184,7 @@ def scoring_run_row(spark: SparkSession, *, run_id: str, kind: str, dt: str, inp
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = base_parser(__doc__.splitlines()[0])
+    p = base_parser(__doc__.splitlines()[0], prog="batch_inference")
     p.add_argument("--kind", required=True, choices=sorted(SOURCES))
     p.add_argument("--model-version", default=None, help="model version to use (default: the champion)")
     src = p.add_mutually_exclusive_group()
@@ -192,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--split", default="test", help="split of --dataset to score (default test)")
     p.add_argument("--batch-size", type=int, default=512, help="rows per Arrow batch handed to the model")
     p.add_argument("--top-k", type=int, default=3, help="labels kept per row in top_k (default 3)")
-    args = parse_args(p, "batch_inference", argv)
+    args = parse_args(p, argv)
 
     def validate() -> None:
         from training.inference import resolve_model_dir
@@ -218,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.dataset:
                 source = dataset_input(spark, paths, args.kind, args.dataset, args.split)
             elif args.corpus:
-                source = corpus_input(spark, args.kind, args.corpus, model_image_shape(model))
+                source = corpus_input(spark, args.kind, args.corpus, args.settings, model_image_shape(model))
             else:
                 source = clean_input(spark, args.kind, args.date)
             scored = with_lineage(

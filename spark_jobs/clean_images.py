@@ -22,14 +22,12 @@ from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_IMAGES
 from shardline.config import Paths, ShardlineError, require_path, shown
-from shardline.pipeline_config import parse_args
+from shardline.settings import add_setting_flags, parse_args
 from spark_jobs.common import report
 from spark_jobs.common.files import listed_uri, read_files, read_samples
 from spark_jobs.common.flagged import write_flagged
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 from spark_jobs.imaging.clean import ImageCleanConfig, NearDupConfig, transform
-from spark_jobs.imaging.decode import RESIZE_POLICIES
-from spark_jobs.imaging.phash import HASHES
 
 JOB = "clean_images"
 SAMPLES_PER_SECTION = 8
@@ -75,57 +73,24 @@ def _size(value: str) -> tuple[int, int]:
         raise ShardlineError(f"--target-size must look like 28 or 32x24, got {value!r}") from None
 
 
-def _colour(value: str) -> tuple[int, int, int]:
-    from PIL import ImageColor
-
-    try:
-        return ImageColor.getrgb(value)[:3]
-    except ValueError:
-        raise ShardlineError(f"not a colour: {value!r} (try white, black or #rrggbb)") from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    p = base_parser(__doc__.splitlines()[0])
+    p = base_parser(__doc__.splitlines()[0], prog=JOB)
     p.add_argument("--input", required=True, help="corpus root: ROOT/<label>/<image> (no label folder = unlabeled)")
     p.add_argument("--glob", default=None, help="only files whose name matches, e.g. '*.{jpg,png}'")
-    p.add_argument("--target-size", help="output size: N (square) or WxH (default: the configuration's, %(default)s)")
-    p.add_argument("--mode", choices=["L", "RGB"], help="output colour mode (default: the configuration's, %(default)s)")
-    p.add_argument("--resize", choices=RESIZE_POLICIES,
-                   help="pad: keep aspect and pad; crop: centre crop; stretch (default: the configuration's, %(default)s)")
-    p.add_argument("--format", choices=["PNG", "JPEG"], help="re-encode as (default: the configuration's, %(default)s)")
-    p.add_argument("--jpeg-quality", type=int, default=90)
-    p.add_argument("--background", help="colour under transparent pixels (default: the configuration's, %(default)s)")
-    p.add_argument("--pad-color", default="black", help="colour of the bars added by --resize pad (default black)")
-    p.add_argument("--min-size", type=int, help="quarantine originals smaller than this (default: the configuration's, %(default)s)")
-    p.add_argument("--max-pixels", type=int, default=50_000_000, help="decompression-bomb limit (default 50M)")
-    p.add_argument("--max-file-bytes", type=int, default=256 * 2**20,
-                   help="larger files are quarantined as too_large without being read (default 256 MiB)")
+    p.add_argument("--target-size", help="output size: N (square) or WxH (default: the setting images.size)")
     p.add_argument("--read-in-spark", action="store_true",
                    help="pass file bytes from Spark's binaryFile reader through Arrow (default: workers read local files)")
-    p.add_argument("--hash", help=f"perceptual hashes of the near-duplicate candidates, comma-separated, of "
-                   f"{', '.join(sorted(HASHES))}: the union (default: the configuration's, %(default)s)")
-    p.add_argument("--near-dup-threshold", type=int,
-                   help="Hamming distance for near duplicates, 0..63, -1 turns matching off (default: the configuration's, %(default)s)")
-    p.add_argument("--near-dup-max-difference", type=float,
-                   help="largest thumbnail block difference of a confirmed near duplicate; inf skips the check (default: the configuration's, %(default)s)")
-    p.add_argument("--lsh-tables", type=int, default=64)
-    p.add_argument("--lsh-bits", type=int, default=14)
-    p.add_argument("--max-bucket", type=int, default=1000, help="LSH bucket size before the skew guard applies")
-    args = parse_args(p, "clean_images", argv)
+    add_setting_flags(p, "images")
+    args = parse_args(p, argv)
 
     @functools.cache  # validated before Spark starts, used again in the body
     def configs() -> tuple[Path, ImageCleanConfig, NearDupConfig | None]:
         root = require_path(args.input, "image corpus folder")
-        w, h = _size(args.target_size)
+        images = args.settings.images
+        size = _size(args.target_size) if args.target_size else None
         try:
-            cfg = ImageCleanConfig(
-                root_uri=listed_uri(root), target_width=w, target_height=h,
-                mode=args.mode, resize=args.resize, output_format=args.format, jpeg_quality=args.jpeg_quality,
-                background=_colour(args.background), pad_color=_colour(args.pad_color), min_size=args.min_size,
-                max_pixels=args.max_pixels, max_file_bytes=args.max_file_bytes, hash=args.hash)
-            near = None if args.near_dup_threshold < 0 else NearDupConfig(
-                threshold=args.near_dup_threshold, max_difference=args.near_dup_max_difference,
-                tables=args.lsh_tables, bits=args.lsh_bits, max_bucket=args.max_bucket)
+            cfg = ImageCleanConfig.from_settings(images, listed_uri(root), size)
+            near = NearDupConfig.from_settings(images)
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
         return root, cfg, near

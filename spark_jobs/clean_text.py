@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_TEXT
 from shardline.config import Paths, ShardlineError, require_path, shown
-from shardline.pipeline_config import parse_args
+from shardline.settings import add_setting_flags, parse_args
 from spark_jobs.common import report
 from spark_jobs.common.files import listed_uri
 from spark_jobs.common.flagged import write_flagged
@@ -73,49 +73,27 @@ def build_report(flagged: DataFrame, counts: Counts, **meta) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = base_parser(__doc__.splitlines()[0])
+    p = base_parser(__doc__.splitlines()[0], prog=JOB)
     p.add_argument("--input", required=True, help="a .jsonl/.json/.csv/.tsv/.txt/.parquet file or a folder of them "
                    "(a .json file may be one JSON array of records; a CSV/TSV starts with a header row)")
     p.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="input format (default: from the files)")
-    p.add_argument("--preset", choices=sorted(quality.PRESETS),
-                   help="filter preset: web (strict, crawled text) or labeled (light) (default: the configuration's, %(default)s)")
-    p.add_argument("--languages", default=None, help="allowed languages, comma-separated ISO codes ('' = any)")
-    p.add_argument("--min-words", type=int, default=None)
-    p.add_argument("--max-words", type=int, default=None)
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--label-field", default="label")
-    p.add_argument("--id-field", default="id")
-    p.add_argument("--normal-form", choices=["NFC", "NFKC"], help="(default: the configuration's, %(default)s)")
-    p.add_argument("--keep-markup", action="store_true", help="do not convert HTML/XML markup to text")
-    p.add_argument("--keep-boilerplate", action="store_true", help="do not drop boilerplate lines")
-    p.add_argument("--no-pii", action="store_true", help="do not redact e-mails, phones, IP addresses")
-    p.add_argument("--max-doc-bytes", type=int, help="(default: the configuration's, %(default)s)")
-    p.add_argument("--near-dup", choices=["on", "off"], help="MinHash near-duplicate matching (default: the configuration's, %(default)s)")
-    p.add_argument("--ngram", type=int, help="shingle size (default: the configuration's, %(default)s)")
-    p.add_argument("--shingle", choices=["word", "char"], help="(default: the configuration's, %(default)s)")
-    p.add_argument("--bands", type=int, default=MinHashConfig.bands)
-    p.add_argument("--rows", type=int, default=MinHashConfig.rows, help="MinHash values per band (permutations = bands x rows)")
-    p.add_argument("--threshold", type=float, help="shared-word score for a near duplicate, 0-1 (default: the configuration's, %(default)s)")
-    p.add_argument("--max-extra-words", type=int, help="a shorter text contained in one at most this many words longer is a near duplicate (default: the configuration's, %(default)s)")
-    p.add_argument("--near-dup-min-words", type=int, help="texts shorter than this are near duplicates only with the same words (default: the configuration's, %(default)s)")
-    p.add_argument("--max-bucket", type=int, default=1000)
-    args = parse_args(p, "clean_text", argv)
+    p.add_argument("--languages", default=None, help="allowed languages, comma-separated ISO codes ('' = any; "
+                   "default: the preset's)")
+    p.add_argument("--min-words", type=int, default=None, help="(default: the preset's)")
+    p.add_argument("--max-words", type=int, default=None, help="(default: the preset's)")
+    add_setting_flags(p, "text")
+    args = parse_args(p, argv)
 
     @functools.cache  # validated before Spark starts, used again in the body: detect_format walks the folder
     def configs() -> tuple[Path, str, TextCleanConfig, MinHashConfig | None]:
         path = require_path(args.input, "text corpus")
         fmt = detect_format(path) if args.format == "auto" else args.format
         try:
+            text = args.settings.text
             langs = None if args.languages is None else tuple(x for x in args.languages.split(",") if x)
-            filters = quality.preset(args.preset, languages=langs, min_words=args.min_words, max_words=args.max_words)
-            cfg = TextCleanConfig(args.text_field, args.label_field, args.id_field, args.normal_form,
-                                  strip_markup=not args.keep_markup, drop_boilerplate=not args.keep_boilerplate,
-                                  redact_pii=not args.no_pii, max_doc_bytes=args.max_doc_bytes,
-                                  root_uri=listed_uri(path), filters=filters)
-            minhash = None if args.near_dup == "off" else MinHashConfig(
-                ngram=args.ngram, shingle=args.shingle, bands=args.bands, rows=args.rows,
-                threshold=args.threshold, max_extra_words=args.max_extra_words,
-                min_words=args.near_dup_min_words, max_bucket=args.max_bucket)
+            filters = quality.preset(text.preset, languages=langs, min_words=args.min_words, max_words=args.max_words)
+            cfg = TextCleanConfig.from_settings(text, listed_uri(path), filters)
+            minhash = MinHashConfig.from_settings(text)
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
         return path, fmt, cfg, minhash
@@ -127,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def write_report(persisted: DataFrame, counts: Counts) -> None:
             rep = build_report(persisted, counts, dt=args.date, run_id=args.run_id, input=shown(path), format=fmt,
-                               config={"preset": args.preset, **asdict(cfg),
+                               config={"preset": args.settings.text.preset, **asdict(cfg),
                                        "near_duplicates": asdict(minhash) if minhash else None})
             report.publish(Paths.from_env(), JOB, args.date, rep)
 

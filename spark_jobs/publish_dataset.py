@@ -29,7 +29,7 @@ from schemas.datasets import SCHEMAS, SPLITS
 from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
 from shardline.config import REPO_ROOT, Paths, ShardlineError, spark_uri
 from shardline.datasets import clean_stale_staging, kind_root
-from shardline.pipeline_config import parse_args
+from shardline.settings import GateSettings, add_setting_flags, parse_args
 from shardline.storage import commit_dir, file_lock, staging_dir, write_json_atomic, write_pointer
 from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
 
@@ -295,8 +295,9 @@ def usable_labels(counts: dict[str, tuple[int, int]], min_train_rows: int,
 
 
 def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, shard_cfg: ShardConfig,
-            paths: Paths, encoding: str = "auto", *, min_train_rows_per_label: int = 5,
-            rare_labels: str = "exclude") -> tuple[dict, Counts]:
+            paths: Paths, encoding: str = "auto", *,
+            min_train_rows_per_label: int = GateSettings().min_train_rows_per_label,
+            rare_labels: str = GateSettings().rare_labels) -> tuple[dict, Counts]:
     """Publish the date's clean records as a dataset version (the candidate). Publishes of one kind take
     turns (``<datasets>/<kind>/_LOCK``): one never removes another's staging as a stale leftover. The same
     content reuses its version folder untouched (its validation result included); other content gets a
@@ -376,7 +377,7 @@ def _publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sh
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = base_parser(__doc__.splitlines()[0])
+    p = base_parser(__doc__.splitlines()[0], prog="publish_dataset")
     p.add_argument("--kind", required=True, choices=sorted(SOURCES))
     p.add_argument("--train-fraction", type=float, default=0.8)
     p.add_argument("--val-fraction", type=float, default=0.1)
@@ -386,10 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-workers", type=int, default=8, help="largest training worker count to shard for")
     p.add_argument("--image-encoding", choices=["auto", "png", "raw"], default="auto",
                    help="auto: raw pixels for one image size of at most 64x64, else PNG")
-    p.add_argument("--min-train-rows-per-label", type=int, help="labels with fewer train rows are rare (default: the configuration's, %(default)s)")
-    p.add_argument("--rare-labels", choices=["exclude", "fail"],
-                   help="exclude: leave rare labels out of training and report them; fail: the gate stops (default: the configuration's, %(default)s)")
-    args = parse_args(p, "publish_dataset", argv)
+    add_setting_flags(p, "gate", only=("min_train_rows_per_label", "rare_labels"))
+    args = parse_args(p, argv)
+    gate_settings = args.settings.gate
 
     def body(spark: SparkSession) -> Counts:
         try:
@@ -399,7 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
         return publish(spark, args.kind, args.date, split_cfg, shard_cfg, Paths.from_env(), args.image_encoding,
-                       min_train_rows_per_label=args.min_train_rows_per_label, rare_labels=args.rare_labels)[1]
+                       min_train_rows_per_label=gate_settings.min_train_rows_per_label,
+                       rare_labels=gate_settings.rare_labels)[1]
 
     return run_job(f"publish_{args.kind}", args, body)
 

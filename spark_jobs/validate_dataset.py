@@ -23,7 +23,7 @@ from pathlib import Path
 from schemas.datasets import SCHEMAS, SPLITS
 from shardline.config import Paths, ShardlineError
 from shardline.datasets import apply_retention, kind_root, read_manifest, write_validation
-from shardline.pipeline_config import GateConfig, parse_args
+from shardline.settings import GateSettings, add_setting_flags, parse_args
 from shardline.storage import read_pointer, write_pointer
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def check_schema(manifest: dict, folder: Path) -> list[str]:
     return problems
 
 
-def check_rows(manifest: dict, cfg: GateConfig) -> list[str]:
+def check_rows(manifest: dict, cfg: GateSettings) -> list[str]:
     """Rows per split and per label. Labels that publishing left out as rare (``rare_labels`` in the
     manifest) are reported, not failed on; the gate fails when fewer than two usable labels remain, a
     split is empty, or (policy ``fail``) any label is rarer than ``min_train_rows_per_label``."""
@@ -102,7 +102,7 @@ def check_nulls(manifest: dict, folder: Path) -> list[str]:
     return [f"{key} has {n} nulls" for key, n in sorted(nulls.items())]
 
 
-def check_drift(manifest: dict, previous: dict | None, cfg: GateConfig) -> tuple[list[str], dict]:
+def check_drift(manifest: dict, previous: dict | None, cfg: GateSettings) -> tuple[list[str], dict]:
     if previous is None:
         return [], {"note": "no previous version: drift not checked"}
     labels = sorted(set(manifest["labels"]) | set(previous["labels"]))
@@ -132,7 +132,7 @@ def check_drift(manifest: dict, previous: dict | None, cfg: GateConfig) -> tuple
     return problems, figures
 
 
-def validate(paths: Paths, kind: str, version: str, cfg: GateConfig) -> dict:
+def validate(paths: Paths, kind: str, version: str, cfg: GateSettings) -> dict:
     manifest = read_manifest(paths, kind, version)
     folder = kind_root(paths, kind) / version
     latest = read_pointer(kind_root(paths, kind) / "latest")
@@ -150,9 +150,9 @@ def validate(paths: Paths, kind: str, version: str, cfg: GateConfig) -> dict:
     }
 
 
-def gate(paths: Paths, kind: str, version: str | None = None, cfg: GateConfig | None = None) -> dict:
+def gate(paths: Paths, kind: str, version: str | None = None, cfg: GateSettings | None = None) -> dict:
     """Validate ``version`` (default: the candidate); on success move ``latest`` and apply retention."""
-    cfg = cfg or GateConfig()
+    cfg = cfg or GateSettings()
     root = kind_root(paths, kind)
     version = version or read_pointer(root / "candidate")
     if version is None:
@@ -171,16 +171,14 @@ def gate(paths: Paths, kind: str, version: str | None = None, cfg: GateConfig | 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="validate_dataset", description=__doc__.splitlines()[0])
     p.add_argument("--kind", required=True, choices=sorted(SCHEMAS))
     p.add_argument("--version", default=None, help="version to validate (default: the candidate)")
-    for field, default in asdict(GateConfig()).items():
-        p.add_argument(f"--{field.replace('_', '-')}", type=type(default), default=default)
-    args = parse_args(p, "validate_dataset", argv)
+    add_setting_flags(p, "gate")
+    args = parse_args(p, argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cfg = GateConfig(**{f: getattr(args, f) for f in asdict(GateConfig())})
-        gate(Paths.from_env(), args.kind, args.version, cfg)
+        gate(Paths.from_env(), args.kind, args.version, args.settings.gate)
     except (ShardlineError, ValueError) as exc:
         print(f"error: validate_dataset: {exc}", file=sys.stderr)
         return 2

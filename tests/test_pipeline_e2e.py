@@ -17,13 +17,13 @@ from collections import Counter
 
 import pytest
 
-from shardline.pipeline_config import DEMO_CONFIG
 from shardline.sample_corpora import (
     PLANTED_IMAGE_REJECTS,
     PLANTED_TEXT_REJECTS,
     make_image_corpus,
     make_text_corpus,
 )
+from shardline.settings import DEMO_CONFIG
 from tests.conftest import BIN
 from tests.hostile_corpus import AWKWARD, RENAMED_LABEL, add_hostile_images, hostile_text_folder, unlock
 

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from shardline.config import Paths, ShardlineError, parse_date, spark_uri
-from shardline.pipeline_config import parse_args
+from shardline.settings import TrainSettings, add_setting_flags, parse_args
 from shardline.storage import commit_dir, read_pointer, staging_dir, write_json_atomic
 from training import registry
-from training.config import ImageModelConfig, TextModelConfig, TrainConfig
+from training.config import TrainConfig
 
 log = logging.getLogger("shardline.training")
 
@@ -294,10 +294,14 @@ class _DebugTrail:
 @dataclass(frozen=True)
 class Gate:
     """The promotion rules (docs/TRAINING.md): the champion rule's tolerance and the baseline rule."""
-    tolerance: float = 0.01
-    baseline_policy: str = "refuse"
-    baseline_margin: float = 0.0
-    serve_baseline: bool = True  # a network refused by the baseline rule leaves the baseline to serve
+    tolerance: float = TrainSettings().promotion_tolerance
+    baseline_policy: str = TrainSettings().baseline_policy
+    baseline_margin: float = TrainSettings().baseline_margin
+    serve_baseline: bool = TrainSettings().serve_baseline  # a refused network leaves the baseline to serve
+
+    @classmethod
+    def from_settings(cls, train: TrainSettings) -> "Gate":
+        return cls(train.promotion_tolerance, train.baseline_policy, train.baseline_margin, train.serve_baseline)
 
 
 def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bool = True, gate: Gate = Gate(),
@@ -524,24 +528,13 @@ def build_text_only(reader):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="train", description=__doc__.splitlines()[0])
     p.add_argument("--kind", required=True, choices=["image", "text"])
     p.add_argument("--date", required=True, help="run date YYYY-MM-DD")
     p.add_argument("--dataset", default=None, help="published dataset folder (default: the kind's latest)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, help="per worker (default: the configuration's, %(default)s)")
-    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="this kind's epochs (default: train.<kind>_epochs)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="override the manifest-derived value")
-    p.add_argument("--tolerance", type=float, help="accuracy the candidate may lose to the champion (default: the configuration's, %(default)s)")
-    p.add_argument("--baseline-policy", help="refuse, warn or off: a candidate that does not beat the "
-                   "scikit-learn baseline (default: the configuration's, %(default)s)")
-    p.add_argument("--baseline-margin", type=float, help="accuracy the candidate must beat the baseline by "
-                   "(default: the configuration's, %(default)s)")
-    p.add_argument("--serve-baseline", action=argparse.BooleanOptionalAction, help="when the baseline rule "
-                   "refuses the network, register the baseline as a version and let it be champion "
-                   "(default: the configuration's, %(default)s)")
-    p.add_argument("--search-trials", type=int, help="random hyperparameter search trials before training, "
-                   "0 off (default: the configuration's, %(default)s)")
+    add_setting_flags(p, "train")
     p.add_argument("--no-promote", action="store_true", help="register the model but leave the champion alone")
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute when a GPU is present")
     p.add_argument("--debug-dir", default=None, help=argparse.SUPPRESS)
@@ -549,38 +542,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(build_parser(), "train", argv)
+    args = parse_args(build_parser(), argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    section = args.settings.train
     try:
         parse_date(args.date)
-        section = args.pipeline_config.train
-        epochs = args.epochs or (section.image_epochs if args.kind == "image" else section.text_epochs)
-        cfg = TrainConfig.for_kind(
-            args.kind, epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            class_weight=section.class_weight, min_steps_per_epoch=section.min_steps_per_epoch,
-            image=ImageModelConfig(conv_filters=section.image_conv_filters, dense_units=section.image_dense_units,
-                                   augment=section.image_augment, pretrained=section.image_pretrained,
-                                   pretrained_alpha=section.image_pretrained_alpha,
-                                   classic_features=section.image_classic_features,
-                                   classic_extra=section.image_classic_extra,
-                                   classic_mix=section.image_classic_mix,
-                                   mirror_average=section.image_mirror_average),
-            text=TextModelConfig(max_tokens=section.text_max_tokens, ngrams=section.text_ngrams,
-                                 char_ngrams=section.text_char_ngrams, hidden_units=section.text_hidden_units))
-        if not 0 <= args.tolerance < 1:
-            raise ValueError(f"tolerance must be in [0, 1), got {args.tolerance}")
-        if args.baseline_policy not in ("refuse", "warn", "off"):
-            raise ValueError(f"--baseline-policy must be refuse, warn or off, got {args.baseline_policy!r}")
-        if args.search_trials < 0:
-            raise ValueError(f"--search-trials must be >= 0, got {args.search_trials}")
-        gate = Gate(args.tolerance, args.baseline_policy, args.baseline_margin, bool(args.serve_baseline))
+        cfg = TrainConfig.from_settings(args.kind, section, epochs=args.epochs)
+        gate = Gate.from_settings(section)
         paths = Paths.from_env()
         dataset = resolve_dataset(paths, args.kind, args.dataset)
     except (ShardlineError, ValueError) as exc:
         print(f"error: train: {exc}", file=sys.stderr)
         return 2
     out = train(cfg, dataset, paths, args.date, promote=not args.no_promote, gate=gate,
-                search_trials=args.search_trials, steps_per_epoch=args.steps_per_epoch, debug_dir=Path(args.debug_dir) if args.debug_dir else None,
+                search_trials=section.search_trials, steps_per_epoch=args.steps_per_epoch, debug_dir=Path(args.debug_dir) if args.debug_dir else None,
                 mixed_precision=args.mixed_precision, saved_model=section.saved_model)
     print(out)
     return 0

@@ -32,8 +32,9 @@ class Counts:
         return self
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+def base_parser(description: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """The flags every job takes; ``prog`` names the job in its one-line errors."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--date", required=True, type=_date_arg, help="run date YYYY-MM-DD (the partition written)")
     p.add_argument("--run-id", default=None, help="run id recorded in ml.job_runs (default: manual__<time>)")
     p.add_argument("--master", default=None, help="Spark master when run without spark-submit")

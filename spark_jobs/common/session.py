@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from shardline.cluster_auth import auth_conf
 from shardline.config import Paths
 
 
@@ -85,8 +86,6 @@ def _cluster_auth(paths: Paths, master: str | None) -> dict[str, str]:
         master = SparkConf().get("spark.master", "")
     if not master.startswith("spark://"):
         return {}
-    from shardline.servers.spark_cluster import auth_conf
-
     return auth_conf(paths, master)
 
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from shardline.config import folder_label, relative_path
-from shardline.pipeline_config import MAX_IMAGE_SIDE, hash_names
+from shardline.settings import MAX_IMAGE_SIDE, ImagesSettings, hash_names
 from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_local
 from spark_jobs.imaging.likeness import MIN_VISIBLE, SIDE, is_flat, thumbnail, visible_share
 from spark_jobs.imaging.phash import hashes
@@ -43,42 +43,60 @@ REASONS = ("unreadable", "empty_file", "not_an_image", "decompression_bomb", "to
 NEEDS_A_PROGRAM = frozenset({"EPS", "WMF"})  # Pillow's formats whose pixels come from outside Python
 
 
+_IMAGES = ImagesSettings()
+
+
+def colour(value: str) -> tuple[int, int, int]:
+    """An RGB triple from a colour name or ``#rrggbb`` (``images.background``, ``images.pad_color``)."""
+    from PIL import ImageColor
+
+    try:
+        return ImageColor.getrgb(value)[:3]
+    except ValueError:
+        raise ValueError(f"not a colour: {value!r} (try white, black or #rrggbb)") from None
+
+
 @dataclass(frozen=True)
 class ImageCleanConfig:
+    """What ``decode_one`` needs, built from the run's ``[images]`` settings (``from_settings``); the defaults
+    are those settings' defaults, never a second copy."""
     root_uri: str                         # corpus root as Spark sees it (file:/abs/path): ids and labels
-    target_width: int = 28
-    target_height: int = 28
-    mode: str = "L"                       # output colour mode: L or RGB
-    resize: str = "pad"                   # pad (keep aspect), crop (centre), stretch
-    output_format: str = "PNG"            # PNG or JPEG
-    jpeg_quality: int = 90
-    background: tuple[int, int, int] = (255, 255, 255)  # transparent pixels are composited on this
-    pad_color: tuple[int, int, int] = (0, 0, 0)          # the bars added by resize=pad
-    min_size: int = 8                     # smaller originals are quarantined as too_small
-    max_pixels: int = 50_000_000          # decompression-bomb guard (header width x height)
-    max_file_bytes: int = 256 * 2**20     # larger files are quarantined as too_large by their size, never read
-    # perceptual hashes of near-duplicate candidates (comma list of pipeline_config.IMAGE_HASHES; the first is
-    # stored as perceptual_hash)
-    hash: str = "trimmed_dcthash,coarse_dcthash,small_dcthash"
+    target_width: int = _IMAGES.size
+    target_height: int = _IMAGES.size
+    mode: str = _IMAGES.mode
+    resize: str = _IMAGES.resize
+    output_format: str = _IMAGES.format
+    jpeg_quality: int = _IMAGES.jpeg_quality
+    background: tuple[int, int, int] = colour(_IMAGES.background)  # transparent pixels are composited on this
+    pad_color: tuple[int, int, int] = colour(_IMAGES.pad_color)    # the bars added by resize=pad
+    min_size: int = _IMAGES.min_size
+    max_pixels: int = _IMAGES.max_pixels
+    max_file_bytes: int = _IMAGES.max_file_bytes
+    hash: str = _IMAGES.near_dup_hash
 
     def __post_init__(self) -> None:
-        if self.mode not in ("L", "RGB"):
-            raise ValueError(f"mode must be 'L' or 'RGB', got {self.mode!r}")
+        # the settings hold every bound; these are the ones a caller can still break (WxH, a model's shape)
+        replace(_IMAGES, mode=self.mode, resize=self.resize, format=self.output_format,
+                jpeg_quality=self.jpeg_quality, min_size=self.min_size, max_pixels=self.max_pixels,
+                max_file_bytes=self.max_file_bytes)
         for name in ("target_width", "target_height"):
             if not 1 <= getattr(self, name) <= MAX_IMAGE_SIDE:
                 raise ValueError(f"{name} must be in 1..{MAX_IMAGE_SIDE}, got {getattr(self, name)}")
-        if self.resize not in RESIZE_POLICIES:
-            raise ValueError(f"resize must be one of {', '.join(RESIZE_POLICIES)}, got {self.resize!r}")
-        if self.output_format not in OUTPUT_FORMATS:
-            raise ValueError(f"output_format must be PNG or JPEG, got {self.output_format!r}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
         try:
             hash_names(self.hash)
         except ValueError as exc:
             raise ValueError(f"hash {exc}") from None
-        if self.min_size < 1 or self.max_pixels < 1:
-            raise ValueError("min_size and max_pixels must be positive")
+
+    @classmethod
+    def from_settings(cls, images: ImagesSettings, root_uri: str, size: tuple[int, int] | None = None,
+                      mode: str | None = None) -> "ImageCleanConfig":
+        """The run's settings; ``size`` (width, height) and ``mode`` where a model's input shape decides."""
+        w, h = size or (images.size, images.size)
+        return cls(root_uri=root_uri, target_width=w, target_height=h, mode=mode or images.mode,
+                   resize=images.resize, output_format=images.format, jpeg_quality=images.jpeg_quality,
+                   background=colour(images.background), pad_color=colour(images.pad_color),
+                   min_size=images.min_size, max_pixels=images.max_pixels, max_file_bytes=images.max_file_bytes,
+                   hash=images.near_dup_hash)
 
     @property
     def hashes(self) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ defaults (64 tables x 14 bits) 0.989 at d = 10 and 0.9999 at d = 6, while two un
 and confirmed on thumbnails (``likeness.look_alike``: aligned block difference <= max_difference): the hash alone
 cannot tell distinct icons with the same layout apart (docs/IMAGE_CLEANING.md). With several kinds of hash
 (the default: the trimmed and the coarse dcthash, phash.py), each kind has its own tables and the
-candidates are the union; a pair met through a guarded kind (the coarse dcthash, ``pipeline_config.HASH_GUARDS``)
+candidates are the union; a pair met through a guarded kind (the coarse dcthash, ``settings.HASH_GUARDS``)
 also needs its guard's hashes within ``GUARD_REACH`` bits, compared in the JVM on the candidate pair.
 
 Transparency: a picture with an alpha channel is hashed flattened on the configured background and, as
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import comb
 
 import pandas as pd
@@ -33,27 +33,36 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from shardline.pipeline_config import GUARD_REACH, HASH_GUARDS
+from shardline.settings import GUARD_REACH, HASH_GUARDS, ImagesSettings
 from spark_jobs.common import neardup
 from spark_jobs.imaging.likeness import look_alike
+
+_IMAGES = ImagesSettings()
 
 
 @dataclass(frozen=True)
 class NearDupConfig:
-    threshold: int = 10      # Hamming distance (of 64 bits) at or under which two images are candidates
-    max_difference: float = 0.33  # block difference (likeness.py) of a confirmed pair; inf: no check
-    tables: int = 64
-    bits: int = 14
-    max_bucket: int = 1000   # skew guard, see spark_jobs.common.neardup
+    """Near-duplicate matching, from the ``[images]`` settings (``from_settings``; defaults are theirs)."""
+    threshold: int = _IMAGES.near_dup_threshold  # Hamming distance at or under which two images are candidates
+    max_difference: float = _IMAGES.near_dup_max_difference  # block difference (likeness.py) of a confirmed pair
+    tables: int = _IMAGES.lsh_tables
+    bits: int = _IMAGES.lsh_bits
+    max_bucket: int = _IMAGES.max_bucket  # skew guard, see spark_jobs.common.neardup
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.threshold < 64:
+        if self.threshold < 0:  # the settings' -1 means no matching: from_settings gives None
             raise ValueError(f"near-duplicate threshold must be in 0..63, got {self.threshold}")
-        if not self.max_difference >= 0:
-            raise ValueError(f"max_difference must be >= 0, got {self.max_difference}")
-        if not 1 <= self.bits <= 64 or self.tables < 1:
-            raise ValueError(f"LSH needs tables >= 1 and bits in 1..64, got {self.tables} x {self.bits}")
+        replace(_IMAGES, near_dup_threshold=self.threshold, near_dup_max_difference=self.max_difference,
+                lsh_tables=self.tables, lsh_bits=self.bits, max_bucket=self.max_bucket)
+
+    @classmethod
+    def from_settings(cls, images: ImagesSettings) -> "NearDupConfig | None":
+        """None when ``near_dup_threshold`` is -1 (matching off)."""
+        if images.near_dup_threshold < 0:
+            return None
+        return cls(threshold=images.near_dup_threshold, max_difference=images.near_dup_max_difference,
+                   tables=images.lsh_tables, bits=images.lsh_bits, max_bucket=images.max_bucket)
 
     def masks(self) -> list[int]:
         rng = random.Random(self.seed)
@@ -85,7 +94,7 @@ def _confirm(pairs: DataFrame, max_difference: float) -> DataFrame:
 
 
 def guard_positions(names: tuple[str, ...]) -> dict[int, int]:
-    """{position of a guarded hash in ``names``: position of its guard} (``pipeline_config.HASH_GUARDS``)."""
+    """{position of a guarded hash in ``names``: position of its guard} (``settings.HASH_GUARDS``)."""
     return {names.index(n): names.index(HASH_GUARDS[n]) for n in names if n in HASH_GUARDS}
 
 

@@ -25,7 +25,7 @@ content moves and scales it by up to 5%, which turns the phase of frequency u by
 frequencies whitened in full let the highest of them decide many bits, so 1 cropped real picture in 11 lands
 more than 10 bits away on trimmed_dcthash, and 1 in 40 on this one. Fewer, lower frequencies also tell
 unrelated pictures apart less well (4x more pairs of generated pictures within 10 bits), so a pair it
-finds must also be within ``pipeline_config.GUARD_REACH`` bits on trimmed_dcthash (``HASH_GUARDS``), which
+finds must also be within ``settings.GUARD_REACH`` bits on trimmed_dcthash (``HASH_GUARDS``), which
 unrelated pictures (about 32 bits apart) almost never are (docs/IMAGE_CLEANING.md).
 
 small_dcthash: dcthash (the whole frame), for pictures of at most ``SMALL_SIDE`` px on the shorter side only (null for
@@ -225,7 +225,7 @@ HASHES = {"dcthash": dcthash, "phash": phash, "trimmed_dcthash": trimmed_dcthash
 # the hashes made from the DCT of a 32x32 thumbnail: (of the content box?, bits from the frequencies)
 _FROM_LOW = {"dcthash": (False, _dcthash_bits), "phash": (False, _phash_bits), "trimmed_dcthash": (True, _dcthash_bits),
              "coarse_dcthash": (True, _coarse_bits), "small_dcthash": (False, _dcthash_bits)}
-# hashes only some pictures have: name -> which (pipeline_config.PARTIAL_HASHES)
+# hashes only some pictures have: name -> which (settings.PARTIAL_HASHES)
 _ONLY_FOR = {"small_dcthash": _is_small}
 
 

@@ -10,7 +10,6 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,32 +23,12 @@ from spark_jobs.common import neardup
 from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_local
 from spark_jobs.common.flagged import flag_duplicates
 from spark_jobs.text import quality
+from spark_jobs.text.config import TextCleanConfig
 from spark_jobs.text.dedup import near_duplicates
 from spark_jobs.text.minhash import MinHashConfig, band_keys, signatures
 from spark_jobs.text.normalize import normalize, normalize_batch
 from spark_jobs.text.pii import may_hold_pii, redact
 from spark_jobs.text.read import BAD_CSV, text_encoding
-
-
-@dataclass(frozen=True)
-class TextCleanConfig:
-    text_field: str = "text"
-    label_field: str = "label"
-    id_field: str = "id"
-    normal_form: str = "NFC"              # NFC, or NFKC (folds compatibility characters: ﬁ -> fi, ① -> 1)
-    strip_markup: bool = True
-    drop_boilerplate: bool = True
-    redact_pii: bool = True
-    max_doc_bytes: int = 1_000_000        # larger documents are quarantined as too_large
-    root_uri: str = ""                    # for .txt corpora: ids and labels from the path under the root
-    filters: quality.FilterConfig = field(default_factory=lambda: quality.PRESETS["labeled"])
-
-    def __post_init__(self) -> None:
-        if self.normal_form not in ("NFC", "NFKC"):
-            raise ValueError(f"normal_form must be NFC or NFKC, got {self.normal_form!r}")
-        if self.max_doc_bytes < 1:
-            raise ValueError(f"max_doc_bytes must be positive, got {self.max_doc_bytes}")
-
 
 PARSED = StructType([
     StructField("id", StringType()),

@@ -19,36 +19,46 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from shardline.settings import TextSettings
 
 _TOKEN = re.compile(r"\w+", re.U)
 _MASK64 = (1 << 64) - 1
 
 
+_TEXT = TextSettings()
+
+
 @dataclass(frozen=True)
 class MinHashConfig:
-    ngram: int = 2
-    shingle: str = "word"      # word or char
-    bands: int = 40            # 40 x 4: a pair at bigram Jaccard 0.55 becomes a candidate with p = 0.978
-    rows: int = 4
-    threshold: float = 0.85    # shared-word score (spark_jobs/text/similarity.py) that makes a near duplicate
-    max_extra_words: int = 30  # ... or the shorter text contained at `threshold` in one at most this much longer
-    min_words: int = 30        # shorter texts are near duplicates only with the same words (case, punctuation aside)
+    """Near-duplicate matching, from the ``[text]`` settings (``from_settings``; defaults are theirs)."""
+    ngram: int = _TEXT.ngram
+    shingle: str = _TEXT.shingle
+    bands: int = _TEXT.minhash_bands
+    rows: int = _TEXT.minhash_rows
+    threshold: float = _TEXT.threshold  # shared-word score (spark_jobs/text/similarity.py) of a near duplicate
+    max_extra_words: int = _TEXT.max_extra_words
+    min_words: int = _TEXT.near_dup_min_words
     max_shingles: int = 20_000
-    max_bucket: int = 1000     # skew guard, see spark_jobs.common.neardup
+    max_bucket: int = _TEXT.max_bucket  # skew guard, see spark_jobs.common.neardup
     seed: int = 1
 
     def __post_init__(self) -> None:
-        if self.shingle not in ("word", "char"):
-            raise ValueError(f"shingle must be 'word' or 'char', got {self.shingle!r}")
-        if self.ngram < 1 or self.bands < 1 or self.rows < 1:
-            raise ValueError(f"ngram, bands and rows must be >= 1, got {self.ngram}, {self.bands}, {self.rows}")
-        if not 0 < self.threshold <= 1:
-            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
-        if self.max_extra_words < 0 or self.min_words < 0:
-            raise ValueError(f"max_extra_words and min_words must be >= 0, got {self.max_extra_words}, {self.min_words}")
+        replace(_TEXT, ngram=self.ngram, shingle=self.shingle, minhash_bands=self.bands, minhash_rows=self.rows,
+                threshold=self.threshold, max_extra_words=self.max_extra_words, near_dup_min_words=self.min_words,
+                max_bucket=self.max_bucket)
+
+    @classmethod
+    def from_settings(cls, text: TextSettings) -> "MinHashConfig | None":
+        """None when ``near_dup`` is off."""
+        if not text.near_dup:
+            return None
+        return cls(ngram=text.ngram, shingle=text.shingle, bands=text.minhash_bands, rows=text.minhash_rows,
+                   threshold=text.threshold, max_extra_words=text.max_extra_words,
+                   min_words=text.near_dup_min_words, max_bucket=text.max_bucket)
 
     @property
     def permutations(self) -> int:

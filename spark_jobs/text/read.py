@@ -19,7 +19,7 @@ from shardline.config import ShardlineError
 from spark_jobs.common.files import local_path, read_files, walk
 
 if TYPE_CHECKING:
-    from spark_jobs.text.clean import TextCleanConfig
+    from spark_jobs.text.config import TextCleanConfig
 
 FORMATS = ("jsonl", "txt", "parquet", "csv")
 RAW = "source string, raw binary, fmt string, rec_id string, rec_label string, rec_text string"

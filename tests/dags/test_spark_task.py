@@ -1,4 +1,4 @@
-"""The DAG's Spark task (shardline/spark_task.py) through a real spark-submit: a job's own refusal (exit 2,
+"""The DAG's Spark task (shardline_ops/spark_task.py) through a real spark-submit: a job's own refusal (exit 2,
 one ``error:`` line) fails the task for good with that line; any other failure stays retryable."""
 import json
 import os
@@ -16,7 +16,7 @@ def spark_default(monkeypatch):
 
 
 def run(tmp_path, name, body):
-    from shardline.spark_task import SparkJobOperator
+    from shardline_ops.spark_task import SparkJobOperator
 
     script = tmp_path / f"{name}.py"
     script.write_text("import sys\n" + body)

@@ -62,7 +62,7 @@ def test_new_model_version_never_reuses_a_registered_one(tmp_path):
 
 def test_empty_pointer_is_an_error_and_prunes_nothing(spark, paths):
     from schemas.warehouse import TEXT_PREDICTIONS
-    from shardline import duck
+    from shardline_ops import duck
     from spark_jobs.common.warehouse import replace_partitions, table_root
 
     df = spark.sql("SELECT 'a' AS id, 's' AS source, 'x' AS predicted_label, 0.5D AS score, "
@@ -109,7 +109,7 @@ def test_two_writers_of_one_partition_take_turns(paths):
     staging takes seconds): both succeed, the partition holds exactly one writer's complete rows, no
     staging is left, and the other version is the previous one."""
     from schemas.warehouse import TEXT_PREDICTIONS
-    from shardline import duck
+    from shardline_ops import duck
     from spark_jobs.common.warehouse import table_root
 
     env = {**os.environ, "SHARDLINE_HOME": str(paths.home)}
@@ -134,7 +134,7 @@ def test_sigkill_mid_write_keeps_the_last_good_partition(paths):
     import signal
 
     from schemas.warehouse import TEXT_PREDICTIONS
-    from shardline import duck
+    from shardline_ops import duck
     from spark_jobs.common.warehouse import table_root
 
     env = {**os.environ, "SHARDLINE_HOME": str(paths.home)}

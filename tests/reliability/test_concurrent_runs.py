@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from shardline.pipeline_config import DEMO_CONFIG
 from shardline.sample_corpora import make_image_corpus, make_text_corpus
+from shardline.settings import DEMO_CONFIG
 from tests.conftest import BIN
 
 pytestmark = pytest.mark.fault_injection

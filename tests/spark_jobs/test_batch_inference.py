@@ -32,13 +32,13 @@ def test_a_baseline_version_scores_raw_strings_in_spark(spark, tmp_path):
     network) scores through the same Spark path, giving the probabilities it gives in this process."""
     import json
 
-    import shardline.pipeline_config
+    import shardline.settings
     import training.baseline
     import training.train
     from training.baseline import BaselineModel, text_pipeline
 
     # real prose: paragraphs of three modules' documentation, labelled by module
-    modules = {"train": training.train, "baseline": training.baseline, "config": shardline.pipeline_config}
+    modules = {"train": training.train, "baseline": training.baseline, "config": shardline.settings}
     texts, y = [], []
     for i, module in enumerate(modules.values()):
         for paragraph in (p for p in module.__doc__.split("\n\n") if p.strip()):
@@ -68,3 +68,36 @@ def test_a_baseline_version_scores_raw_strings_in_spark(spark, tmp_path):
         row = got[f"id{i}"]
         assert row["predicted_label"] == labels[int(np.argmax(probs))]
         assert abs(row["score"] - float(probs.max())) < 1e-5 and len(row["top_k"]) == 3
+
+
+def test_a_raw_corpus_is_scored_as_the_run_cleans_it(spark, tmp_path):
+    """#41: scoring a raw image corpus prepares each picture with the run's settings (here crop and a green
+    background), exactly as clean_images does, not with the image job's own defaults (pad, white)."""
+    import io
+
+    from PIL import Image
+
+    from shardline.settings import Settings
+    from spark_jobs.batch_inference import corpus_input
+    from spark_jobs.common.files import listed_uri, read_files
+    from spark_jobs.imaging.clean import ImageCleanConfig, transform
+
+    root = tmp_path / "corpus"
+    (root / "shapes").mkdir(parents=True)
+    picture = Image.new("RGBA", (64, 32), (0, 0, 0, 0))  # left half transparent, right half opaque red
+    picture.paste((255, 0, 0, 255), (32, 0, 64, 32))
+    picture.save(root / "shapes" / "half.png")
+    settings = Settings().with_overrides({"images.resize": "crop", "images.background": "#00ff00",
+                                          "images.size": 32})
+
+    scored = corpus_input(spark, "image", str(root), settings, shape=[32, 32, 3]).rows.collect()
+    cleaned = transform(read_files(spark, str(root)),
+                        ImageCleanConfig.from_settings(settings.images, listed_uri(root)), near=None).collect()
+    assert len(scored) == len(cleaned) == 1
+    assert bytes(scored[0]["image"]) == bytes(cleaned[0]["image"])
+    pixels = Image.open(io.BytesIO(bytes(scored[0]["image"]))).convert("RGB")
+    assert pixels.size == (32, 32)
+    # centre crop of the 64x32 picture: columns 16..48, so green (transparent on the background) then red;
+    # no pad bars at the top (pad would leave black rows above a 32x16 picture)
+    assert pixels.getpixel((0, 0)) == (0, 255, 0) and pixels.getpixel((8, 16)) == (0, 255, 0)
+    assert pixels.getpixel((31, 0)) == (255, 0, 0) and pixels.getpixel((24, 31)) == (255, 0, 0)

@@ -76,7 +76,7 @@ def test_each_failure_gets_its_reason(spark):
 
 
 def test_decompression_bomb_is_checked_before_decoding(spark):
-    cfg = ImageCleanConfig(root_uri=ROOT, target_width=16, target_height=16, max_pixels=100)
+    cfg = ImageCleanConfig(root_uri=ROOT, mode="L", target_width=16, target_height=16, max_pixels=100)
     out = run(spark, {"a/big.png": png(gradient(20, 20))}, cfg)
     assert out["a/big.png"]["reason"] == "decompression_bomb"
     assert out["a/big.png"]["detail"] == "20x20 > 100 pixels"
@@ -98,7 +98,7 @@ def test_exif_orientation_comes_out_upright(spark):
     stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # as a sideways camera saves it
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
-    cfg = ImageCleanConfig(root_uri=ROOT, target_width=20, target_height=40, resize="stretch")
+    cfg = ImageCleanConfig(root_uri=ROOT, mode="L", target_width=20, target_height=40, resize="stretch")
     out = run(spark, {"a/sideways.jpg": save(stored, "JPEG", quality=95, exif=exif)}, cfg)
     px = pixels(out["a/sideways.jpg"])
     assert px.shape == (40, 20)
@@ -113,7 +113,7 @@ def test_large_sideways_jpeg_is_decoded_reduced_but_keeps_its_sizes_and_orientat
     stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # 1600 wide, 800 high
     exif = Image.Exif()
     exif[0x0112] = 6
-    cfg = ImageCleanConfig(root_uri=ROOT, target_width=50, target_height=100, resize="stretch")
+    cfg = ImageCleanConfig(root_uri=ROOT, mode="L", target_width=50, target_height=100, resize="stretch")
     out = run(spark, {"a/big.jpg": save(stored, "JPEG", quality=95, exif=exif)}, cfg)
     row = out["a/big.jpg"]
     assert (row["orig_width"], row["orig_height"], row["width"], row["height"]) == (1600, 800, 50, 100)
@@ -163,7 +163,7 @@ def test_rgb_to_grayscale_uses_luma(spark):
 def test_resize_policies(spark, policy):
     wide = np.full((20, 40), 200, dtype=np.uint8)
     wide[:, :10] = 50  # a dark band on the left quarter
-    cfg = ImageCleanConfig(root_uri=ROOT, target_width=20, target_height=20, resize=policy, pad_color=(0, 0, 0))
+    cfg = ImageCleanConfig(root_uri=ROOT, mode="L", target_width=20, target_height=20, resize=policy, pad_color=(0, 0, 0))
     px = pixels(run(spark, {"a/wide.png": png(wide)}, cfg, near=None)["a/wide.png"]).astype(int)
     assert px.shape == (20, 20)
     if policy == "pad":  # 40x20 -> 20x10 centred, black bars above and below
@@ -175,7 +175,7 @@ def test_resize_policies(spark, policy):
 
 
 def test_jpeg_output(spark):
-    cfg = ImageCleanConfig(root_uri=ROOT, target_width=16, target_height=16, output_format="JPEG", jpeg_quality=80)
+    cfg = ImageCleanConfig(root_uri=ROOT, mode="L", target_width=16, target_height=16, output_format="JPEG", jpeg_quality=80)
     row = run(spark, {"a/x.png": png(gradient())}, cfg)["a/x.png"]
     assert Image.open(io.BytesIO(row["image"])).format == "JPEG" and row["orig_format"] == "PNG"
 

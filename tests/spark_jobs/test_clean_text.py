@@ -413,8 +413,10 @@ def test_job_accounting_per_reason_and_report(spark, paths, tmp_path):
 
 def test_bad_setting_is_one_clear_line(capsys, tmp_path):
     (tmp_path / "c.jsonl").write_text("{}\n")
-    assert main(["--date", "2031-01-05", "--input", str(tmp_path / "c.jsonl"), "--threshold", "1.5"]) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: clean_text: threshold must be in (0, 1], got 1.5"
+    with pytest.raises(SystemExit) as exit_:  # refused while parsing, before Spark starts
+        main(["--date", "2031-01-05", "--input", str(tmp_path / "c.jsonl"), "--threshold", "1.5"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: clean_text: text.threshold must be <= 1, got 1.5"
 
 
 def test_csv_and_tsv_input(spark, tmp_path):

@@ -7,7 +7,7 @@ on real photo tiles (scikit-learn's sample photographs) made into icons and smal
   (box averaging, before, did not: Pillow's box filter does not smooth when it enlarges)."""
 from PIL import Image
 
-from shardline.pipeline_config import GUARD_REACH
+from shardline.settings import GUARD_REACH
 from spark_jobs.imaging.dedup import NearDupConfig, guard_positions, within_reach
 from spark_jobs.imaging.likeness import MAX_SPREAD_RATIO, SIDE, differences, look_alike, low_passed, thumbnail
 from spark_jobs.imaging.phash import coarse_dcthash, content_box, dcthash, hamming, phash, trimmed_dcthash

@@ -108,7 +108,7 @@ def test_one_parser_of_hash_lists_for_the_config_and_the_job():
     is refused by both."""
     import pytest
 
-    from shardline.pipeline_config import IMAGE_HASHES, ImagesConfig, hash_names
+    from shardline.settings import IMAGE_HASHES, ImagesSettings, hash_names
     from spark_jobs.imaging.decode import ImageCleanConfig
     from spark_jobs.imaging.phash import HASHES
 
@@ -117,25 +117,25 @@ def test_one_parser_of_hash_lists_for_the_config_and_the_job():
     assert ImageCleanConfig(root_uri="file:/x", hash="dcthash,phash").hashes == ("dcthash", "phash")
     for bad in ("phash,", "phash,phash", "ahash", ""):
         with pytest.raises(ValueError, match="images.near_dup_hash must be one or more of"):
-            ImagesConfig(near_dup_hash=bad)
+            ImagesSettings(near_dup_hash=bad)
         with pytest.raises(ValueError, match="hash must be one or more of"):
             ImageCleanConfig(root_uri="file:/x", hash=bad)
     # a guarded hash comes with its guard (dedup.near_duplicates checks the pairs it finds on it)
     assert hash_names("coarse_dcthash,trimmed_dcthash") == ("coarse_dcthash", "trimmed_dcthash")
     for bad in ("coarse_dcthash", "phash,coarse_dcthash"):
         with pytest.raises(ValueError, match="images.near_dup_hash lists coarse_dcthash without trimmed_dcthash"):
-            ImagesConfig(near_dup_hash=bad)
+            ImagesSettings(near_dup_hash=bad)
         with pytest.raises(ValueError, match="hash lists coarse_dcthash without trimmed_dcthash"):
             ImageCleanConfig(root_uri="file:/x", hash=bad)
     # a hash only small pictures have is never first: the first is every picture's perceptual_hash
-    from shardline.pipeline_config import PARTIAL_HASHES
+    from shardline.settings import PARTIAL_HASHES
     from spark_jobs.imaging.phash import _ONLY_FOR
 
     assert set(PARTIAL_HASHES) == set(_ONLY_FOR)
     assert hash_names("phash,small_dcthash") == ("phash", "small_dcthash")
     for bad in ("small_dcthash", "small_dcthash,trimmed_dcthash"):
         with pytest.raises(ValueError, match="images.near_dup_hash starts with small_dcthash"):
-            ImagesConfig(near_dup_hash=bad)
+            ImagesSettings(near_dup_hash=bad)
         with pytest.raises(ValueError, match="hash starts with small_dcthash"):
             ImageCleanConfig(root_uri="file:/x", hash=bad)
 

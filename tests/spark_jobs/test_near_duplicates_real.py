@@ -271,7 +271,7 @@ def test_photos_cropped_into_their_content_are_found_through_the_coarse_hash(spa
     pHash and the trimmed dcthash both move more than the threshold (the default before 2026-12-03, the two
     of them, lost them). The coarse dcthash (6x6 lowest frequencies) stays within it, and the trimmed one
     within the guard's reach; the job flags each copy, naming its whole tile as kept."""
-    from shardline.pipeline_config import GUARD_REACH
+    from shardline.settings import GUARD_REACH
     from spark_jobs.imaging.phash import phash
 
     tiles = photo_tiles(len(IMAGE_EDITS) + 12)

@@ -9,7 +9,7 @@ from shardline.config import ShardlineError
 from shardline.datasets import list_versions
 from spark_jobs.common.warehouse import replace_partitions
 from spark_jobs.publish_dataset import ShardConfig, SplitConfig, publish
-from spark_jobs.validate_dataset import GateConfig, gate, psi
+from spark_jobs.validate_dataset import GateSettings, gate, psi
 
 SHARDS = ShardConfig(target_file_mb=1, row_group_mb=0.5, max_workers=2, row_groups_per_worker=2)
 
@@ -66,7 +66,7 @@ def test_label_drift_fails_and_keeps_previous(spark, fresh):
 def test_min_rows_failure_names_the_numbers(spark, fresh):
     publish_texts(spark, fresh, "2032-03-01", 60)
     with pytest.raises(ShardlineError, match=r"min_rows: train has \d+ rows < 1000"):
-        gate(fresh, "text", cfg=GateConfig(min_train_rows=1000))
+        gate(fresh, "text", cfg=GateSettings(min_train_rows=1000))
     assert not (fresh.datasets / "text" / "latest").exists()
 
 
@@ -92,7 +92,7 @@ def test_rare_label_policy_fail_names_the_label(spark, fresh):
     manifest = publish(spark, "text", "2032-03-12", SplitConfig(), SHARDS, fresh, rare_labels="fail")[0]
     assert "rare" in manifest["labels"]
     with pytest.raises(ShardlineError, match=r"label 'rare' has \d train rows < 5"):
-        gate(fresh, "text", cfg=GateConfig(rare_labels="fail"))
+        gate(fresh, "text", cfg=GateSettings(rare_labels="fail"))
 
 
 def test_fewer_than_two_usable_labels_fails_the_gate_with_one_line(spark, fresh):
@@ -134,7 +134,7 @@ def test_retention_keeps_the_newest_and_latest(spark, fresh):
     versions = []
     for day in range(1, 5):
         versions.append(publish_texts(spark, fresh, f"2032-06-0{day}", 200 + day)["version"])
-        gate(fresh, "text", cfg=GateConfig(keep_versions=2, max_label_psi=10, max_size_psi=10))
+        gate(fresh, "text", cfg=GateSettings(keep_versions=2, max_label_psi=10, max_size_psi=10))
     kept = [v["version"] for v in list_versions(fresh, "text")]
     assert kept == versions[-2:]
     assert latest(fresh) == versions[-1]

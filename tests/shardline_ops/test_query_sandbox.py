@@ -50,7 +50,7 @@ def warehouse(spark, paths, tmp_path_factory):
 
 
 def test_duckdb_refuses_every_hostile_statement(warehouse):
-    from shardline import duck
+    from shardline_ops import duck
 
     paths, before = warehouse["paths"], tree(warehouse["paths"].home)
     ok = duck.query(paths, "SELECT reason, count(*) AS n FROM ml.quarantine WHERE dt = '2033-01-01' GROUP BY 1")
@@ -70,7 +70,7 @@ def test_refusal_names_the_statement_as_written():
     """``INSTALL httpfs`` is a LOAD statement to DuckDB: the refusal says INSTALL, which the person typed."""
     import duckdb
 
-    from shardline import duck
+    from shardline_ops import duck
 
     with duckdb.connect(":memory:") as con:
         with pytest.raises(duck.Refused, match=r"INSTALL \(LOAD\) statements are refused"):

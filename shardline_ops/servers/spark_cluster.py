@@ -26,32 +26,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from shardline.cluster_auth import secret_file, state_file
 from shardline.config import Paths, ShardlineError
-from shardline.servers import processes
 from shardline.storage import ensure_private_file
+from shardline_ops.servers import processes
 
 HOST = "127.0.0.1"
-
-
-def state_file(paths: Paths) -> Path:
-    return paths.home / "spark-cluster.json"
-
-
-def secret_file(paths: Paths) -> Path:
-    return paths.home / "spark-cluster.secret"
-
-
-def auth_conf(paths: Paths, master: str) -> dict[str, str]:
-    """Driver settings for ``master`` when it is the cluster this data folder started; else nothing."""
-    state = read_state(paths)
-    if not state or state.get("master") != master or not state.get("authenticate"):
-        return {}
-    try:
-        secret = secret_file(paths).read_text().strip()
-    except OSError as exc:
-        raise ShardlineError(f"the Spark cluster at {master} needs its secret, {secret_file(paths)}: "
-                             f"{exc.strerror or exc}") from None
-    return {"spark.authenticate": "true", "spark.authenticate.secret": secret}
 
 
 def read_state(paths: Paths) -> dict | None:

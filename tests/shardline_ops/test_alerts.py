@@ -6,7 +6,7 @@ import threading
 
 from airflow.sdk import Connection
 
-from shardline import alerts
+from shardline_ops import alerts
 
 
 def serve():
@@ -41,7 +41,7 @@ def test_webhook_gets_the_alert_at_its_path_and_logs_hold_no_token(caplog):
         assert where == [f"http://127.0.0.1:{port}/…"] * 2
         server.shutdown()
         server.server_close()  # refused at once: the send fails
-        caplog.set_level(logging.INFO, logger="shardline.alerts")
+        caplog.set_level(logging.INFO, logger="shardline_ops.alerts")
         bad = Connection(conn_id="c", conn_type="http", host="127.0.0.1", port=port, schema="services/T0/B0/SECRET3")
         try:
             alerts.send(bad, fields)
@@ -55,7 +55,7 @@ def test_webhook_gets_the_alert_at_its_path_and_logs_hold_no_token(caplog):
 def test_shardline_run_names_each_failed_tasks_error(tmp_path, monkeypatch):
     """``dag.test`` writes no task log files: ``shardline run`` collects its tasks' alerts and names each
     failed task's error in its last line (the last alert per task, control characters escaped)."""
-    from shardline.cli import failed_tasks
+    from shardline_ops.cli.run import failed_tasks
 
     record = tmp_path / "failures.jsonl"
     monkeypatch.setenv(alerts.RUN_FAILURES, str(record))

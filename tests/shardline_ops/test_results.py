@@ -3,7 +3,7 @@ import datetime
 import decimal
 import json
 
-from shardline.results import format_rows
+from shardline_ops.results import format_rows
 
 COLS = ["label", "n", "share", "at", "top_k", "blank"]
 ROWS = [("a,b", 3, 0.5, datetime.datetime(2026, 1, 2, 3, 4, 5), [{"label": "x", "probability": 0.9}], None),

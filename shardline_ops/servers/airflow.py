@@ -19,8 +19,8 @@ import urllib.request
 from pathlib import Path
 
 from shardline.config import REPO_ROOT, Paths, ShardlineError
-from shardline.servers import processes
 from shardline.storage import ensure_private_file
+from shardline_ops.servers import processes
 
 HOST = "127.0.0.1"
 

@@ -3,7 +3,7 @@ import json
 import stat
 
 from shardline.config import Paths
-from shardline.servers import airflow, thrift
+from shardline_ops.servers import airflow, thrift
 
 
 def mode(path):
@@ -34,7 +34,7 @@ def test_stop_never_signals_a_reused_pid(tmp_path):
     import subprocess
     import sys
 
-    from shardline.servers import processes
+    from shardline_ops.servers import processes
 
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     try:

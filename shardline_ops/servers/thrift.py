@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shardline.config import Paths
-from shardline.servers import processes
 from shardline.storage import ensure_private_file
+from shardline_ops.servers import processes
 
 log = logging.getLogger("shardline.warehouse")
 

@@ -28,7 +28,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-log = logging.getLogger("shardline.alerts")
+log = logging.getLogger("shardline_ops.alerts")
 CONN_ID = "shardline_alerts"
 RUN_FAILURES = "SHARDLINE_RUN_FAILURES"  # set by ``shardline run``: where its tasks' alerts also go
 

@@ -1,0 +1,5 @@
+import sys
+
+from shardline_ops.cli import main
+
+sys.exit(main())

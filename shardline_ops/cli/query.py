@@ -1,0 +1,151 @@
+"""`shardline query`: read-only SQL over the warehouse, DuckDB in-process (default) or Spark with the guard."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+from shardline.config import Paths, ShardlineError
+
+READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN)\b", re.IGNORECASE)
+
+
+def run_query(sql: str, fmt: str, engine: str = "duckdb") -> str:
+    """Run one read-only statement with DuckDB (``shardline_ops/duck.py``: in-process, sandboxed) or Spark SQL."""
+    from shardline_ops.results import format_rows
+
+    columns, rows = duck_query(sql) if engine == "duckdb" else spark_query(sql)
+    return format_rows(columns, rows, fmt)
+
+
+def duck_query(sql: str):
+    from shardline_ops import duck
+
+    return duck.query(Paths.from_env(), sql)
+
+
+def query_repl(fmt: str) -> int:
+    """``shardline query --interactive``: one sandboxed DuckDB connection (the views as of its start;
+    ``.refresh`` picks up later runs), readline editing and a history file under the data folder."""
+    import readline
+
+    from shardline_ops import duck
+    from shardline_ops.results import format_rows
+
+    paths = Paths.from_env()
+    history = paths.home / ".query_history"
+    try:
+        readline.read_history_file(history)
+    except OSError:
+        pass
+    con = duck.connect(paths)
+    print("shardline query (DuckDB, read-only): end statements with ';', .tables lists the tables, "
+          ".refresh reloads the views, Ctrl-D quits", file=sys.stderr)
+    buffer = ""
+    try:
+        while True:
+            try:
+                line = input("... " if buffer else "sql> ")
+            except EOFError:
+                print(file=sys.stderr)
+                return 0
+            except KeyboardInterrupt:
+                buffer = ""
+                print(file=sys.stderr)
+                continue
+            if not buffer and line.strip() in (".tables", ".refresh"):
+                if line.strip() == ".refresh":
+                    con.close()
+                    con = duck.connect(paths)
+                line = "SELECT table_name, table_type FROM information_schema.tables ORDER BY 1" \
+                    if line.strip() == ".tables" else ""
+                if not line:
+                    continue
+                line += ";"
+            buffer += line + "\n"
+            if not buffer.rstrip().endswith(";"):
+                continue
+            sql, buffer = buffer.strip().rstrip(";"), ""
+            try:
+                duck.check_statement(con, sql)
+                rel = con.sql(sql)
+                print(format_rows(list(rel.columns), rel.fetchall(), fmt))
+            except ShardlineError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+            except Exception as exc:  # duckdb.Error: one line, the prompt goes on
+                print(f"error: query failed: {duck.first_line(exc)}", file=sys.stderr)
+    finally:
+        con.close()
+        history.parent.mkdir(parents=True, exist_ok=True)
+        readline.set_history_length(1000)
+        readline.write_history_file(history)
+
+
+def spark_query(sql: str):
+    """The quick check below spares a Spark start for obvious writes; the read-only guard inside the
+    session (``spark_jobs.common.readonly``) is what enforces it."""
+    if not READ_ONLY.match(sql):
+        raise ShardlineError("shardline query is read-only: only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN "
+                             "statements are allowed")
+    from spark_jobs.common.session import build_spark
+
+    os.environ.setdefault("SHARDLINE_SPARK_LOG_LEVEL", "ERROR")
+    paths = Paths.from_env()
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    # The JVM inherits this process's stderr when it starts: hand it the log file instead, so Spark's
+    # start-up lines and progress bars never reach the terminal (errors come back through Py4J).
+    saved = os.dup(2)
+    with open(paths.logs / "shardline-query-spark.log", "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            spark = build_spark("shardline-query", master=os.environ.get("SHARDLINE_QUERY_MASTER", "local[2]"),
+                                paths=paths, read_only=True, extra={"spark.ui.showConsoleProgress": "false"})
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    try:
+        df = spark.sql(sql)
+        return df.columns, [tuple(r) for r in df.collect()]
+    except Exception as exc:  # Spark's AnalysisException, the guard's refusal etc.: one line for the user
+        err = ShardlineError(f"query failed: {spark_error_line(exc)}")
+        err.detail = str(exc)  # shardline query --verbose prints it
+        raise err from None
+    finally:
+        spark.stop()
+
+
+def spark_error_line(exc: Exception) -> str:
+    """The meaningful first line of a Spark/Py4J error (not "An error occurred while calling o42.sql")."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.getMessage()) if java is not None else str(exc)
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    if args.interactive:
+        return query_repl(args.format)
+    if not args.sql:
+        raise ShardlineError("give a statement, e.g. shardline query \"SELECT * FROM ml.prediction_accuracy\", "
+                             "or --interactive")
+    try:
+        print(run_query(args.sql, args.format, args.engine))
+    except ShardlineError as exc:
+        if args.verbose and getattr(exc, "detail", None):
+            print(exc.detail, file=sys.stderr)
+        raise
+    return 0
+
+
+
+def add_parsers(sub) -> None:
+    query = sub.add_parser("query", help="run a read-only SQL query against the warehouse")
+    query.add_argument("sql", nargs="?", help="one statement (or --interactive)")
+    query.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    query.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                       help="duckdb: in-process, sub-second (default); spark: Spark SQL with the read-only guard")
+    query.add_argument("--verbose", action="store_true", help="print the engine's whole error message on failure")
+    query.add_argument("--interactive", "-i", action="store_true",
+                       help="a prompt (DuckDB, the same sandbox): statements end with ';', history kept, Ctrl-D quits")
+    query.set_defaults(func=cmd_query)
