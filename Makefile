@@ -15,7 +15,7 @@ export JAVA_HOME := $(firstword $(JAVA17))
 endif
 endif
 
-.PHONY: install demo test test-airflow test-reliability bench lint clean airflow airflow-stop
+.PHONY: install demo test test-fast test-airflow test-reliability bench lint clean airflow airflow-stop
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ demo: install
 # busy (most tests wait on a JVM or a subprocess starting). The 15 slowest tests are listed at the end.
 test: install
 	$(BIN)/python -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder --durations=15 tests
+
+# The fast tier, for every edit: pure functions and in-process Spark on local[1]; no subprocess, no Airflow,
+# no training run (tests/conftest.py fails a test of this tier that starts a process). Under 3 minutes.
+test-fast: install
+	SHARDLINE_TEST_TIER=fast $(BIN)/python -m pytest -q -m "not slow and not fault_injection" --durations=10 tests
 
 # The scheduler-driven suite: Airflow standalone on loopback, a run triggered through the REST API, a
 # backfill, a rerun by clearing tasks (about 12 minutes on 2 cores, so not part of `make test`).

@@ -1,7 +1,11 @@
-"""Shared fixtures: one local[2] SparkSession with a throwaway warehouse for the whole test session.
+"""Shared fixtures: one SparkSession with a throwaway warehouse for the whole test session.
 
 The data directory and Airflow home point at a temporary folder before anything imports Airflow or
 starts Spark, so tests never touch the user's ./data.
+
+Two tiers (docs/TESTING.md): ``make test-fast`` (``SHARDLINE_TEST_TIER=fast``) runs the tests not marked
+``slow`` on ``local[1]``, and any of them that starts a subprocess (a spark-submit, Airflow, a training run, a
+server) fails at once: such a test belongs to the slow tier. ``make test`` runs both.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ logging.getLogger("py4j").setLevel(logging.WARNING)  # its shutdown chatter outl
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+FAST_TIER = os.environ.get("SHARDLINE_TEST_TIER") == "fast"
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +37,8 @@ def spark():
     from shardline.config import Paths
     from spark_jobs.common.session import build_spark
 
-    session = build_spark("shardline-tests", master="local[2]", paths=Paths(Path(os.environ["SHARDLINE_HOME"])),
-                          views=True)
+    session = build_spark("shardline-tests", master="local[1]" if FAST_TIER else "local[2]",
+                          paths=Paths(Path(os.environ["SHARDLINE_HOME"])), views=True)
     yield session
     session.stop()
 
@@ -48,6 +53,33 @@ def paths():
 def pytest_configure(config):
     config.addinivalue_line("markers", "fault_injection: kills, SIGKILLs and concurrent writers; they run in "
                                        "`make test-reliability` (and CI), not in `make test`")
+    config.addinivalue_line("markers", "slow: starts subprocesses (spark-submit, Airflow, training, servers); "
+                                       "`make test` runs it, `make test-fast` does not")
+
+
+# Libraries ask these for a fact (the code version; the processor name at TensorFlow's import): no work.
+_FACT_COMMANDS = ("git", "uname")
+
+
+def _no_subprocess(popen: type) -> type:
+    class NoSubprocess(popen):
+        def __init__(self, args, *a, **kw):
+            argv = [args] if isinstance(args, (str, bytes)) else list(args)
+            if Path(str(argv[0])).name not in _FACT_COMMANDS:
+                raise AssertionError(f"the fast tier starts no subprocess (mark the test slow): {args!r}"[:300])
+            super().__init__(args, *a, **kw)
+
+    return NoSubprocess
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_starts_no_subprocess(request, monkeypatch):
+    """In the fast tier a test that starts a process fails, so the tier stays fast by construction. The
+    session's JVM is started by the ``spark`` fixture before this runs (a session fixture sets up first)."""
+    if FAST_TIER and "slow" not in request.keywords:
+        import subprocess
+
+        monkeypatch.setattr(subprocess, "Popen", _no_subprocess(subprocess.Popen))
 
 
 # The longest files first (minutes each on 2 cores, measured with --durations; the Makefile passes

@@ -145,6 +145,7 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path):
 
 
 @pytest.mark.parametrize("job", JOBS)
+@pytest.mark.slow
 def test_every_job_answers_help_when_run_as_a_script(job):
     proc = subprocess.run([sys.executable, str(REPO / "spark_jobs" / f"{job}.py"), "--help"],
                           capture_output=True, text=True, timeout=120)

@@ -27,6 +27,8 @@ from shardline.settings import DEMO_CONFIG
 from tests.conftest import BIN
 from tests.hostile_corpus import AWKWARD, RENAMED_LABEL, add_hostile_images, hostile_text_folder, unlock
 
+pytestmark = pytest.mark.slow  # spark-submit, Airflow, training or servers: `make test`, not `make test-fast`
+
 _TODAY = datetime.date.today()
 DT = (_TODAY - datetime.timedelta(days=365)).isoformat()  # any date runs, not only those after a start_date
 D1, D2 = ((_TODAY - datetime.timedelta(days=365 + k)).isoformat() for k in (1, 2))  # the Airflow suite's

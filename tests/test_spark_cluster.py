@@ -12,6 +12,8 @@ import pytest
 from shardline.sample_corpora import make_image_corpus
 from tests.conftest import BIN, REPO
 
+pytestmark = pytest.mark.slow  # spark-submit, Airflow, training or servers: `make test`, not `make test-fast`
+
 DT = "2033-01-01"
 
 

@@ -18,6 +18,8 @@ from tests.conftest import BIN, REPO
 from tests.helpers import random_pngs, save_image_model
 from tests.hostile_sql import HOSTILE
 
+pytestmark = pytest.mark.slow  # spark-submit, Airflow, training or servers: `make test`, not `make test-fast`
+
 DT = "2032-01-01"
 N = 300
 BEELINE = Path(pyspark.__file__).parent / "bin" / "beeline"

@@ -9,6 +9,8 @@ import pytest
 from shardline import assets
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # spark-submit, Airflow, training or servers: `make test`, not `make test-fast`
+
 DAGS = {"nightly_retrain": REPO / "dags" / "nightly_retrain.py", "prediction_report": REPO / "dags" / "prediction_report.py"}
 
 

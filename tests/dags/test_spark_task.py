@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import BIN
 
+pytestmark = pytest.mark.slow  # spark-submit, Airflow, training or servers: `make test`, not `make test-fast`
+
 
 @pytest.fixture
 def spark_default(monkeypatch):

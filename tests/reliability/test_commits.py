@@ -14,6 +14,8 @@ from shardline.config import ShardlineError
 from shardline.storage import commit_dir, file_lock, read_pointer, staging_dir
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # spark-submit, Airflow, training or servers: `make test`, not `make test-fast`
+
 WRITER = r"""
 import os, sys, time
 from pathlib import Path

@@ -18,7 +18,7 @@ from shardline.sample_corpora import make_image_corpus, make_text_corpus
 from shardline.settings import DEMO_CONFIG
 from tests.conftest import BIN
 
-pytestmark = pytest.mark.fault_injection
+pytestmark = [pytest.mark.fault_injection, pytest.mark.slow]
 DT = "2025-03-04"
 
 

@@ -64,6 +64,7 @@ def test_a_bad_set_item_is_one_line(tmp_path, capsys):
         assert said in err and err.count("\n") == 1, err
 
 
+@pytest.mark.slow
 def test_cli_config_show_and_bad_config_error(tmp_path):
     f = tmp_path / "c.toml"
     f.write_text("[text]\npreset = 'web'\n")

@@ -79,6 +79,7 @@ def test_refusal_names_the_statement_as_written():
             duck.check_statement(con, "/* a comment */ -- another\n copy (SELECT 1) TO 'x.csv'")
 
 
+@pytest.mark.slow
 def test_cli_refusal_is_one_line(warehouse):
     env = {**os.environ, "SHARDLINE_HOME": str(warehouse["paths"].home)}
     for sql in ("SELECT * FROM read_csv('/etc/passwd')", "DROP TABLE ml.quarantine"):
@@ -87,6 +88,7 @@ def test_cli_refusal_is_one_line(warehouse):
         assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("error: "), done.stderr
 
 
+@pytest.mark.slow
 def test_spark_guard_refuses_every_hostile_statement(warehouse):
     paths, before = warehouse["paths"], tree(warehouse["paths"].home)
     control = "SELECT reason, count(*) AS n FROM ml.quarantine WHERE dt = '2033-01-01' GROUP BY 1"
@@ -109,6 +111,7 @@ def test_spark_guard_refuses_every_hostile_statement(warehouse):
         assert any(needle in sql for sql in guard), (needle, {s: m for s, (_, m) in results.items() if needle in s})
 
 
+@pytest.mark.slow
 def test_spark_sql_profile_is_guarded(warehouse, tmp_path):
     """``spark-sql $(shardline spark-conf)``: the init file registers the warehouse, the user's statements
     after it are guarded like every other path."""
@@ -132,6 +135,7 @@ def test_spark_sql_profile_is_guarded(warehouse, tmp_path):
     assert not warehouse["marker"].exists() and tree(paths.home) == before
 
 
+@pytest.mark.slow
 def test_interactive_prompt_runs_reads_and_refuses_the_rest(warehouse):
     env = {**os.environ, "SHARDLINE_HOME": str(warehouse["paths"].home)}
     script = ("SELECT reason,\n count(*) AS n FROM ml.quarantine WHERE dt = '2033-01-01' GROUP BY reason;\n"

@@ -1,3 +1,4 @@
+import pytest
 """Credentials the project writes are 0600 from the first byte, kept across restarts, narrowed if widened."""
 import json
 import stat
@@ -29,6 +30,7 @@ def test_thrift_secret_is_private_and_kept(tmp_path):
     assert thrift.ensure_secret(paths) == path and mode(path) == 0o600 and path.read_text() == secret
 
 
+@pytest.mark.slow
 def test_stop_never_signals_a_reused_pid(tmp_path):
     """A state file whose pid now belongs to another process (reboot, crash) is stale: nothing is signalled."""
     import subprocess

@@ -222,6 +222,7 @@ def test_near_duplicate_skew_guard_keeps_results_for_a_giant_bucket(spark):
     assert reasons == ["kept"] + ["near_duplicate"] * 11
 
 
+@pytest.mark.slow  # in-process, but a dozen seconds of shuffles: kept out of the 3-minute tier
 def test_near_duplicates_keep_the_largest_whatever_the_partitioning(spark):
     """Each group's kept member is its largest picture, and which record points to
     which does not depend on the input's order or partitioning: the rank is a global sort that spreads over

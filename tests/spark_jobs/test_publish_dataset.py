@@ -78,6 +78,7 @@ def test_bad_configs_are_rejected():
         ShardConfig(target_file_mb=1, row_group_mb=2)
 
 
+@pytest.mark.slow  # in-process, but three publishes and petastorm readers: kept out of the 3-minute tier
 def test_growth_determinism_readers_and_row_groups(spark, paths):
     load_clean(spark, records(spark, 1000), "2030-01-01")
     first, counts = publish(spark, "text", "2030-01-01", SPLIT, SHARDS, paths)

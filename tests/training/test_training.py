@@ -26,6 +26,8 @@ from spark_jobs.validate_dataset import gate
 from training import registry
 from training.config import TrainConfig
 
+pytestmark = pytest.mark.slow  # spark-submit, Airflow, training or servers: `make test`, not `make test-fast`
+
 PY = sys.executable
 
 
