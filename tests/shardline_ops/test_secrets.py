@@ -1,7 +1,8 @@
-import pytest
 """Credentials the project writes are 0600 from the first byte, kept across restarts, narrowed if widened."""
 import json
 import stat
+
+import pytest
 
 from shardline.config import Paths
 from shardline_ops.servers import airflow, thrift
