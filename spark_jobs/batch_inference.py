@@ -37,7 +37,7 @@ from schemas.warehouse import (
 from shardline.config import Paths, ShardlineError, require_path, shown
 from shardline.settings import Settings, parse_args
 from spark_jobs.common.files import listed_uri
-from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
+from spark_jobs.common.job import Counts, JobContext, base_parser, entrypoint, run_job
 from spark_jobs.common.warehouse import append_rows, replace_partitions, write_quarantine
 
 SOURCES = {"image": (CLEAN_IMAGES, "image"), "text": (CLEAN_TEXT, "text")}
@@ -195,19 +195,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--top-k", type=int, default=3, help="labels kept per row in top_k (default 3)")
     args = parse_args(p, argv)
 
-    def validate() -> None:
+    def validate(paths: Paths) -> None:
         from training.inference import resolve_model_dir
 
         if args.batch_size < 1 or args.top_k < 1:
             raise ShardlineError("--batch-size and --top-k must be >= 1")
         if args.corpus:
             require_path(args.corpus, f"{args.kind} corpus")
-        resolve_model_dir(Paths.from_env(), args.kind, args.model_version)
+        resolve_model_dir(paths, args.kind, args.model_version)
 
-    def body(spark: SparkSession) -> Counts:
+    def body(ctx: JobContext) -> Counts:
         from training.inference import resolve_model_dir
 
-        paths = Paths.from_env()
+        spark, paths = ctx.spark, ctx.paths
         started, model, counts = time.time(), {}, Counts(0, 0, 0)
         source = None
         try:
@@ -219,34 +219,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.dataset:
                 source = dataset_input(spark, paths, args.kind, args.dataset, args.split)
             elif args.corpus:
-                source = corpus_input(spark, args.kind, args.corpus, args.settings, model_image_shape(model))
+                source = corpus_input(spark, args.kind, args.corpus, ctx.settings, model_image_shape(model))
             else:
-                source = clean_input(spark, args.kind, args.date)
+                source = clean_input(spark, args.kind, ctx.dt)
             scored = with_lineage(
                 transform(spread(source.rows, spark), args.kind, str(model_dir), top_k=args.top_k,
                           encoding=source.encoding, shape=source.shape),
                 model_name=model["name"], model_version=model["version"],
-                dataset_version=source.dataset_version, run_id=args.run_id, dt=args.date)
+                dataset_version=source.dataset_version, run_id=ctx.run_id, dt=ctx.dt)
             n_bad = 0
             if source.rejected is not None:
                 n_bad = source.rejected.count()
-                write_quarantine(spark, source.rejected, f"score_{args.kind}", args.date)
+                write_quarantine(spark, source.rejected, f"score_{args.kind}", ctx.dt, paths)
             n_in = source.rows.count() + n_bad
             # one pass: score while writing; rows out are counted from the written files
-            _, n_out = replace_partitions(spark, scored, TARGETS[args.kind], {"dt": args.date})
+            _, n_out = replace_partitions(spark, scored, TARGETS[args.kind], {"dt": ctx.dt}, paths)
             counts = Counts(n_in, n_out, n_bad)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             append_rows(spark, scoring_run_row(
-                spark, run_id=args.run_id, kind=args.kind, dt=args.date,
+                spark, run_id=ctx.run_id, kind=args.kind, dt=ctx.dt,
                 input_=source.description if source else "", model=model,
                 dataset_version=source.dataset_version if source else "", counts=counts, started=started,
-                status="failed", error=first[:500]), SCORING_RUNS)
+                status="failed", error=first[:500]), SCORING_RUNS, paths)
             raise
         append_rows(spark, scoring_run_row(
-            spark, run_id=args.run_id, kind=args.kind, dt=args.date, input_=source.description, model=model,
+            spark, run_id=ctx.run_id, kind=args.kind, dt=ctx.dt, input_=source.description, model=model,
             dataset_version=source.dataset_version, counts=counts, started=started, status="success"),
-            SCORING_RUNS)
+            SCORING_RUNS, paths)
         return counts
 
     return run_job(f"batch_inference_{args.kind}", args, body, validate)

@@ -21,12 +21,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_IMAGES
-from shardline.config import Paths, ShardlineError, require_path, shown
+from shardline.config import ShardlineError, require_path, shown
 from shardline.settings import add_setting_flags, parse_args
 from spark_jobs.common import report
 from spark_jobs.common.files import listed_uri, read_files, read_samples
-from spark_jobs.common.flagged import write_flagged
-from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
+from spark_jobs.common.flagged import write_cleaned
+from spark_jobs.common.job import Counts, JobContext, base_parser, entrypoint, run_job
 from spark_jobs.imaging.clean import ImageCleanConfig, NearDupConfig, transform
 
 JOB = "clean_images"
@@ -95,21 +95,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ShardlineError(str(exc)) from None
         return root, cfg, near
 
-    def body(spark: SparkSession) -> Counts:
+    def body(ctx: JobContext) -> Counts:
         root, cfg, near = configs()
+        spark = ctx.spark
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "256")  # images are big rows
         spark.conf.set("spark.sql.files.openCostInBytes", str(256 * 1024))
         spark.conf.set("spark.sql.files.maxPartitionBytes", str(32 * 1024 * 1024))
         flagged = transform(read_files(spark, str(root), args.glob, content=args.read_in_spark), cfg, near)
 
-        def write_report(persisted: DataFrame, counts: Counts) -> None:
-            rep, sheet = build_report(spark, persisted, counts, dt=args.date, run_id=args.run_id,
+        def make_report(persisted: DataFrame, counts: Counts) -> tuple[dict, dict[str, bytes]]:
+            rep, sheet = build_report(spark, persisted, counts, dt=ctx.dt, run_id=ctx.run_id,
                                       input_=shown(root), cfg=cfg, near=near)
-            report.publish(Paths.from_env(), JOB, args.date, rep, {"contact_sheet.png": sheet})
+            return rep, {"contact_sheet.png": sheet}
 
-        return write_flagged(spark, flagged, CLEAN_IMAGES, JOB, args.date, report=write_report)
+        return write_cleaned(ctx, flagged, CLEAN_IMAGES, make_report)
 
-    return run_job(JOB, args, body, lambda: configs() and None)
+    return run_job(JOB, args, body, lambda paths: configs() and None)
 
 
 if __name__ == "__main__":

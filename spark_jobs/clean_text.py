@@ -26,16 +26,16 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from schemas.warehouse import CLEAN_TEXT
-from shardline.config import Paths, ShardlineError, require_path, shown
+from shardline.config import ShardlineError, require_path, shown
 from shardline.settings import add_setting_flags, parse_args
 from spark_jobs.common import report
 from spark_jobs.common.files import listed_uri
-from spark_jobs.common.flagged import write_flagged
-from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
+from spark_jobs.common.flagged import write_cleaned
+from spark_jobs.common.job import Counts, JobContext, base_parser, entrypoint, run_job
 from spark_jobs.text import quality
 from spark_jobs.text.clean import TextCleanConfig, transform
 from spark_jobs.text.minhash import MinHashConfig
@@ -98,20 +98,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ShardlineError(str(exc)) from None
         return path, fmt, cfg, minhash
 
-    def body(spark: SparkSession) -> Counts:
+    def body(ctx: JobContext) -> Counts:
         path, fmt, cfg, minhash = configs()
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
-        flagged = transform(read_corpus(spark, str(path), fmt, cfg), cfg, minhash)
+        ctx.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
+        flagged = transform(read_corpus(ctx.spark, str(path), fmt, cfg), cfg, minhash)
 
-        def write_report(persisted: DataFrame, counts: Counts) -> None:
-            rep = build_report(persisted, counts, dt=args.date, run_id=args.run_id, input=shown(path), format=fmt,
-                               config={"preset": args.settings.text.preset, **asdict(cfg),
-                                       "near_duplicates": asdict(minhash) if minhash else None})
-            report.publish(Paths.from_env(), JOB, args.date, rep)
+        def make_report(persisted: DataFrame, counts: Counts) -> tuple[dict, dict[str, bytes]]:
+            return build_report(persisted, counts, dt=ctx.dt, run_id=ctx.run_id, input=shown(path), format=fmt,
+                                config={"preset": ctx.settings.text.preset, **asdict(cfg),
+                                        "near_duplicates": asdict(minhash) if minhash else None}), {}
 
-        return write_flagged(spark, flagged, CLEAN_TEXT, JOB, args.date, report=write_report)
+        return write_cleaned(ctx, flagged, CLEAN_TEXT, make_report)
 
-    return run_job(JOB, args, body, lambda: configs() and None)
+    return run_job(JOB, args, body, lambda paths: configs() and None)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from shardline.config import REPO_ROOT, Paths, ShardlineError, spark_uri
 from shardline.datasets import clean_stale_staging, kind_root
 from shardline.settings import GateSettings, add_setting_flags, parse_args
 from shardline.storage import commit_dir, file_lock, staging_dir, write_json_atomic, write_pointer
-from spark_jobs.common.job import Counts, base_parser, entrypoint, run_job
+from spark_jobs.common.job import Counts, JobContext, base_parser, entrypoint, run_job
 
 log = logging.getLogger(__name__)
 SOURCES = {"image": CLEAN_IMAGES, "text": CLEAN_TEXT}
@@ -391,14 +391,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(p, argv)
     gate_settings = args.settings.gate
 
-    def body(spark: SparkSession) -> Counts:
+    def body(ctx: JobContext) -> Counts:
         try:
             split_cfg = SplitConfig(args.train_fraction, args.val_fraction, args.seed)
             shard_cfg = ShardConfig.for_kind(args.kind, target_file_mb=args.target_file_mb,
                                              row_group_mb=args.row_group_mb, max_workers=args.max_workers)
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
-        return publish(spark, args.kind, args.date, split_cfg, shard_cfg, Paths.from_env(), args.image_encoding,
+        return publish(ctx.spark, args.kind, ctx.dt, split_cfg, shard_cfg, ctx.paths, args.image_encoding,
                        min_train_rows_per_label=gate_settings.min_train_rows_per_label,
                        rare_labels=gate_settings.rare_labels)[1]
 

@@ -25,9 +25,10 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from shardline.config import Paths, ShardlineError, parse_date, spark_uri
@@ -304,13 +305,48 @@ class Gate:
         return cls(train.promotion_tolerance, train.baseline_policy, train.baseline_margin, train.serve_baseline)
 
 
-def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bool = True, gate: Gate = Gate(),
-          search_trials: int = 0, steps_per_epoch: int | None = None, debug_dir: Path | None = None,
-          mixed_precision: bool = False, saved_model: bool = True) -> Path:
+@dataclass
+class Fitted:
+    """What training under the strategy leaves for the chief's evaluation, promotion and registration."""
+    model: Any
+    metrics: dict                 # the served model's test metrics (and the mix, for two heads)
+    history: dict
+    epoch_seconds: list[float]
+    steps: int
+    global_batch: int
+    trials: dict | None
+    run_key: str
+    manifest: dict
+    worker: int
+    n_workers: int
+    gpus: int
+    encoding: dict
+
+
+def epoch_trail(trail: _DebugTrail, seconds: list[float]):
+    """A callback that times each epoch (into ``seconds``) and logs it to the debug trail."""
+    import tf_keras as keras
+
+    started: list[float] = []
+
+    def begin(epoch, logs=None):
+        trail.log(f"begin {epoch}")
+        started[:] = [time.perf_counter()]
+
+    def end(epoch, logs=None):
+        trail.log(f"end {epoch}")
+        seconds.append(round(time.perf_counter() - started[0], 3))
+
+    return keras.callbacks.LambdaCallback(on_epoch_begin=begin, on_epoch_end=end)
+
+
+def fit(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, search_trials: int = 0,
+        steps_per_epoch: int | None = None, debug_dir: Path | None = None, mixed_precision: bool = False) -> Fitted:
+    """Train under ``MultiWorkerMirroredStrategy`` (each worker reads its own shard), then score the test split
+    with the model as it will be served. Every worker runs all of it: predicting runs collective ops."""
     import tensorflow as tf
     import tf_keras as keras
 
-    from training.baseline import fit_and_score
     from training.inputs import build_inputs, open_reader
     from training.models import (
         build_image_model,
@@ -338,23 +374,13 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
     fields = ["id", column, "label_index"]
     url = {split: spark_uri(dataset / split) for split in ("train", "val", "test")}  # not %-encoded (petastorm)
     run_key = model_version(dt, manifest, cfg)
-    version = run_key  # until the chief registers it under a new version id
     root = registry.kind_root(paths, cfg.kind)
     trail = _DebugTrail(debug_dir, index)
     enc = {"encoding": manifest.get("encoding", "png"), "shape": manifest.get("image_shape")}
     weights = tf.constant(label_weights(labels, manifest["counts"]["train"], cfg.class_weight), tf.float32)
     log.info("training %s %s on dataset %s (%s), worker %d/%d, %d steps/epoch x %d epochs, global batch %d, GPUs %d",
-             cfg.kind, version, manifest["version"], manifest["rows"], index, n_workers, steps, cfg.epochs,
+             cfg.kind, run_key, manifest["version"], manifest["rows"], index, n_workers, steps, cfg.epochs,
              global_batch, len(gpus))
-
-    class EpochTrail(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            trail.log(f"begin {epoch}")
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            trail.log(f"end {epoch}")
-            epoch_seconds.append(round(time.perf_counter() - self.started, 3))
 
     epoch_seconds: list[float] = []
     with open_reader(url["train"], fields, num_epochs=None, shard=index, shard_count=n_workers,
@@ -379,7 +405,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
                          else build_text_model(c.text, vectorizers, len(labels)))
                 return compile_model(model, cosine_schedule(c.learning_rate, c.epochs * steps))
 
-        def fit(model, c: TrainConfig, callbacks: list):
+        def fit_one(model, c: TrainConfig, callbacks: list):
             args = dict(epochs=c.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=2)
             if val_ds is not None:
                 args.update(validation_data=per_head(val_ds, model), validation_steps=val_steps)
@@ -390,7 +416,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
 
         trials = None
         if search_trials:
-            cfg, trials = random_search(cfg, search_trials, build, fit, stopper)
+            cfg, trials = random_search(cfg, search_trials, build, fit_one, stopper)
             log.info("search: %d trials, best %s", len(trials["trials"]), trials["best"])
         model = build(cfg)
         callbacks = [
@@ -398,44 +424,62 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
             keras.callbacks.BackupAndRestore(str(root / "_backup" / run_key)),
             stopper(),
             keras.callbacks.TensorBoard(str(root / "_tensorboard" / run_key)),
-            EpochTrail(),
+            epoch_trail(trail, epoch_seconds),
         ]
-        history = fit(model, cfg, callbacks)
+        history = fit_one(model, cfg, callbacks)
     trail.finish(model)
     if cfg.kind == "image" and cfg.image.mirrors:
         # trained on mirror images too: each picture is predicted with its mirror and the two averaged
         # (+0.9 points over 4 folds of the icon families, docs/TRAINING.md); before the mix is chosen
         with strategy.scope():
             model = mirror_averaged(model)
-
-    final = root / version
-    # Under MultiWorkerMirroredStrategy, predicting and saving run collective ops: every worker must
-    # issue the same sequence (evaluate, then save both formats) or they deadlock or abort. Only the
-    # chief's results are kept.
     if len(model.outputs) == 2:  # the network's two heads: mix them on validation
         model, metrics = mix_heads(model, strategy, url, cfg.kind, labels, manifest["counts"]["train"], enc,
                                    bool(val_steps))
     else:
         metrics = evaluate(model, labels, url["test"], cfg.kind, labels, manifest["counts"]["train"], enc)
+    return Fitted(model, metrics, {k: [float(v) for v in vals] for k, vals in history.history.items()},
+                  epoch_seconds, steps, global_batch, trials, run_key, manifest, index, n_workers, len(gpus), enc)
+
+
+def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bool = True, gate: Gate = Gate(),
+          search_trials: int = 0, steps_per_epoch: int | None = None, debug_dir: Path | None = None,
+          mixed_precision: bool = False, saved_model: bool = True) -> Path:
+    """Fit on every worker; the chief then evaluates, decides and registers (``register_candidate``)."""
+    fitted = fit(cfg, dataset, paths, dt, search_trials=search_trials, steps_per_epoch=steps_per_epoch,
+                 debug_dir=debug_dir, mixed_precision=mixed_precision)
 
     def save(stage: Path) -> None:
-        model.save(stage / "model.keras")  # what scoring loads
+        fitted.model.save(stage / "model.keras")  # what scoring loads
         if saved_model:  # TF Serving layout, an export only: tracing it takes ~17 s of a 1-step run on 2 cores
-            model.save(stage / "saved_model", save_format="tf")
+            fitted.model.save(stage / "saved_model", save_format="tf")
 
-    if index != 0:
-        scratch = Path(tempfile.mkdtemp(prefix=f"shardline-worker{index}-"))
-        save(scratch)  # the chief's sequence of saves, into a folder nobody keeps
+    if fitted.worker != 0:
+        # Saving runs collective ops too: every worker issues the chief's sequence of saves (or they deadlock),
+        # into a folder nobody keeps
+        scratch = Path(tempfile.mkdtemp(prefix=f"shardline-worker{fitted.worker}-"))
+        save(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
-        return final
+        return registry.kind_root(paths, cfg.kind) / fitted.run_key
+    return register_candidate(cfg, fitted, save, dataset, paths, dt, promote=promote, gate=gate)
 
-    metrics["history"] = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    metrics["epoch_seconds"] = epoch_seconds
-    metrics["train_samples_per_second"] = (round(steps * global_batch / (sum(epoch_seconds) / len(epoch_seconds)), 1)
-                                           if epoch_seconds else None)
+
+def register_candidate(cfg: TrainConfig, fitted: Fitted, save: Callable[[Path], None], dataset: Path, paths: Paths,
+                       dt: str, *, promote: bool, gate: Gate) -> Path:
+    """The chief's part after training: the baseline on the same split, the champion rule, registration (a new
+    version, never a rewrite), and the baseline's own version when the baseline rule refused the network."""
+    from training.baseline import fit_and_score
+
+    manifest, metrics, labels, enc = fitted.manifest, fitted.metrics, fitted.manifest["labels"], fitted.encoding
+    root = registry.kind_root(paths, cfg.kind)
+    seconds = fitted.epoch_seconds
+    metrics["history"] = fitted.history
+    metrics["epoch_seconds"] = seconds
+    metrics["train_samples_per_second"] = (round(fitted.steps * fitted.global_batch / (sum(seconds) / len(seconds)), 1)
+                                           if seconds else None)
     metrics["baseline"], baseline_model = fit_and_score(dataset, cfg.kind, labels, manifest["counts"]["train"], **enc)
-    if trials:
-        metrics["search"] = {k: v for k, v in trials.items() if k != "trials"}
+    if fitted.trials:
+        metrics["search"] = {k: v for k, v in fitted.trials.items() if k != "trials"}
     champ_version, champ = champion_metrics(paths, cfg.kind, dataset, labels, enc)
     promoted, reason = decide(metrics, champ, champ_version, gate.tolerance, metrics["baseline"],
                               gate.baseline_policy, gate.baseline_margin)
@@ -446,22 +490,22 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
              metrics["macro_f1"], metrics["baseline"].get("name"), metrics["baseline"].get("accuracy", float("nan")),
              metrics["baseline"].get("macro_f1", float("nan")), metrics["majority_baseline_accuracy"], reason)
 
-    version = new_version(root, run_key)  # a rerun never rewrites a registered version (nor the champion)
+    version = new_version(root, fitted.run_key)  # a rerun never rewrites a registered version (nor the champion)
     model_meta = {
         "name": f"{cfg.kind}_classifier", "version": version, "kind": cfg.kind,
-        "dataset_version": manifest["version"], "dataset_path": str(dataset), "dt": dt, "workers": n_workers,
-        "code_version": manifest.get("code_version"), "gpus": len(gpus),
+        "dataset_version": manifest["version"], "dataset_path": str(dataset), "dt": dt, "workers": fitted.n_workers,
+        "code_version": manifest.get("code_version"), "gpus": fitted.gpus,
         "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
 
     final = register_version(paths, cfg.kind, version, save, model_meta, metrics, labels, cfg.to_dict(),
-                             reason if promoted and promote else None, trials)
-    shutil.rmtree(root / "_backup" / run_key, ignore_errors=True)  # the run finished: nothing to resume
+                             reason if promoted and promote else None, fitted.trials)
+    shutil.rmtree(root / "_backup" / fitted.run_key, ignore_errors=True)  # the run finished: nothing to resume
     log.info("registered %s model %s -> %s (champion: %s); report: %s", cfg.kind, version, final,
              registry.champion(paths, cfg.kind), final / "report.html")
     if (promote and not promoted and gate.serve_baseline and gate.baseline_policy == "refuse"
             and baseline_model is not None and below_baseline(metrics, metrics["baseline"], gate.baseline_margin)):
         register_baseline(paths, baseline_model, metrics["baseline"], labels, manifest, dataset, dt,
-                          run_key, (version, reason), (champ_version, champ), gate)
+                          fitted.run_key, (version, reason), (champ_version, champ), gate)
     return final
 
 

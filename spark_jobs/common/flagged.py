@@ -17,7 +17,8 @@ from pyspark.sql import functions as F
 
 from schemas.warehouse import Table
 from shardline.config import Paths
-from spark_jobs.common.job import Counts
+from spark_jobs.common import report as run_report
+from spark_jobs.common.job import Counts, JobContext
 from spark_jobs.common.warehouse import replace_partitions, write_quarantine
 
 
@@ -74,18 +75,30 @@ def materialized(spark: SparkSession, df: DataFrame, paths: Paths, name: str) ->
 
 
 def write_flagged(spark: SparkSession, flagged: DataFrame, table: Table, stage: str, dt: str,
-                  report: Callable[[DataFrame, Counts], None] | None = None) -> Counts:
+                  report: Callable[[DataFrame, Counts], None] | None = None, paths: Paths | None = None) -> Counts:
     """Write accepted records to ``table`` and rejects to ``ml.quarantine`` for ``dt``; return the counts.
 
     ``report`` gets the flagged records and the counts after both writes, to summarise the run from the
     same data that was written. The records are computed once, into scratch files (``materialized``):
     they are the whole corpus (texts, image bytes), and a heap-first cache of them failed the 4M-document
     text job at a 2 GB heap (OutOfMemoryError unrolling a cached block, benchmarks/scale.py)."""
-    with materialized(spark, flagged, Paths.from_env(), stage) as flagged:
+    paths = paths or Paths.from_env()
+    with materialized(spark, flagged, paths, stage) as flagged:
         good, bad = accepted(flagged, dt), rejected(flagged)
         counts = Counts(flagged.count(), good.count(), bad.count()).check()
-        replace_partitions(spark, good, table, {"dt": dt})
-        write_quarantine(spark, bad, stage, dt)
+        replace_partitions(spark, good, table, {"dt": dt}, paths)
+        write_quarantine(spark, bad, stage, dt, paths)
         if report is not None:
             report(flagged, counts)
     return counts
+
+
+def write_cleaned(ctx: JobContext, flagged: DataFrame, table: Table,
+                  build_report: Callable[[DataFrame, Counts], tuple[dict, dict[str, bytes]]]) -> Counts:
+    """The cleaning jobs' one path after their transform: accepted rows to ``table``, rejects to
+    ``ml.quarantine``, then the run's report (JSON, HTML and its files) from the same written data."""
+    def publish(persisted: DataFrame, counts: Counts) -> None:
+        rep, files = build_report(persisted, counts)
+        run_report.publish(ctx.paths, ctx.job, ctx.dt, rep, files)
+
+    return write_flagged(ctx.spark, flagged, table, ctx.job, ctx.dt, report=publish, paths=ctx.paths)

@@ -1,4 +1,5 @@
-"""The thin ``main()`` shared by every Spark job: flags, session, accounting, one-line errors."""
+"""The skeleton every Spark job shares: flags, one ``JobContext`` (session, paths, settings, date, run id) built
+once, accounting, ``ml.job_runs``, one-line errors. A job's body gets the context and returns its counts."""
 from __future__ import annotations
 
 import argparse
@@ -11,11 +12,23 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from shardline.config import ShardlineError, parse_date
+from shardline.config import Paths, ShardlineError, parse_date
+from shardline.settings import Settings
 from spark_jobs.common.session import build_spark
 from spark_jobs.common.warehouse import append_job_run
 
 log = logging.getLogger("shardline")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job's body works with, built once per run by ``run_job``: the environment is read there only."""
+    job: str
+    spark: SparkSession
+    paths: Paths
+    settings: Settings
+    dt: str
+    run_id: str
 
 
 @dataclass(frozen=True)
@@ -55,9 +68,10 @@ def setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run_job(job: str, args: argparse.Namespace, body: Callable[[SparkSession], Counts],
-            validate: Callable[[], None] | None = None) -> int:
-    """Validate inputs before Spark starts, run ``body``, record the run in ``ml.job_runs``.
+def run_job(job: str, args: argparse.Namespace, body: Callable[[JobContext], Counts],
+            validate: Callable[[Paths], None] | None = None) -> int:
+    """Validate inputs before Spark starts, build the ``JobContext``, run ``body``, record the run in
+    ``ml.job_runs``.
 
     A ShardlineError (bad path, failed check) prints one line and exits 2; a failed run is still
     logged in ``ml.job_runs`` with status ``failed`` before the error propagates.
@@ -66,34 +80,36 @@ def run_job(job: str, args: argparse.Namespace, body: Callable[[SparkSession], C
     run_id = args.run_id or f"manual__{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
     args.run_id = run_id
     try:
+        paths = Paths.from_env()
         if validate:
-            validate()
+            validate(paths)
     except ShardlineError as exc:
         print(f"error: {job}: {exc}", file=sys.stderr)
         return 2
     started = _dt.datetime.now(_dt.timezone.utc)
-    spark = build_spark(f"shardline-{job}", master=args.master)
+    spark = build_spark(f"shardline-{job}", master=args.master, paths=paths)
+    ctx = JobContext(job, spark, paths, getattr(args, "settings", None) or Settings(), args.date, run_id)
     try:
-        counts = body(spark).check()
+        counts = body(ctx).check()
     except ShardlineError as exc:
-        _record_failure(spark, job, args, started)
+        _record_failure(ctx, started)
         print(f"error: {job}: {exc}", file=sys.stderr)
         return 2
     except Exception:
-        _record_failure(spark, job, args, started)
+        _record_failure(ctx, started)
         raise
-    append_job_run(spark, dt=args.date, job=job, run_id=run_id, records_in=counts.records_in,
+    append_job_run(spark, dt=ctx.dt, job=job, run_id=run_id, records_in=counts.records_in,
                    records_out=counts.records_out, records_quarantined=counts.records_quarantined,
-                   started_at=started, status="success")
-    log.info("%s %s done: in=%d out=%d quarantined=%d", job, args.date, counts.records_in,
+                   started_at=started, status="success", paths=paths)
+    log.info("%s %s done: in=%d out=%d quarantined=%d", job, ctx.dt, counts.records_in,
              counts.records_out, counts.records_quarantined)
     return 0
 
 
-def _record_failure(spark: SparkSession, job: str, args: argparse.Namespace, started: _dt.datetime) -> None:
+def _record_failure(ctx: JobContext, started: _dt.datetime) -> None:
     try:
-        append_job_run(spark, dt=args.date, job=job, run_id=args.run_id, records_in=0, records_out=0,
-                       records_quarantined=0, started_at=started, status="failed")
+        append_job_run(ctx.spark, dt=ctx.dt, job=ctx.job, run_id=ctx.run_id, records_in=0, records_out=0,
+                       records_quarantined=0, started_at=started, status="failed", paths=ctx.paths)
     except Exception:  # the original error matters more than the log row
         log.exception("could not record the failed run in ml.job_runs")
 

@@ -202,20 +202,20 @@ def append_rows(spark: SparkSession, df: DataFrame, table: Table, paths: Paths |
     spark.catalog.refreshTable(table.qualified)
 
 
-def write_quarantine(spark: SparkSession, rejected: DataFrame, stage: str, dt: str) -> None:
+def write_quarantine(spark: SparkSession, rejected: DataFrame, stage: str, dt: str, paths: Paths | None = None) -> None:
     """``rejected`` has id, source, reason, detail; it replaces this stage's quarantine for ``dt``."""
     rows = rejected.select("id", "source", "reason", "detail").withColumns(
         {"stage": F.lit(stage), "dt": F.lit(dt)})
-    replace_partitions(spark, rows, QUARANTINE, {"stage": stage, "dt": dt})
+    replace_partitions(spark, rows, QUARANTINE, {"stage": stage, "dt": dt}, paths)
 
 
 def append_job_run(spark: SparkSession, *, dt: str, job: str, run_id: str, records_in: int,
                    records_out: int, records_quarantined: int, started_at: _dt.datetime,
-                   status: str) -> None:
+                   status: str, paths: Paths | None = None) -> None:
     """``ml.job_runs`` is a log: one appended row per job run, whatever its outcome."""
     finished_at = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
     row = [(dt, job, run_id, records_in, records_out, records_quarantined,
             started_at.replace(tzinfo=None), finished_at, status)]
-    append_rows(spark, spark.createDataFrame(row, JOB_RUNS.schema), JOB_RUNS)
+    append_rows(spark, spark.createDataFrame(row, JOB_RUNS.schema), JOB_RUNS, paths)
     log.info("job_runs: %s %s in=%d out=%d quarantined=%d status=%s",
              job, dt, records_in, records_out, records_quarantined, status)
