@@ -71,7 +71,7 @@ airflow-stop: install
 	$(BIN)/shardline airflow stop
 
 lint: install
-	$(BIN)/ruff check shardline spark_jobs training schemas dags tests benchmarks
+	$(BIN)/ruff check shardline shardline_ops spark_jobs training schemas dags tests benchmarks
 
 clean:
 	rm -rf data .pytest_cache

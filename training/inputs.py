@@ -15,7 +15,7 @@ import tensorflow as tf
 # (scoring) rewrites ``x / 255.0`` into ``x * (1 / 255.0)`` while tf.data (training, the gate's test) and
 # eager mode divide, and the two differ by one ulp for half of the 256 levels. The wide branch's gradient
 # histograms are discontinuous (an orientation on a bin edge), so that ulp moved served probabilities by
-# up to 0.015 and flipped a test picture against what the gate measured (docs/TESTING.md). A product is
+# up to 0.015 and can flip a test picture against what the gate measured (docs/BENCHMARKS.md). A product is
 # computed alike everywhere.
 PIXEL_SCALE = 1.0 / 255.0
 

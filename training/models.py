@@ -77,7 +77,7 @@ class ClassicFeatures(keras.layers.Layer):
         super().__init__(**kwargs)
         self.pixel_side, self.hog_side, self.cell, self.bins = pixel_side, hog_side, cell, bins
         self.extra = extra  # False for models saved before it existed
-        self.colour_quadrants = colour_quadrants and extra  # False for models saved before 2026-12-03's evening
+        self.colour_quadrants = colour_quadrants and extra  # False for models saved without the quarters' histograms
 
     def get_config(self):
         return {**super().get_config(), "pixel_side": self.pixel_side, "hog_side": self.hog_side,

@@ -231,9 +231,8 @@ def early_stopping(epochs: int, monitor: str = "val_loss"):
     """The nightly regime's early stopping: patience 5, counted from half the run, the best epoch's weights kept.
 
     Not sooner: under the cosine schedule the rate is still high in the first half, and the validation loss of
-    a hundred-odd held-out pictures jumps by up to 0.9 between epochs there. Counted from a quarter of the run
-    (the rule before), it ended one night's image run at epoch 16 (+1.1 over the baseline, where full runs
-    gave +6.1 and +6.7) and one cross-validation fold at epoch 13 (+0.0; docs/TRAINING.md)."""
+    a hundred-odd held-out pictures jumps by up to 0.9 between epochs there, so an earlier start stops runs
+    that would still gain several points (docs/TRAINING.md)."""
     import tf_keras as keras
 
     return keras.callbacks.EarlyStopping(monitor=monitor, patience=5, restore_best_weights=True,

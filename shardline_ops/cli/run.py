@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     y, m, d = (int(x) for x in dt.split("-"))
     logical = pendulum.datetime(y, m, d, tz="UTC")
     # dag.test() deletes the database's run of the same date before it starts: a second `shardline run` of
-    # the date would pull the first one's task records from under it (seen: "Task Instance not found").
+    # the date would pull the first one's task records from under it ("Task Instance not found").
     # So runs of one date take turns, and a run the scheduler is executing for the date is never replaced.
     with file_lock(paths.airflow_home / "runs" / f"{dt}.lock", f"the nightly run of {dt}"):
         refuse_if_scheduled_run_active(logical, dt)

@@ -53,11 +53,11 @@ def materialized(spark: SparkSession, df: DataFrame, paths: Paths, name: str) ->
     """``df`` computed once into a scratch Parquet folder under ``<data>/scratch/`` and read back, so every
     later query on it is a plain scan; the folder is removed on the way out.
 
-    This replaces a ``persist(DISK_ONLY)``. A cached DataFrame keeps its whole plan, and the cleaning
-    jobs' plans are large (the image job's near-duplicate matching with its LSH tables is about 230,000
-    characters): each small query on the cached records then took about 3 s on 2 cores (counts, the two
-    writes, six report aggregations), against 0.3-0.6 s on records read back from files. Like the disk
-    cache, the folder holds the whole corpus on disk and none of it on the heap. It lives under the data
+    Files rather than a ``persist(DISK_ONLY)``: a cached DataFrame keeps its whole plan, and the cleaning
+    jobs' plans are large (the image job's near-duplicate matching with its LSH tables), so every small query
+    on cached records (counts, the two writes, the report's aggregations) pays for the plan again, several
+    times the cost of a scan of files (docs/BENCHMARKS.md). Like a disk cache, the folder holds the whole
+    corpus on disk and none of it on the heap. It lives under the data
     folder, which every executor of a cluster sees, as it sees the warehouse. Leftovers of a killed run
     are swept after a day (another run of the same job may still be reading its own)."""
     root = paths.home / "scratch"

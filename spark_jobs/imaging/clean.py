@@ -57,10 +57,9 @@ def decode(df: DataFrame, cfg: ImageCleanConfig) -> DataFrame:
 def transform(df: DataFrame, cfg: ImageCleanConfig, near: NearDupConfig | None = NearDupConfig()) -> DataFrame:
     """(path, content) -> DECODED rows, one per input file, exact and near duplicates flagged.
 
-    The decoded rows are persisted on disk, because near-dup matching reads them twice: cached
-    ``MEMORY_AND_DISK``, the 50,000-picture job failed at a 2 GB heap in the sort of a window
-    (``UNABLE_TO_ACQUIRE_MEMORY``, benchmarks/scale.py), as the text job did. ``near=None`` skips near-duplicate
-    matching.
+    The decoded rows are persisted on disk, because near-dup matching reads them twice and a heap cache of a
+    whole corpus of pictures does not fit a small driver's heap beside the sorts of the matching
+    (benchmarks/scale.py). ``near=None`` skips near-duplicate matching.
     """
     flagged = flag_duplicates(decode(df, cfg), ["source"])  # same pixels: keep the smallest source path
     if near is None:

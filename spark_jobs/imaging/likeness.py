@@ -6,10 +6,9 @@ without a dash) sit as close as a re-saved copy. So each candidate pair is confi
 thumbnails:
 
 - ``thumbnail``: the picture (already flattened, in the job's colour mode) resampled to 36 x 36 with a
-  Lanczos filter, 3,888 bytes. Box averaging (before 2026-12-02) aliased the thin lines of small icons
-  differently in a 48 px original and in its 47 px crop or 24 px copy (Pillow's box filter does not smooth
-  when it enlarges): it failed 5-6% of 2% crops and 50% resizes of real icons, Lanczos none
-  (docs/IMAGE_CLEANING.md);
+  Lanczos filter, 3,888 bytes. Not box averaging: it aliases the thin lines of small icons differently in a
+  48 px original and in its 47 px crop or 24 px copy (Pillow's box filter does not smooth when it enlarges),
+  which misses some 2% crops and 50% resizes of real icons (figures in docs/IMAGE_CLEANING.md);
 - ``differences``: both thumbnails normalised by their own luminance mean and spread (brightness and
   contrast changes cancel); the central 32 x 32 of one is compared with the other resampled at each of 5
   scales (0.95-1.05: crops of up to 5%, which also shift and enlarge what is left) and 81 shifts (up to 2

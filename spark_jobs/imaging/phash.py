@@ -110,9 +110,9 @@ MIN_BOX_SHARE = 0.125  # a box side narrower than this share of the frame is wid
 
 def _at_least(lo: float, hi: float, size: int) -> tuple[float, float]:
     """(lo, hi) widened about its centre to at least MIN_BOX_SHARE of ``size``, kept inside the frame. A thin
-    line (a 'minimize' glyph) has a box of a few pixels; under 4 px the box used to fall back to the whole
-    frame, so a 32 px and a 96 px rendition of one glyph, one each side of that step, landed 35 bits apart.
-    A share of the frame is the same at every size."""
+    line (a 'minimize' glyph) has a box of a few pixels; a fixed pixel floor (fall back to the whole frame
+    under 4 px) would put a 32 px and a 96 px rendition of one glyph on either side of the step, 35 bits
+    apart. A share of the frame is the same at every size."""
     need = MIN_BOX_SHARE * size
     if hi - lo >= need:
         return lo, hi
