@@ -18,7 +18,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from shardline.config import ShardlineError
+from shardline.config import Paths, ShardlineError
 from shardline_ops.cli import query, registry, run, servers
 
 
@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.WARNING)
     try:
+        args.paths = Paths.from_env()  # the environment is read here, once; commands take what it gives
         return args.func(args)
     except ShardlineError as exc:
         print(f"error: {exc}", file=sys.stderr)

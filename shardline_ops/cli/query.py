@@ -11,21 +11,21 @@ from shardline.config import Paths, ShardlineError
 READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN)\b", re.IGNORECASE)
 
 
-def run_query(sql: str, fmt: str, engine: str = "duckdb") -> str:
+def run_query(paths: Paths, sql: str, fmt: str, engine: str = "duckdb") -> str:
     """Run one read-only statement with DuckDB (``shardline_ops/duck.py``: in-process, sandboxed) or Spark SQL."""
     from shardline_ops.results import format_rows
 
-    columns, rows = duck_query(sql) if engine == "duckdb" else spark_query(sql)
+    columns, rows = duck_query(paths, sql) if engine == "duckdb" else spark_query(paths, sql)
     return format_rows(columns, rows, fmt)
 
 
-def duck_query(sql: str):
+def duck_query(paths: Paths, sql: str):
     from shardline_ops import duck
 
-    return duck.query(Paths.from_env(), sql)
+    return duck.query(paths, sql)
 
 
-def query_repl(fmt: str) -> int:
+def query_repl(paths: Paths, fmt: str) -> int:
     """``shardline query --interactive``: one sandboxed DuckDB connection (the views as of its start;
     ``.refresh`` picks up later runs), readline editing and a history file under the data folder."""
     import readline
@@ -33,7 +33,6 @@ def query_repl(fmt: str) -> int:
     from shardline_ops import duck
     from shardline_ops.results import format_rows
 
-    paths = Paths.from_env()
     history = paths.home / ".query_history"
     try:
         readline.read_history_file(history)
@@ -82,7 +81,7 @@ def query_repl(fmt: str) -> int:
         readline.write_history_file(history)
 
 
-def spark_query(sql: str):
+def spark_query(paths: Paths, sql: str):
     """The quick check below spares a Spark start for obvious writes; the read-only guard inside the
     session (``spark_jobs.common.readonly``) is what enforces it."""
     if not READ_ONLY.match(sql):
@@ -91,7 +90,6 @@ def spark_query(sql: str):
     from spark_jobs.common.session import build_spark
 
     os.environ.setdefault("SHARDLINE_SPARK_LOG_LEVEL", "ERROR")
-    paths = Paths.from_env()
     paths.logs.mkdir(parents=True, exist_ok=True)
     # The JVM inherits this process's stderr when it starts: hand it the log file instead, so Spark's
     # start-up lines and progress bars never reach the terminal (errors come back through Py4J).
@@ -125,12 +123,12 @@ def spark_error_line(exc: Exception) -> str:
 
 def cmd_query(args: argparse.Namespace) -> int:
     if args.interactive:
-        return query_repl(args.format)
+        return query_repl(args.paths, args.format)
     if not args.sql:
         raise ShardlineError("give a statement, e.g. shardline query \"SELECT * FROM ml.prediction_accuracy\", "
                              "or --interactive")
     try:
-        print(run_query(args.sql, args.format, args.engine))
+        print(run_query(args.paths, args.sql, args.format, args.engine))
     except ShardlineError as exc:
         if args.verbose and getattr(exc, "detail", None):
             print(exc.detail, file=sys.stderr)

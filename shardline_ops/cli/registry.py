@@ -5,13 +5,13 @@ import argparse
 import json
 from pathlib import Path
 
-from shardline.config import Paths, ShardlineError
+from shardline.config import ShardlineError
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from shardline.datasets import KINDS, list_versions, read_manifest, read_validation
 
-    paths = Paths.from_env()
+    paths = args.paths
     kinds = [args.kind] if args.kind else list(KINDS)
     if args.action == "list":
         rows = [v for kind in kinds for v in list_versions(paths, kind)]
@@ -46,7 +46,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from training import registry
 
-    paths = Paths.from_env()
+    paths = args.paths
     kinds = [args.kind] if args.kind else list(registry.KINDS)
     if args.action == "list":
         rows = [m for kind in kinds for m in registry.list_models(paths, kind)]

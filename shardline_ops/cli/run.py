@@ -64,7 +64,7 @@ def ensure_airflow_db(paths: Paths, env: dict[str, str]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    paths = Paths.from_env()
+    paths = args.paths
     dt = parse_date(args.date)
     cfg = resolve_config(args, samples=args.image_corpus is None and args.text_corpus is None)
     if args.image_corpus is None or args.text_corpus is None:
@@ -158,7 +158,7 @@ def ensure_samples(paths: Paths) -> dict[str, Path]:
 def cmd_sample_data(args: argparse.Namespace) -> int:
     from shardline.sample_corpora import make_all
 
-    out = Path(args.out) if args.out else Paths.from_env().samples
+    out = Path(args.out) if args.out else args.paths.samples
     for name, path in make_all(out, images_per_class=args.images_per_class,
                                texts_per_class=args.texts_per_class).items():
         print(f"{name}: {path}")

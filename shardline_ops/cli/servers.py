@@ -5,7 +5,7 @@ import argparse
 import subprocess
 import sys
 
-from shardline.config import REPO_ROOT, Paths, ShardlineError
+from shardline.config import REPO_ROOT, ShardlineError
 from shardline_ops.cli.run import airflow_env, ensure_samples
 
 
@@ -21,7 +21,7 @@ def cmd_spark_conf(args: argparse.Namespace) -> int:
     from spark_jobs.common.session import LOG4J_CONFIG, spark_conf
     from spark_jobs.common.warehouse import catalog_sql
 
-    paths = Paths.from_env()
+    paths = args.paths
     init = paths.home / "catalog.sql"
     init.parent.mkdir(parents=True, exist_ok=True)
     init.write_text(";\n".join(" ".join(stmt.split()) for stmt in catalog_sql(paths)) + ";\n")
@@ -44,7 +44,7 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 
     from shardline_ops.servers import thrift as thrift_server
 
-    paths = Paths.from_env()
+    paths = args.paths
     state = thrift_server.read_state(paths)
     if args.action == "status":
         print(f"running: {state['url']} (pid {state['pid']})" if state else "not running")
@@ -85,7 +85,7 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 def cmd_airflow(args: argparse.Namespace) -> int:
     from shardline_ops.servers import airflow as airflow_server
 
-    paths = Paths.from_env()
+    paths = args.paths
     if args.action == "status":
         state = airflow_server.read_state(paths)
         print(f"running: {state['url']} (pid {state['pid']})" if state else "not running")
@@ -106,7 +106,7 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 def cmd_spark_cluster(args: argparse.Namespace) -> int:
     from shardline_ops.servers import spark_cluster
 
-    paths = Paths.from_env()
+    paths = args.paths
     if args.action == "status":
         state = spark_cluster.read_state(paths)
         print(f"running: {state['master']} (UI {state['webui']}, {state['workers']} worker(s))" if state
