@@ -107,13 +107,23 @@ def notify_failure(context: dict) -> None:
         where = send(conn, fields)
         log.info("alert sent to %s", where)
     except Exception:
-        log.error("could not send the alert through connection %s: %s", CONN_ID, _redacted_error())
+        log.error("could not send the alert through connection %s: %s", CONN_ID, failure_line(conn))
 
 
-def _redacted_error() -> str:
-    """The current exception's type and message, with any URL in it cut to scheme and host."""
-    import re
-
+def failure_line(conn) -> str:
+    """What a log may say about a failed send: the exception's type, an HTTP status, the webhook's scheme and
+    host. Never the exception's message: a URL's path holds the token, and libraries quote it in forms no
+    pattern can be trusted to catch (a path with a space or a control character, repr-escaped)."""
     exc = sys.exc_info()[1]
-    text = f"{type(exc).__name__}: {exc}" if exc else "unknown error"
-    return re.sub(r"https?://[^\s'\"]+", lambda m: redact(m.group(0)), text)
+    said = type(exc).__name__ if exc else "unknown error"
+    status = getattr(exc, "code", None)
+    if isinstance(status, int):
+        said += f" (HTTP {status})"
+    if (conn.conn_type or "").lower() in ("http", "https"):
+        try:
+            said += f" sending to {redact(webhook_url(conn))}"
+        except ValueError:
+            said += " (the connection's URL does not parse)"
+    elif exc is not None:
+        said += f": {exc}"  # a file path: no secret in it
+    return said

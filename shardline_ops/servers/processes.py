@@ -3,7 +3,8 @@ free loopback ports, state files naming their processes, and stopping them.
 
 A state file records each process's identity (boot id and start time, from ``/proc``) next to its pid,
 so after a reboot or a crash a reused pid is never taken for the server: ``stop`` signals only
-processes that are still the ones it started."""
+processes that are still the ones it started. It fails closed: a pid whose identity was not recorded, or
+cannot be read now (no ``/proc``), is never signalled (stop the server by hand there)."""
 from __future__ import annotations
 
 import json
@@ -47,11 +48,14 @@ def write_state(path: Path, state: dict) -> None:
 
 
 def ours(pid: int, state: dict) -> bool:
-    """``pid`` is running and is still the process the state file recorded (not a reused pid)."""
-    if not alive(pid):
+    """``pid`` is running and provably the process the state file recorded: its recorded identity is known and
+    equals its identity now. No identity on either side is "not ours" (a hand-written or foreign state file,
+    a host without ``/proc``)."""
+    if not isinstance(pid, int) or pid <= 1 or not alive(pid):
         return False
-    recorded = (state.get("identity") or {}).get(str(pid))
-    return recorded is None or recorded == identity(pid)
+    identities = state.get("identity")
+    recorded = identities.get(str(pid)) if isinstance(identities, dict) else None
+    return recorded is not None and recorded == identity(pid)
 
 
 def state_pids(state: dict) -> list[int]:

@@ -47,6 +47,12 @@ def test_stop_never_signals_a_reused_pid(tmp_path):
         path.write_text(json.dumps({"pid": other.pid, "identity": {str(other.pid): "another-boot:12345"}}))
         processes.stop_processes(path, 15, group=False, timeout_s=1)
         assert other.poll() is None  # still running: it was never ours
+        # #44: no recorded identity proves nothing, so nothing is signalled (fails closed), whole groups neither
+        for foreign in ({"pid": other.pid}, {"pids": [other.pid], "identity": {str(other.pid): None}},
+                        {"pid": other.pid, "identity": "garbage"}):
+            path.write_text(json.dumps(foreign))
+            processes.stop_processes(path, 15, group=True, timeout_s=1)
+            assert other.poll() is None, foreign
         processes.write_state(path, {"pid": other.pid})  # recorded with its real identity: stop ends it
         assert processes.read_state(path)["pid"] == other.pid
         processes.stop_processes(path, 15, group=False, timeout_s=2)  # (a zombie until reaped below)
