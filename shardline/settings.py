@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -203,6 +204,35 @@ class GateSettings(Section):
     keep_versions: int = setting(5, "published dataset versions kept", ge=1, flag=True)
 
 
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+
+
+@dataclass(frozen=True)
+class QuerySettings(Section):
+    """The limits of the query paths (``shardline query``, its ``--engine spark``, the Thrift server): a user
+    cannot change them from SQL; they come from here."""
+    NAME: ClassVar[str] = "query"
+    statement_timeout_s: float = setting(60.0, "DuckDB: a statement still running after this many seconds is "
+                                               "stopped", gt=0)
+    memory_limit: str = setting("", "DuckDB's memory limit, e.g. 4GB; empty: a quarter of this machine's memory")
+    spill_limit: str = setting("10GB", "the most DuckDB may spill to disk for one query, e.g. 10GB; 0GB turns "
+                                       "spilling off")
+    spark_timeout_s: float = setting(60.0, "Spark SQL (shardline query --engine spark, the Thrift server): a "
+                                           "query still running after this many seconds is cancelled", gt=0)
+
+    def _check(self) -> None:
+        for name in ("memory_limit", "spill_limit"):
+            value = getattr(self, name)
+            if (value or name == "spill_limit") and not _SIZE.match(value):
+                raise ValueError(f"query.{name} must be a size such as 512MB or 4GB, got {value!r}")
+
+    def duckdb_memory_limit(self) -> str:
+        if self.memory_limit:
+            return self.memory_limit
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return f"{max(256, total // 4 // 2**20)}MB"
+
+
 AUGMENTATIONS = ("flip", "crop", "color")
 
 
@@ -287,6 +317,7 @@ class Settings:
     text: TextSettings = field(default_factory=TextSettings)
     gate: GateSettings = field(default_factory=GateSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+    query: QuerySettings = field(default_factory=QuerySettings)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """{section: {key: value}} as in the file (model settings flattened to ``image_<name>``)."""

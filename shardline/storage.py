@@ -103,6 +103,16 @@ def ensure_private_file(path: Path, content: Callable[[], str]) -> Path:
     return path
 
 
+def open_private_log(path: Path):
+    """A log file opened for appending (binary), 0600 from its first byte and narrowed back if widened: logs
+    can quote a client's statement or a server's error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    if os.fstat(fd).st_mode & 0o077:
+        os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never a part (a uniquely named temporary file, renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)

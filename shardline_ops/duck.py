@@ -10,14 +10,19 @@ The sandbox, set before any user statement runs and then locked:
 - ``lock_configuration=true``: no ``SET``/``RESET`` can undo that;
 - an allow-list of statement types checked on DuckDB's own parse of the text (``extract_statements``):
   one ``SELECT`` (incl. ``WITH``, ``SHOW``, ``DESCRIBE``, ``SUMMARIZE``, ``FROM ...``) or an ``EXPLAIN`` of
-  one. ``COPY ... TO '<warehouse>/x'`` (inside the allowed folder) is therefore refused too.
+  one (``EXPLAIN (FORMAT json) ...`` too). ``COPY ... TO '<warehouse>/x'`` (inside the allowed folder) is
+  therefore refused too;
+- limits from the ``[query]`` settings, set before the lock: ``memory_limit``, ``max_temp_directory_size``
+  (the spill), and a statement timeout (a timer interrupts the connection).
 """
 from __future__ import annotations
 
 import re
+import threading
 
 from schemas.warehouse import ALL_TABLES, DATABASE, VIEWS, Table
 from shardline.config import Paths, ShardlineError
+from shardline.settings import QuerySettings
 from shardline.warehouse_files import database_root, live_files
 
 
@@ -63,16 +68,19 @@ def table_view_sql(paths: Paths, table: Table) -> str:
     return "\nUNION ALL ".join(parts)
 
 
-def connect(paths: Paths, threads: int = 2):
-    """A sandboxed in-memory DuckDB with the warehouse's tables and views as ``ml.*``."""
+def connect(paths: Paths, threads: int = 2, limits: QuerySettings | None = None):
+    """A sandboxed in-memory DuckDB with the warehouse's tables and views as ``ml.*``, within ``limits``."""
     import duckdb
 
+    limits = limits or QuerySettings()
     root = database_root(paths)
     root.mkdir(parents=True, exist_ok=True)
     spill = paths.home / "tmp" / "duckdb"  # DuckDB adds its spill folder to the allowed ones (not the cwd)
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(":memory:", config={"threads": threads, "autoinstall_known_extensions": False,
-                                              "autoload_known_extensions": False, "temp_directory": str(spill)})
+                                              "autoload_known_extensions": False, "temp_directory": str(spill),
+                                              "memory_limit": limits.duckdb_memory_limit(),
+                                              "max_temp_directory_size": limits.spill_limit})
     con.execute(f"CREATE SCHEMA {DATABASE}")
     for table in ALL_TABLES:
         con.execute(f"CREATE VIEW {table.qualified} AS {table_view_sql(paths, table)}")
@@ -85,7 +93,7 @@ def connect(paths: Paths, threads: int = 2):
     return con
 
 
-_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALYZE\s+)?", re.IGNORECASE)
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALYZE\s+)?(\([^()]*\)\s*)?", re.IGNORECASE)
 _FIRST_WORD = re.compile(r"(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*([A-Za-z]+)", re.DOTALL)
 
 
@@ -130,19 +138,54 @@ def first_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def query(paths: Paths, sql: str) -> tuple[list[str], list[tuple]]:
-    """One read-only statement -> (column names, rows); errors and refusals as one-line ShardlineErrors."""
+def limit_hit(exc: Exception, limits: QuerySettings, timed_out: bool) -> str | None:
+    """Which ``[query]`` limit stopped a statement, and how to raise it; None when none did."""
     import duckdb
 
-    con = connect(paths)
+    if timed_out and isinstance(exc, duckdb.InterruptException):
+        return (f"stopped after the statement timeout of {limits.statement_timeout_s:g} s (query.statement_timeout_s;"
+                f" raise it with --set query.statement_timeout_s=SECONDS)")
+    text = str(exc)
+    if isinstance(exc, duckdb.OutOfMemoryException) and "temp" in text.lower():
+        return (f"stopped at the spill limit of {limits.spill_limit} (query.spill_limit; raise it with "
+                f"--set query.spill_limit=20GB)")
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return (f"stopped at the memory limit of {limits.duckdb_memory_limit()} (query.memory_limit; raise it with "
+                f"--set query.memory_limit=8GB)")
+    return None
+
+
+def run(con, sql: str, limits: QuerySettings) -> tuple[list[str], list[tuple]]:
+    """Run one checked statement on ``con`` under the statement timeout."""
+    import duckdb
+
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        con.interrupt()
+
+    timer = threading.Timer(limits.statement_timeout_s, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        rel = con.sql(sql)
+        return list(rel.columns), rel.fetchall()
+    except duckdb.Error as exc:
+        hit = limit_hit(exc, limits, timed_out.is_set())
+        err = ShardlineError(f"query {hit}" if hit else f"query failed: {first_line(exc)}")
+        err.detail = str(exc)  # shardline query --verbose prints it
+        raise err from None
+    finally:
+        timer.cancel()
+
+
+def query(paths: Paths, sql: str, limits: QuerySettings | None = None) -> tuple[list[str], list[tuple]]:
+    """One read-only statement -> (column names, rows); errors and refusals as one-line ShardlineErrors."""
+    limits = limits or QuerySettings()
+    con = connect(paths, limits=limits)
     try:
         check_statement(con, sql)
-        try:
-            rel = con.sql(sql)
-            return list(rel.columns), rel.fetchall()
-        except duckdb.Error as exc:
-            err = ShardlineError(f"query failed: {first_line(exc)}")
-            err.detail = str(exc)  # shardline query --verbose prints it
-            raise err from None
+        return run(con, sql, limits)
     finally:
         con.close()

@@ -1,6 +1,7 @@
 """Statements no query path may run: each would run a program, read or write a file outside the
-warehouse, change data, the catalog or the settings, or stop the server. ``{warehouse}`` and ``{marker}``
-are filled in by the test (a path inside the warehouse; a file that must never appear)."""
+warehouse, fetch a URL, change data, the catalog or the settings, or stop the server. ``{warehouse}``,
+``{marker}`` and ``{url}`` are filled in by the test (a path inside the warehouse; a file that must never
+appear; a loopback URL that must never be requested)."""
 
 HOSTILE = [
     # programs and Java
@@ -21,6 +22,11 @@ HOSTILE = [
     "SELECT * FROM '/etc/passwd'",
     "SELECT * FROM glob('/*')",
     "SELECT * FROM read_parquet('/etc/*.parquet')",
+    # requests to URLs (#44: an XML document's DOCTYPE makes the XPath functions fetch it)
+    "SELECT xpath_string('<!DOCTYPE a SYSTEM \"{url}\"><a>1</a>', '/a')",
+    "SELECT xpath('<!DOCTYPE a SYSTEM \"{url}\"><a><b>1</b></a>', 'a/b/text()')",
+    "SELECT * FROM ml.quarantine WHERE xpath_boolean('<!DOCTYPE a SYSTEM \"{url}\"><a/>', 'a')",
+    "SELECT * FROM parquet.`/etc/hostname`",
     # writes and catalog changes
     "COPY (SELECT 1) TO '{marker}'",
     "COPY (SELECT 1) TO '{warehouse}/x.csv'",

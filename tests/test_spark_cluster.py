@@ -120,3 +120,53 @@ def test_the_cluster_refuses_a_driver_without_its_secret(cluster):
                                             f"spark.authenticate.secret={secret.read_text().strip()}"] + cmd[3:],
                                  capture_output=True, text=True, timeout=300, cwd=home.parent)
     assert with_secret.returncode == 0 and with_secret.stdout.strip().endswith("10"), with_secret.stderr[-2000:]
+
+
+def test_a_query_on_the_cluster_keeps_its_secret_off_every_command_line(cluster):
+    """#44 door 1: ``shardline query --engine spark`` on the cluster authenticates with its secret, and the
+    secret is on no process's command line (``/proc/*/cmdline`` is readable by every local user) while it runs,
+    nor in any log of the data folder."""
+    import time
+    from pathlib import Path
+
+    home = cluster["home"]
+    secret = (home / "spark-cluster.secret").read_text().strip()
+    env = {**os.environ, "SHARDLINE_HOME": str(home), "SHARDLINE_QUERY_MASTER": cluster["master"]}
+    query = subprocess.Popen([str(BIN / "shardline"), "query", "--engine", "spark", "SELECT count(*) AS n FROM range(7)"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen_java, leaked = False, []
+    while query.poll() is None:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                argv = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            seen_java = seen_java or ("java" in argv and "pyspark-shell" in argv)
+            if secret in argv:
+                leaked.append(argv[:200])
+        time.sleep(0.05)
+    out, err = query.communicate()
+    assert query.returncode == 0 and out.split()[-1] == "7", err[-2000:]
+    assert seen_java and leaked == []  # the driver's JVM was seen, without the secret
+    logs = [p for p in (home / "logs").rglob("*") if p.is_file()]
+    assert logs and not any(secret in p.read_text(errors="replace") for p in logs)
+    assert all(p.stat().st_mode & 0o077 == 0 for p in logs), [oct(p.stat().st_mode) for p in logs]
+
+
+def test_the_master_ui_kill_handler_is_off(cluster):
+    """#44 door 10: the master's web UI answers ``POST /app/kill/`` (no authentication there) without killing."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(f"{cluster['state']['webui']}/app/kill/?id=app-0&terminate=true", data=b"",
+                                 method="POST")
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        status = urllib.request.build_opener(NoRedirect).open(req, timeout=10).status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    assert status not in (200, 302), status  # 302: the handler ran (and would have killed a live app)

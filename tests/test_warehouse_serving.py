@@ -105,11 +105,24 @@ def test_readers_see_old_or_new_partition_while_scoring_runs_write(spark, scored
     assert len(pids) <= 2 * 2  # at most one per worker per run (local[2])
 
 
-def beeline(url, sql, password=None, user="shardline", script=None):
-    login = ["-n", user, "-p", password] if password is not None else []
+def beeline(url, sql, password_file=None, user="shardline", script=None, wait=True):
+    """beeline as the docs show it: the password from a file (``-w``), never on the command line."""
+    login = ["-n", user, "-w", str(password_file)] if password_file is not None else []
     what = ["-f", str(script), "--force=true"] if script else ["-e", sql]
-    return subprocess.run([str(BEELINE), "-u", url, *login, "--silent=true", "--outputformat=csv2", *what],
-                          capture_output=True, text=True, timeout=300)
+    cmd = [str(BEELINE), "-u", url, *login, "--silent=true", "--outputformat=csv2", *what]
+    if not wait:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def cmdlines() -> list[str]:
+    out = []
+    for f in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            out.append(f.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            pass
+    return out
 
 
 def predictions(spark, n, dt):
@@ -122,8 +135,10 @@ def predictions(spark, n, dt):
 def test_thrift_endpoint_serves_beeline_read_only_and_picks_up_commits(spark, paths, tmp_path):
     replace_partitions(spark, predictions(spark, 11, "2032-02-01"), IMAGE_PREDICTIONS, {"dt": "2032-02-01"})
     shardline = str(BIN / "shardline")
-    started = subprocess.run([shardline, "warehouse", "start", "--detach", "--refresh", "1"], capture_output=True,
-                             text=True, timeout=300, cwd=REPO)
+    probe = "hooks.example/services/T0/B0/probe-token"  # #44: an alert webhook in the server's environment
+    started = subprocess.run([shardline, "warehouse", "start", "--detach", "--refresh", "1",
+                              "--set", "query.spark_timeout_s=5"], capture_output=True, text=True, timeout=300,
+                             cwd=REPO, env={**os.environ, "AIRFLOW_CONN_SHARDLINE_ALERTS": probe})
     assert started.returncode == 0, started.stderr[-3000:]
     url = started.stdout.strip().splitlines()[-1]
     state = json.loads((paths.home / "warehouse-server.json").read_text())
@@ -135,20 +150,39 @@ def test_thrift_endpoint_serves_beeline_read_only_and_picks_up_commits(spark, pa
         secret = paths.home / "warehouse-server.secret"
         assert secret.stat().st_mode & 0o777 == 0o600
         password = secret.read_text().strip()
-        assert password not in (paths.logs / "warehouse-server.log").read_text()
+        log_file = paths.logs / "warehouse-server.log"
+        assert password not in log_file.read_text() and log_file.stat().st_mode & 0o077 == 0
         count = "SELECT count(*) AS n FROM ml.image_predictions WHERE dt = '2032-02-01'"
-        for login in ({}, {"password": ""}, {"password": password[:-1] + "x"}):  # none, empty, wrong
+        (tmp_path / "empty").write_text("")
+        (tmp_path / "wrong").write_text(password[:-1] + "x")
+        for login in ({}, {"password_file": tmp_path / "empty"}, {"password_file": tmp_path / "wrong"}):
             refused = beeline(url, count, **login)
             assert refused.returncode != 0 and "11" not in refused.stdout.splitlines(), login
-        done = beeline(url, count, password)
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert done.stdout.strip().splitlines()[-1] == "11"
+        running = beeline(url, count, secret, wait=False)
+        leaked = []
+        while running.poll() is None:  # no process's command line holds the password (#44 door 6)
+            leaked += [c[:120] for c in cmdlines() if password in c]
+            time.sleep(0.05)
+        out, err = running.communicate()
+        assert running.returncode == 0 and leaked == [], err[-3000:]
+        assert out.strip().splitlines()[-1] == "11"
+        password = secret  # the file, from here on
+
+        # #44: no ${env:...}/${system:...} substitution; a runaway query is cancelled at query.spark_timeout_s
+        done = beeline(url, "SELECT '${env:AIRFLOW_CONN_SHARDLINE_ALERTS}' AS a, '${system:user.name}' AS b", password)
+        assert done.stdout.strip().splitlines()[-1] == "${env:AIRFLOW_CONN_SHARDLINE_ALERTS},${system:user.name}", \
+            done.stdout + done.stderr[-2000:]
+        assert probe not in done.stdout + done.stderr
+        started_at = time.monotonic()
+        done = beeline(url, "SELECT count(*) FROM range(1000000000000)", password)
+        assert done.returncode != 0 and time.monotonic() - started_at < 90, done.stdout + done.stderr[-2000:]
+        assert "timed out" in (done.stdout + done.stderr).lower() or "cancel" in (done.stdout + done.stderr).lower()
 
         # the hostile statements, one connection, each refused by the guard, nothing changed on disk
         before = {str(f): f.stat().st_mtime_ns for f in (paths.warehouse).rglob("*") if f.is_file()}
         marker = tmp_path / "pwned"
-        statements = [sql.format(marker=marker, warehouse=paths.warehouse / "ml.db") for sql in HOSTILE
-                      if ";" not in sql]  # beeline splits scripts on ';' itself
+        statements = [sql.format(marker=marker, warehouse=paths.warehouse / "ml.db", url="http://127.0.0.1:9/dtd")
+                      for sql in HOSTILE if ";" not in sql]  # beeline splits scripts on ';' itself
         script = tmp_path / "hostile.sql"
         script.write_text("".join(f"{sql};\n" for sql in statements))
         done = beeline(url, None, password, script=script)  # --force: goes on after each error (exit code 0)
@@ -158,6 +192,7 @@ def test_thrift_endpoint_serves_beeline_read_only_and_picks_up_commits(spark, pa
         assert sum("read-only here" in e for e in errors) >= 25, errors
         assert not marker.exists()
         assert {str(f): f.stat().st_mtime_ns for f in (paths.warehouse).rglob("*") if f.is_file()} == before
+        assert not any(marker.name in e and "magic" in e.lower() for e in errors)  # no file's bytes in an error
 
         # commits by another process show up without restarting the server: a new date, and a rerun
         replace_partitions(spark, predictions(spark, 7, "2032-02-02"), IMAGE_PREDICTIONS, {"dt": "2032-02-02"})

@@ -5,27 +5,33 @@ import argparse
 import os
 import re
 import sys
+import threading
 
+from shardline import settings
 from shardline.config import Paths, ShardlineError
+from shardline.settings import QuerySettings
+from shardline.storage import open_private_log
+from shardline_ops.cli.run import add_settings_flags
 
 READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN)\b", re.IGNORECASE)
 
 
-def run_query(paths: Paths, sql: str, fmt: str, engine: str = "duckdb") -> str:
+def run_query(paths: Paths, sql: str, fmt: str, engine: str = "duckdb", limits: QuerySettings | None = None) -> str:
     """Run one read-only statement with DuckDB (``shardline_ops/duck.py``: in-process, sandboxed) or Spark SQL."""
     from shardline_ops.results import format_rows
 
-    columns, rows = duck_query(paths, sql) if engine == "duckdb" else spark_query(paths, sql)
+    limits = limits or QuerySettings()
+    columns, rows = duck_query(paths, sql, limits) if engine == "duckdb" else spark_query(paths, sql, limits)
     return format_rows(columns, rows, fmt)
 
 
-def duck_query(paths: Paths, sql: str):
+def duck_query(paths: Paths, sql: str, limits: QuerySettings):
     from shardline_ops import duck
 
-    return duck.query(paths, sql)
+    return duck.query(paths, sql, limits)
 
 
-def query_repl(paths: Paths, fmt: str) -> int:
+def query_repl(paths: Paths, fmt: str, limits: QuerySettings) -> int:
     """``shardline query --interactive``: one sandboxed DuckDB connection (the views as of its start;
     ``.refresh`` picks up later runs), readline editing and a history file under the data folder."""
     import readline
@@ -38,7 +44,7 @@ def query_repl(paths: Paths, fmt: str) -> int:
         readline.read_history_file(history)
     except OSError:
         pass
-    con = duck.connect(paths)
+    con = duck.connect(paths, limits=limits)
     print("shardline query (DuckDB, read-only): end statements with ';', .tables lists the tables, "
           ".refresh reloads the views, Ctrl-D quits", file=sys.stderr)
     buffer = ""
@@ -56,7 +62,7 @@ def query_repl(paths: Paths, fmt: str) -> int:
             if not buffer and line.strip() in (".tables", ".refresh"):
                 if line.strip() == ".refresh":
                     con.close()
-                    con = duck.connect(paths)
+                    con = duck.connect(paths, limits=limits)
                 line = "SELECT table_name, table_type FROM information_schema.tables ORDER BY 1" \
                     if line.strip() == ".tables" else ""
                 if not line:
@@ -81,7 +87,7 @@ def query_repl(paths: Paths, fmt: str) -> int:
         readline.write_history_file(history)
 
 
-def spark_query(paths: Paths, sql: str):
+def spark_query(paths: Paths, sql: str, limits: QuerySettings):
     """The quick check below spares a Spark start for obvious writes; the read-only guard inside the
     session (``spark_jobs.common.readonly``) is what enforces it."""
     if not READ_ONLY.match(sql):
@@ -94,7 +100,7 @@ def spark_query(paths: Paths, sql: str):
     # The JVM inherits this process's stderr when it starts: hand it the log file instead, so Spark's
     # start-up lines and progress bars never reach the terminal (errors come back through Py4J).
     saved = os.dup(2)
-    with open(paths.logs / "shardline-query-spark.log", "ab") as log:
+    with open_private_log(paths.logs / "shardline-query-spark.log") as log:
         os.dup2(log.fileno(), 2)
         try:
             spark = build_spark("shardline-query", master=os.environ.get("SHARDLINE_QUERY_MASTER", "local[2]"),
@@ -102,14 +108,30 @@ def spark_query(paths: Paths, sql: str):
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+    # the [query] timeout: the statement's jobs run in a group the timer cancels
+    timed_out = threading.Event()
+
+    def cancel() -> None:
+        timed_out.set()
+        spark.sparkContext.cancelJobGroup("shardline-query")
+
+    spark.sparkContext.setJobGroup("shardline-query", "shardline query", interruptOnCancel=True)
+    timer = threading.Timer(limits.spark_timeout_s, cancel)
+    timer.daemon = True
+    timer.start()
     try:
         df = spark.sql(sql)
         return df.columns, [tuple(r) for r in df.collect()]
     except Exception as exc:  # Spark's AnalysisException, the guard's refusal etc.: one line for the user
-        err = ShardlineError(f"query failed: {spark_error_line(exc)}")
+        if timed_out.is_set():
+            err = ShardlineError(f"query stopped after the Spark timeout of {limits.spark_timeout_s:g} s "
+                                 "(query.spark_timeout_s; raise it with --set query.spark_timeout_s=SECONDS)")
+        else:
+            err = ShardlineError(f"query failed: {spark_error_line(exc)}")
         err.detail = str(exc)  # shardline query --verbose prints it
         raise err from None
     finally:
+        timer.cancel()
         spark.stop()
 
 
@@ -122,13 +144,14 @@ def spark_error_line(exc: Exception) -> str:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    limits = settings.resolve(args.config, {}, args.set_items).query
     if args.interactive:
-        return query_repl(args.paths, args.format)
+        return query_repl(args.paths, args.format, limits)
     if not args.sql:
         raise ShardlineError("give a statement, e.g. shardline query \"SELECT * FROM ml.prediction_accuracy\", "
                              "or --interactive")
     try:
-        print(run_query(args.paths, args.sql, args.format, args.engine))
+        print(run_query(args.paths, args.sql, args.format, args.engine, limits))
     except ShardlineError as exc:
         if args.verbose and getattr(exc, "detail", None):
             print(exc.detail, file=sys.stderr)
@@ -146,4 +169,5 @@ def add_parsers(sub) -> None:
     query.add_argument("--verbose", action="store_true", help="print the engine's whole error message on failure")
     query.add_argument("--interactive", "-i", action="store_true",
                        help="a prompt (DuckDB, the same sandbox): statements end with ';', history kept, Ctrl-D quits")
+    add_settings_flags(query)
     query.set_defaults(func=cmd_query)

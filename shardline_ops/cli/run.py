@@ -165,12 +165,17 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` and ``--set section.key=value``."""
     parser.add_argument("--config", metavar="FILE",
                         help="pipeline configuration, TOML (docs/CONFIG.md; default: built-in defaults, or the demo's "
                              "for the bundled samples)")
     parser.add_argument("--set", dest="set_items", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one setting (repeatable), e.g. --set images.resize=crop")
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    add_settings_flags(parser)
     settings.add_override_flags(parser)
 
 

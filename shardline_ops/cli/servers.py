@@ -5,8 +5,10 @@ import argparse
 import subprocess
 import sys
 
+from shardline import settings
 from shardline.config import REPO_ROOT, ShardlineError
-from shardline_ops.cli.run import airflow_env, ensure_samples
+from shardline.storage import open_private_log
+from shardline_ops.cli.run import add_settings_flags, airflow_env, ensure_samples
 
 
 def cmd_spark_conf(args: argparse.Namespace) -> int:
@@ -17,7 +19,7 @@ def cmd_spark_conf(args: argparse.Namespace) -> int:
     guard lets exactly that file's statements through, first, and nothing else that writes. Flags hold no
     spaces, so plain word splitting keeps each one whole (a data folder whose path holds a space cannot be
     given this way: run spark-sql from a path without one, or use ``shardline query --engine spark``)."""
-    from spark_jobs.common.readonly import EXTENSION, guard_jar
+    from spark_jobs.common.readonly import EXTENSION, READ_ONLY_CONF, guard_jar
     from spark_jobs.common.session import LOG4J_CONFIG, spark_conf
     from spark_jobs.common.warehouse import catalog_sql
 
@@ -32,7 +34,7 @@ def cmd_spark_conf(args: argparse.Namespace) -> int:
     jar = guard_jar(paths)
     flags = [f"--conf {k}={conf[k]}" for k in keep]
     flags += [f"--jars {jar}", f"--driver-class-path {jar}", f"--conf spark.sql.extensions={EXTENSION}",
-              f"--conf spark.shardline.catalogInit={init}"]
+              f"--conf spark.shardline.catalogInit={init}", *(f"--conf {k}={v}" for k, v in READ_ONLY_CONF.items())]
     flags.append(f"--driver-java-options=-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}")
     flags.append(f"-i {init}")
     print(" ".join(flags))
@@ -61,13 +63,14 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {args.host}: the endpoint is reachable from other machines, and its password "
               "travels unencrypted (no TLS)", file=sys.stderr)
+    limits = settings.resolve(args.config, {}, args.set_items).query
     cmd = [sys.executable, "-m", "shardline_ops.servers.thrift", "--host", args.host, "--port", str(args.port),
-           "--refresh", str(args.refresh)]
+           "--refresh", str(args.refresh), "--query-timeout", str(limits.spark_timeout_s)]
     if not args.detach:
         return subprocess.call(cmd, cwd=REPO_ROOT)
     paths.logs.mkdir(parents=True, exist_ok=True)
     log_path = paths.logs / "warehouse-server.log"
-    with open(log_path, "ab") as out:
+    with open_private_log(log_path) as out:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -131,6 +134,7 @@ def add_parsers(sub) -> None:
     wh.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     wh.add_argument("--refresh", type=float, default=5.0, help="seconds between partition refreshes")
     wh.add_argument("--detach", action="store_true", help="run in the background; print the JDBC URL")
+    add_settings_flags(wh)
     wh.set_defaults(func=cmd_warehouse)
 
     af = sub.add_parser("airflow", help="start, stop or check Airflow standalone (UI on 127.0.0.1)")

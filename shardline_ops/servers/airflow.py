@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from shardline.config import REPO_ROOT, Paths, ShardlineError
-from shardline.storage import ensure_private_file
+from shardline.storage import ensure_private_file, open_private_log
 from shardline_ops.servers import processes
 
 HOST = "127.0.0.1"
@@ -79,7 +79,7 @@ def start(paths: Paths, base_env: dict[str, str], port: int = 0, timeout_s: floa
     paths.logs.mkdir(parents=True, exist_ok=True)
     log_path = paths.logs / "airflow-standalone.log"
     ensure_password_file(paths)
-    with open(log_path, "ab") as out:
+    with open_private_log(log_path) as out:
         proc = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], cwd=REPO_ROOT,
                                 env=standalone_env(paths, port, base_env), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from shardline.cluster_auth import secret_file, state_file
 from shardline.config import Paths, ShardlineError
-from shardline.storage import ensure_private_file
+from shardline.storage import ensure_private_file, open_private_log
 from shardline_ops.servers import processes
 
 HOST = "127.0.0.1"
@@ -62,7 +62,8 @@ def start(paths: Paths, workers: int = 1, cores: int | None = None, memory: str 
     secret = secrets.token_urlsafe(32)
     secret_file(paths).unlink(missing_ok=True)  # a new secret per cluster: the old one stops working
     ensure_private_file(secret_file(paths), lambda: secret + "\n")
-    auth = "-Dspark.authenticate=true"
+    # authentication on; the UI's kill links off (unauthenticated POST /app/kill/ would end any application)
+    auth = "-Dspark.authenticate=true -Dspark.ui.killEnabled=false"
     env = {**os.environ, "SPARK_LOCAL_IP": HOST, "SPARK_MASTER_HOST": HOST, "PYSPARK_PYTHON": sys.executable,
            "SPARK_NO_DAEMONIZE": "1", "_SPARK_AUTH_SECRET": secret,
            "SPARK_MASTER_OPTS": f"{os.environ.get('SPARK_MASTER_OPTS', '')} {auth}".strip(),
@@ -71,7 +72,7 @@ def start(paths: Paths, workers: int = 1, cores: int | None = None, memory: str 
     procs = []
 
     def launch(name: str, args: list[str]) -> None:
-        with open(logs / f"{name}.log", "ab") as out:
+        with open_private_log(logs / f"{name}.log") as out:
             procs.append(subprocess.Popen([_spark_class(), *args], env=env, stdout=out, stderr=subprocess.STDOUT,
                                           start_new_session=True))
 

@@ -9,12 +9,13 @@ catalog that the refresh updates. Connections authenticate (HiveServer2 CUSTOM a
 first start, mode 0600, never printed or logged), any user name. Its address goes to
 ``<data>/warehouse-server.json``; ``shardline warehouse stop`` ends it (SIGTERM).
 
-    beeline -u jdbc:hive2://127.0.0.1:<port>/ml -n shardline -p "$(cat data/warehouse-server.secret)" -e "SELECT 1"
+    beeline -u jdbc:hive2://127.0.0.1:<port>/ml -n shardline -w data/warehouse-server.secret -e "SELECT 1"
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import secrets
 import signal
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shardline.config import Paths
+from shardline.settings import QuerySettings
 from shardline.storage import ensure_private_file
 from shardline_ops.servers import processes
 
@@ -57,7 +59,8 @@ def stop(paths: Paths, timeout_s: float = 30.0) -> dict | None:
     return processes.stop_processes(state_file(paths), signal.SIGTERM, group=False, timeout_s=timeout_s)
 
 
-def serve(paths: Paths, host: str, port: int, refresh_s: float, master: str) -> None:
+def serve(paths: Paths, host: str, port: int, refresh_s: float, master: str,
+          query_timeout_s: float = QuerySettings().spark_timeout_s) -> None:
     from spark_jobs.common.readonly import PASSWORD_AUTH, writer_thread
     from spark_jobs.common.session import build_spark
     from spark_jobs.common.warehouse import sync_partitions
@@ -65,7 +68,9 @@ def serve(paths: Paths, host: str, port: int, refresh_s: float, master: str) -> 
     port = port or processes.free_port(host)
     secret = ensure_secret(paths)
     spark = build_spark("shardline-warehouse", master=master, paths=paths, read_only=True,
-                        extra={"spark.sql.hive.thriftServer.singleSession": "false"})
+                        extra={"spark.sql.hive.thriftServer.singleSession": "false",
+                               # [query] spark_timeout_s: a client's statement is cancelled past it
+                               "spark.sql.thriftServer.queryTimeout": f"{max(1, math.ceil(query_timeout_s))}s"})
     jvm = spark.sparkContext._jvm  # noqa: SLF001
     # HiveServer2 reads its address and authentication from HiveConf, which takes these JVM system properties
     for key, value in {"hive.server2.thrift.bind.host": host, "hive.server2.thrift.port": str(port),
@@ -79,7 +84,7 @@ def serve(paths: Paths, host: str, port: int, refresh_s: float, master: str) -> 
     url = f"jdbc:hive2://{host}:{port}/ml"
     processes.write_state(state_file(paths), {"pid": os.getpid(), "host": host, "port": port, "url": url,
                                           "user": "shardline", "password_file": str(secret)})
-    print(f"warehouse SQL endpoint: {url}  (beeline -u {url} -n shardline -p \"$(cat {secret})\"; read-only; "
+    print(f"warehouse SQL endpoint: {url}  (beeline -u {url} -n shardline -w {secret}; read-only; "
           "Ctrl-C or `shardline warehouse stop`)", flush=True)
 
     stop = threading.Event()
@@ -119,10 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0, help="0 = pick a free port")
     p.add_argument("--refresh", type=float, default=5.0, help="seconds between partition refreshes")
     p.add_argument("--master", default=os.environ.get("SHARDLINE_WAREHOUSE_MASTER", "local[2]"))
+    p.add_argument("--query-timeout", type=float, default=QuerySettings().spark_timeout_s,
+                   help="seconds after which a client's query is cancelled (setting query.spark_timeout_s)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("SHARDLINE_SPARK_LOG_LEVEL", "ERROR")
-    serve(Paths.from_env(), args.host, args.port, args.refresh, args.master)
+    serve(Paths.from_env(), args.host, args.port, args.refresh, args.master, args.query_timeout)
     return 0
 
 

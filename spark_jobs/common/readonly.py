@@ -23,6 +23,11 @@ SOURCES = sorted((Path(__file__).with_name("java") / "shardline").glob("*.java")
 EXTENSION = "shardline.ReadOnlyGuard"
 PASSWORD_AUTH = "shardline.PasswordAuth"
 WRITER_PROPERTY = "shardline.warehouse.writer"
+# Every read-only session (shardline query --engine spark, the Thrift server, the spark-sql profile): no
+# ${env:X}/${system:y} substitution (it would hand a client the server's environment), and no relations read
+# by path (Spark would open the file, and answer with its bytes in an error, before the guard ever sees the
+# plan: `parquet.`/x`` then names a table that does not exist).
+READ_ONLY_CONF = {"spark.sql.variable.substitute": "false", "spark.sql.runSQLOnFiles": "false"}
 _LOCK = threading.Lock()
 
 

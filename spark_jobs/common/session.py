@@ -47,7 +47,7 @@ def build_spark(app: str, master: str | None = None, paths: Paths | None = None,
                 views: bool | None = None) -> SparkSession:
     """A session with the warehouse registered. ``read_only`` loads the guard that refuses writes;
     the monitoring views are registered for read-only sessions unless ``views`` says otherwise."""
-    from spark_jobs.common.readonly import EXTENSION, guard_jar, writer_thread
+    from spark_jobs.common.readonly import EXTENSION, READ_ONLY_CONF, guard_jar, writer_thread
     from spark_jobs.common.warehouse import register_warehouse
 
     paths = paths or Paths.from_env()
@@ -61,18 +61,41 @@ def build_spark(app: str, master: str | None = None, paths: Paths | None = None,
     conf.update(_cluster_auth(paths, master))
     if read_only:
         jar = str(guard_jar(paths))
-        conf.update({"spark.jars": jar, "spark.driver.extraClassPath": jar, "spark.sql.extensions": EXTENSION})
+        conf.update({"spark.jars": jar, "spark.driver.extraClassPath": jar, "spark.sql.extensions": EXTENSION,
+                     **READ_ONLY_CONF})
     conf.update(extra or {})
-    for key, value in conf.items():
-        builder = builder.config(key, value)
     # Only honoured when this process starts the JVM itself (not under spark-submit): keeps Spark's
     # INFO chatter out of the user's terminal.
-    builder = builder.config("spark.driver.extraJavaOptions", java_options(paths))
+    conf["spark.driver.extraJavaOptions"] = java_options(paths)
+    if SECRET_KEY in conf:
+        launch_without_secret(conf)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("SHARDLINE_SPARK_LOG_LEVEL", "WARN"))
     with writer_thread(spark):
         register_warehouse(spark, paths, views=read_only if views is None else views)
     return spark
+
+
+SECRET_KEY = "spark.authenticate.secret"
+
+
+def launch_without_secret(conf: dict[str, str]) -> None:
+    """Start this process's JVM with every setting but the cluster's secret. PySpark would pass each setting
+    to spark-submit as ``--conf k=v``, on a command line any local user reads in ``/proc``; the secret reaches
+    the JVM's SparkConf through Py4J afterwards instead (``builder.config``). Under spark-submit, or once the
+    JVM runs, there is nothing to launch."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None or os.environ.get("PYSPARK_GATEWAY_PORT"):  # noqa: SLF001
+        return
+    launch = SparkConf(loadDefaults=False)
+    for key, value in conf.items():
+        if key != SECRET_KEY:
+            launch.set(key, value)
+    SparkContext._ensure_initialized(gateway=launch_gateway(launch))  # noqa: SLF001
 
 
 def _cluster_auth(paths: Paths, master: str | None) -> dict[str, str]:

@@ -45,9 +45,11 @@ public final class ReadOnlyGuard implements Function1<SparkSessionExtensions, Bo
     static final Set<String> REFUSED_NODES = new HashSet<>(Arrays.asList(
         "ScriptTransformation", "ScriptTransformationExec", "HiveScriptTransformationExec"));
 
-    /** Expressions refused anywhere: they call arbitrary Java methods or reach the file system. */
+    /** Expressions refused anywhere: they call arbitrary Java methods, reach the file system, or (XPath: an
+     * XML document's DOCTYPE names a URL the parser fetches) make the server send requests. */
     static final Set<String> REFUSED_EXPRESSIONS = new HashSet<>(Arrays.asList(
-        "CallMethodViaReflection"));
+        "CallMethodViaReflection", "XPathBoolean", "XPathShort", "XPathInt", "XPathLong", "XPathFloat",
+        "XPathDouble", "XPathString", "XPathList"));
 
     static final String[] WRITING = {
         "org.apache.spark.sql.catalyst.plans.logical.Command",
@@ -82,7 +84,7 @@ public final class ReadOnlyGuard implements Function1<SparkSessionExtensions, Bo
 
     static void checkTree(LogicalPlan plan) {
         plan.foreach(node -> {
-            String name = node.getClass().getSimpleName();
+            String name = simpleName(node.getClass());
             if (!READ_ONLY_COMMANDS.contains(name) && isWriting(node.getClass())) {
                 throw refuse(name + " is refused (queries, SHOW, DESCRIBE and EXPLAIN are allowed; data changes go "
                     + "through the pipeline's jobs)");
@@ -102,8 +104,8 @@ public final class ReadOnlyGuard implements Function1<SparkSessionExtensions, Bo
             }
             node.expressions().foreach(expr -> {
                 expr.foreach(e -> {
-                    if (REFUSED_EXPRESSIONS.contains(e.getClass().getSimpleName())) {
-                        throw refuse(e.prettyName() + " is refused (it calls Java methods or reads files)");
+                    if (REFUSED_EXPRESSIONS.contains(simpleName(e.getClass()))) {
+                        throw refuse(e.prettyName() + " is refused (it calls Java methods, reads files or fetches URLs)");
                     }
                     return BoxedUnit.UNIT;
                 });
@@ -111,6 +113,12 @@ public final class ReadOnlyGuard implements Function1<SparkSessionExtensions, Bo
             });
             return BoxedUnit.UNIT;
         });
+    }
+
+    /** A Scala object's class is named {@code X$}: {@code CLEAR CACHE} is the object {@code ClearCacheCommand}. */
+    static String simpleName(Class<?> cls) {
+        String name = cls.getSimpleName();
+        return name.endsWith("$") ? name.substring(0, name.length() - 1) : name;
     }
 
     static UnsupportedOperationException refuse(String why) {
