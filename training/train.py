@@ -307,6 +307,7 @@ class Gate:
 @dataclass
 class Fitted:
     """What training under the strategy leaves for the chief's evaluation, promotion and registration."""
+    config: TrainConfig           # the configuration trained: the search's best when there was a search
     model: Any
     metrics: dict                 # the served model's test metrics (and the mix, for two heads)
     history: dict
@@ -437,7 +438,7 @@ def fit(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, search_trials
                                    bool(val_steps))
     else:
         metrics = evaluate(model, labels, url["test"], cfg.kind, labels, manifest["counts"]["train"], enc)
-    return Fitted(model, metrics, {k: [float(v) for v in vals] for k, vals in history.history.items()},
+    return Fitted(cfg, model, metrics, {k: [float(v) for v in vals] for k, vals in history.history.items()},
                   epoch_seconds, steps, global_batch, trials, run_key, manifest, index, n_workers, len(gpus), enc)
 
 
@@ -460,7 +461,7 @@ def train(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, promote: bo
         save(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
         return registry.kind_root(paths, cfg.kind) / fitted.run_key
-    return register_candidate(cfg, fitted, save, dataset, paths, dt, promote=promote, gate=gate)
+    return register_candidate(fitted.config, fitted, save, dataset, paths, dt, promote=promote, gate=gate)
 
 
 def register_candidate(cfg: TrainConfig, fitted: Fitted, save: Callable[[Path], None], dataset: Path, paths: Paths,
