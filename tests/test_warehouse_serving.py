@@ -15,7 +15,7 @@ from schemas.warehouse import CLEAN_IMAGES, IMAGE_PREDICTIONS
 from shardline.storage import write_pointer
 from spark_jobs.common.warehouse import replace_partitions, sync_partitions
 from tests.conftest import BIN, REPO
-from tests.helpers import random_pngs, save_image_model
+from tests.helpers import cmdlines, random_pngs, save_image_model
 from tests.hostile_sql import HOSTILE
 
 pytestmark = pytest.mark.slow  # spark-submit, Airflow, training or servers: `make test`, not `make test-fast`
@@ -113,16 +113,6 @@ def beeline(url, sql, password_file=None, user="shardline", script=None, wait=Tr
     if not wait:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-
-
-def cmdlines() -> list[str]:
-    out = []
-    for f in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            out.append(f.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:
-            pass
-    return out
 
 
 def predictions(spark, n, dt):

@@ -5,7 +5,6 @@ import argparse
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
@@ -14,6 +13,7 @@ from shardline import settings
 from shardline.config import REPO_ROOT, Paths, ShardlineError, parse_date, require_path, shown
 from shardline.storage import file_lock
 from shardline_ops.alerts import RUN_FAILURES
+from shardline_ops.servers.airflow import ensure_db
 
 DAG_FILE = REPO_ROOT / "dags" / "nightly_retrain.py"
 DAG_ID = "nightly_retrain"
@@ -46,23 +46,6 @@ def airflow_env(paths: Paths) -> dict[str, str]:
     }
 
 
-def ensure_airflow_db(paths: Paths, env: dict[str, str]) -> None:
-    """Create (migrate) the Airflow database once. Two first runs at once take turns (the second saw a
-    half-created ``airflow.db`` and failed); ``.db-ready`` is written only after a migration succeeded."""
-    ready = paths.airflow_home / ".db-ready"
-    if ready.exists():
-        return
-    with file_lock(paths.airflow_home / ".db-lock", "the Airflow database"):
-        if ready.exists():
-            return
-        print(f"shardline: creating the Airflow database in {paths.airflow_home}", file=sys.stderr)
-        done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-                              env={**os.environ, **env}, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise ShardlineError(f"airflow db migrate failed: {done.stderr.strip().splitlines()[-1:]}")
-        ready.write_text("airflow db migrate done\n")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     paths = args.paths
     dt = parse_date(args.date)
@@ -73,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     text_corpus = require_path(args.text_corpus or samples["text_corpus"], "text corpus")
     env = airflow_env(paths)
     os.environ.update(env)
-    ensure_airflow_db(paths, env)
+    ensure_db(paths, env)
 
     import importlib.util
 
