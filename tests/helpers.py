@@ -73,3 +73,29 @@ def listening(pids: set[int]) -> list[tuple[str, int]]:
             raw = b"".join(struct.pack("<I", w) for w in struct.unpack(f">{len(raw) // 4}I", raw))
             found.append((socket.inet_ntop(family, raw), int(port, 16)))
     return found
+
+
+def recording_server(reply: bytes = b"ok"):
+    """A loopback HTTP server that records each request as (method, path, body) and answers ``reply``;
+    returns (server, requests). Call ``server.shutdown()`` and ``server.server_close()`` when done."""
+    import http.server
+    import threading
+
+    requests: list[tuple[str, str, bytes]] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def _record(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            requests.append((self.command, self.path, self.rfile.read(length) if length else b""))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(reply)
+
+        do_GET = do_POST = _record  # noqa: N815 (the handler's names)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, requests

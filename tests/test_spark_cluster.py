@@ -11,6 +11,7 @@ import pytest
 
 from shardline.sample_corpora import make_image_corpus
 from tests.conftest import BIN, REPO
+from tests.helpers import cmdlines
 
 pytestmark = pytest.mark.slow  # spark-submit, Airflow, training or servers: `make test`, not `make test-fast`
 
@@ -127,7 +128,6 @@ def test_a_query_on_the_cluster_keeps_its_secret_off_every_command_line(cluster)
     secret is on no process's command line (``/proc/*/cmdline`` is readable by every local user) while it runs,
     nor in any log of the data folder."""
     import time
-    from pathlib import Path
 
     home = cluster["home"]
     secret = (home / "spark-cluster.secret").read_text().strip()
@@ -136,11 +136,7 @@ def test_a_query_on_the_cluster_keeps_its_secret_off_every_command_line(cluster)
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen_java, leaked = False, []
     while query.poll() is None:
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                argv = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
+        for argv in cmdlines():
             seen_java = seen_java or ("java" in argv and "pyspark-shell" in argv)
             if secret in argv:
                 leaked.append(argv[:200])

@@ -1,34 +1,15 @@
 """Alerts reach a Slack-style webhook at its exact path, and no log line holds the webhook's token."""
-import http.server
 import json
 import logging
-import threading
 
 from airflow.sdk import Connection
 
 from shardline_ops import alerts
-
-
-def serve():
-    got = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            got.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, got
+from tests.helpers import recording_server
 
 
 def test_webhook_gets_the_alert_at_its_path_and_logs_hold_no_token(caplog):
-    server, got = serve()
+    server, requests = recording_server()
     port = server.server_address[1]
     try:
         fields = {"text": "Shardline: task x failed", "task_id": "x"}
@@ -36,6 +17,7 @@ def test_webhook_gets_the_alert_at_its_path_and_logs_hold_no_token(caplog):
                  Connection(conn_id="b", conn_type="http", extra=json.dumps(
                      {"url": f"http://127.0.0.1:{port}/services/T0/B0/SECRET2"}))]
         where = [alerts.send(c, fields) for c in conns]
+        got = [(path, json.loads(body)) for method, path, body in requests if method == "POST"]
         assert [path for path, _ in got] == ["/services/T0/B0/SECRET1", "/services/T0/B0/SECRET2"]
         assert got[0][1] == fields
         assert where == [f"http://127.0.0.1:{port}/…"] * 2

@@ -14,6 +14,7 @@ import pytest
 
 from shardline.config import ShardlineError
 from tests.conftest import BIN, REPO
+from tests.helpers import recording_server
 from tests.hostile_sql import HOSTILE
 
 SPARK_RUNNER = r"""
@@ -39,29 +40,13 @@ def tree(root: Path) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def warehouse(spark, paths, tmp_path_factory):
-    import http.server
-    import threading
-
     from spark_jobs.common.warehouse import write_quarantine
 
     bad = spark.createDataFrame([("q1", "a.png", "truncated", "cut")], "id string, source string, reason string, detail string")
     write_quarantine(spark, bad, "sandbox_test", "2033-01-01")
     marker = tmp_path_factory.mktemp("sandbox") / "pwned"
     wh = paths.warehouse / "ml.db"
-    hits: list[str] = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the handler's name)
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"<!ENTITY x 'y'>")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, hits = recording_server(b"<!ENTITY x 'y'>")
     url = f"http://127.0.0.1:{server.server_address[1]}/dtd"
     statements = [s.format(marker=marker, warehouse=wh, url=url) for s in HOSTILE]
     yield {"paths": paths, "marker": marker, "statements": statements, "wh": wh, "hits": hits}
