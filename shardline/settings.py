@@ -188,6 +188,28 @@ class TextSettings(Section):
 
 
 @dataclass(frozen=True)
+class DatasetSettings(Section):
+    """Publishing (``spark_jobs/publish_dataset.py``): the splits and the shard sizes (docs/DATASETS.md)."""
+    NAME: ClassVar[str] = "dataset"
+    train_fraction: float = setting(0.8, "share of the records in the train split", gt=0, lt=1, flag=True)
+    val_fraction: float = setting(0.1, "share in the validation split (the rest is the test split)", ge=0, lt=1,
+                                  flag=True)
+    split_seed: str = setting("shardline", "split seed (changing it reshuffles every split)", flag="--seed")
+    max_workers: int = setting(8, "the largest training worker count the shards are sized for", ge=1, flag=True)
+    image_encoding: str = setting("auto", "auto: raw pixels for one image size of at most 64x64, else PNG",
+                                  choices=("auto", "png", "raw"), flag=True)
+    image_file_mb: float = setting(128.0, "target Parquet file size of image shards (MB)", gt=0)
+    image_row_group_mb: float = setting(16.0, "largest row group of image shards (MB)", gt=0)
+    text_file_mb: float = setting(64.0, "target Parquet file size of text shards (MB)", gt=0)
+    text_row_group_mb: float = setting(4.0, "largest row group of text shards (MB)", gt=0)
+
+    def _check(self) -> None:
+        if self.train_fraction + self.val_fraction >= 1:
+            raise ValueError(f"dataset.train_fraction + val_fraction must be < 1 (the test split needs rows), got "
+                             f"{self.train_fraction} + {self.val_fraction}")
+
+
+@dataclass(frozen=True)
 class GateSettings(Section):
     """The validation gate's thresholds (``spark_jobs/validate_dataset.py``) and the rare-label policy that
     publishing applies first (``spark_jobs/publish_dataset.py``)."""
@@ -315,6 +337,7 @@ class TrainSettings(Section):
 class Settings:
     images: ImagesSettings = field(default_factory=ImagesSettings)
     text: TextSettings = field(default_factory=TextSettings)
+    dataset: DatasetSettings = field(default_factory=DatasetSettings)
     gate: GateSettings = field(default_factory=GateSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
@@ -554,7 +577,8 @@ def add_setting_flags(parser: argparse.ArgumentParser, section: str, only: Seque
             parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
             parser.add_argument(flag, dest=dest, type=type(default) if not isinstance(default, tuple) else str,
-                                choices=f.metadata["choices"], default=None, help=text)
+                                choices=f.metadata["choices"], default=None, help=text,
+                                metavar=None if f.metadata["choices"] else key.upper())
 
 
 def _on_off(value: str) -> bool:

@@ -29,7 +29,7 @@ from schemas.datasets import SCHEMAS, SPLITS
 from schemas.warehouse import CLEAN_IMAGES, CLEAN_TEXT
 from shardline.config import REPO_ROOT, Paths, ShardlineError, spark_uri
 from shardline.datasets import clean_stale_staging, kind_root
-from shardline.settings import GateSettings, add_setting_flags, parse_args
+from shardline.settings import DatasetSettings, GateSettings, add_setting_flags, parse_args
 from shardline.storage import commit_dir, file_lock, staging_dir, write_json_atomic, write_pointer
 from spark_jobs.common.job import Counts, JobContext, base_parser, entrypoint, run_job
 
@@ -40,24 +40,27 @@ MB = 1024 * 1024
 SIZE_BINS = [0] + [2 ** k for k in range(4, 25)]  # payload bytes: <16, 16-32, ... up to 16 MiB+
 
 
+_DATASET = DatasetSettings()
+
+
 @dataclass(frozen=True)
 class SplitConfig:
-    train: float = 0.8
-    val: float = 0.1
-    seed: str = "shardline"
+    """The split fractions and seed; defaults are the ``[dataset]`` settings'."""
+    train: float = _DATASET.train_fraction
+    val: float = _DATASET.val_fraction
+    seed: str = _DATASET.split_seed
 
-    def __post_init__(self) -> None:
-        if not (0 < self.train < 1 and 0 <= self.val < 1 and self.train + self.val < 1):
-            raise ValueError(f"split fractions need 0<train<1, 0<=val, train+val<1; got {self.train}, {self.val}")
+    def __post_init__(self) -> None:  # the settings' bounds
+        replace(_DATASET, train_fraction=self.train, val_fraction=self.val, split_seed=self.seed)
 
 
 @dataclass(frozen=True)
 class ShardConfig:
     """Shard sizing in bytes. Defaults and their reasons: docs/DATASETS.md."""
 
-    target_file_mb: float = 128.0
-    row_group_mb: float = 16.0
-    max_workers: int = 8
+    target_file_mb: float = _DATASET.image_file_mb
+    row_group_mb: float = _DATASET.image_row_group_mb
+    max_workers: int = _DATASET.max_workers
     row_groups_per_worker: int = 10
 
     def __post_init__(self) -> None:
@@ -70,9 +73,10 @@ class ShardConfig:
                              f"{self.max_workers}, {self.row_groups_per_worker}")
 
     @classmethod
-    def for_kind(cls, kind: str, **overrides) -> "ShardConfig":
-        defaults = {"image": {"target_file_mb": 128.0, "row_group_mb": 16.0},
-                    "text": {"target_file_mb": 64.0, "row_group_mb": 4.0}}[kind]
+    def for_kind(cls, kind: str, dataset: DatasetSettings = _DATASET, **overrides) -> "ShardConfig":
+        """The ``[dataset]`` sizes of ``kind`` (``<kind>_file_mb``, ``<kind>_row_group_mb``), ``overrides`` on top."""
+        defaults = {"target_file_mb": getattr(dataset, f"{kind}_file_mb"),
+                    "row_group_mb": getattr(dataset, f"{kind}_row_group_mb"), "max_workers": dataset.max_workers}
         return cls(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
 
 
@@ -295,7 +299,7 @@ def usable_labels(counts: dict[str, tuple[int, int]], min_train_rows: int,
 
 
 def publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, shard_cfg: ShardConfig,
-            paths: Paths, encoding: str = "auto", *,
+            paths: Paths, encoding: str = _DATASET.image_encoding, *,
             min_train_rows_per_label: int = GateSettings().min_train_rows_per_label,
             rare_labels: str = GateSettings().rare_labels) -> tuple[dict, Counts]:
     """Publish the date's clean records as a dataset version (the candidate). Publishes of one kind take
@@ -379,26 +383,23 @@ def _publish(spark: SparkSession, kind: str, dt: str, split_cfg: SplitConfig, sh
 def main(argv: Sequence[str] | None = None) -> int:
     p = base_parser(__doc__.splitlines()[0], prog="publish_dataset")
     p.add_argument("--kind", required=True, choices=sorted(SOURCES))
-    p.add_argument("--train-fraction", type=float, default=0.8)
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--seed", default="shardline", help="split seed (changing it reshuffles every split)")
-    p.add_argument("--target-file-mb", type=float, default=None, help="target Parquet file size (image 128, text 64)")
-    p.add_argument("--row-group-mb", type=float, default=None, help="max row-group size (image 16, text 4)")
-    p.add_argument("--max-workers", type=int, default=8, help="largest training worker count to shard for")
-    p.add_argument("--image-encoding", choices=["auto", "png", "raw"], default="auto",
-                   help="auto: raw pixels for one image size of at most 64x64, else PNG")
+    p.add_argument("--target-file-mb", type=float, default=None,
+                   help="target Parquet file size of this kind's shards (default: the setting dataset.<kind>_file_mb)")
+    p.add_argument("--row-group-mb", type=float, default=None,
+                   help="largest row group of this kind's shards (default: the setting dataset.<kind>_row_group_mb)")
+    add_setting_flags(p, "dataset")
     add_setting_flags(p, "gate", only=("min_train_rows_per_label", "rare_labels"))
     args = parse_args(p, argv)
-    gate_settings = args.settings.gate
+    gate_settings, dataset = args.settings.gate, args.settings.dataset
 
     def body(ctx: JobContext) -> Counts:
         try:
-            split_cfg = SplitConfig(args.train_fraction, args.val_fraction, args.seed)
-            shard_cfg = ShardConfig.for_kind(args.kind, target_file_mb=args.target_file_mb,
-                                             row_group_mb=args.row_group_mb, max_workers=args.max_workers)
+            split_cfg = SplitConfig(dataset.train_fraction, dataset.val_fraction, dataset.split_seed)
+            shard_cfg = ShardConfig.for_kind(args.kind, dataset, target_file_mb=args.target_file_mb,
+                                             row_group_mb=args.row_group_mb)
         except ValueError as exc:
             raise ShardlineError(str(exc)) from None
-        return publish(ctx.spark, args.kind, ctx.dt, split_cfg, shard_cfg, ctx.paths, args.image_encoding,
+        return publish(ctx.spark, args.kind, ctx.dt, split_cfg, shard_cfg, ctx.paths, dataset.image_encoding,
                        min_train_rows_per_label=gate_settings.min_train_rows_per_label,
                        rare_labels=gate_settings.rare_labels)[1]
 

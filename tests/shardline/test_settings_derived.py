@@ -51,6 +51,20 @@ def test_text_job_configs_are_the_settings():
     assert MinHashConfig.from_settings(TextSettings(near_dup=False)) is None
 
 
+def test_publishing_configs_are_the_settings():
+    from shardline.settings import DatasetSettings
+    from spark_jobs.publish_dataset import ShardConfig, SplitConfig
+
+    d = DatasetSettings()
+    assert (SplitConfig().train, SplitConfig().val, SplitConfig().seed) == (d.train_fraction, d.val_fraction,
+                                                                          d.split_seed)
+    for kind in ("image", "text"):
+        shard = ShardConfig.for_kind(kind)
+        assert (shard.target_file_mb, shard.row_group_mb, shard.max_workers) == \
+            (getattr(d, f"{kind}_file_mb"), getattr(d, f"{kind}_row_group_mb"), d.max_workers)
+    assert ShardConfig.for_kind("text", DatasetSettings(text_file_mb=8.0), row_group_mb=2.0).target_file_mb == 8.0
+
+
 def test_training_configs_are_the_settings():
     from training.config import TrainConfig
     from training.train import Gate
