@@ -334,12 +334,21 @@ class TrainSettings(Section):
 
 
 @dataclass(frozen=True)
+class ScoringSettings(Section):
+    """Batch inference (``spark_jobs/batch_inference.py``)."""
+    NAME: ClassVar[str] = "scoring"
+    batch_size: int = setting(512, "rows per Arrow batch handed to the model", ge=1, flag=True)
+    top_k: int = setting(3, "labels kept per row in top_k", ge=1, flag=True)
+
+
+@dataclass(frozen=True)
 class Settings:
     images: ImagesSettings = field(default_factory=ImagesSettings)
     text: TextSettings = field(default_factory=TextSettings)
     dataset: DatasetSettings = field(default_factory=DatasetSettings)
     gate: GateSettings = field(default_factory=GateSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+    scoring: ScoringSettings = field(default_factory=ScoringSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

@@ -35,7 +35,7 @@ from schemas.warehouse import (
     TOP_K,
 )
 from shardline.config import Paths, ShardlineError, require_path, shown
-from shardline.settings import Settings, parse_args
+from shardline.settings import ScoringSettings, Settings, add_setting_flags, parse_args
 from spark_jobs.common.files import listed_uri
 from spark_jobs.common.job import Counts, JobContext, base_parser, entrypoint, run_job
 from spark_jobs.common.warehouse import append_rows, replace_partitions, write_quarantine
@@ -70,7 +70,7 @@ class ScoringInput:
     rejected: DataFrame | None = None  # corpus records that failed cleaning
 
 
-def transform(df: DataFrame, kind: str, model_dir: str, *, top_k: int = 3, encoding: str = "png",
+def transform(df: DataFrame, kind: str, model_dir: str, *, top_k: int = ScoringSettings().top_k, encoding: str = "png",
               shape: list[int] | None = None) -> DataFrame:
     """(id, source, <raw column>) -> SCORED rows. No I/O besides the model load (once per worker)."""
     column = SOURCES[kind][1]
@@ -191,15 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     src.add_argument("--dataset", help="score a published dataset version (or 'latest') instead of ml.clean_<kind>")
     src.add_argument("--corpus", help="score a new unlabeled corpus (image folder, or JSONL file/folder)")
     p.add_argument("--split", default="test", help="split of --dataset to score (default test)")
-    p.add_argument("--batch-size", type=int, default=512, help="rows per Arrow batch handed to the model")
-    p.add_argument("--top-k", type=int, default=3, help="labels kept per row in top_k (default 3)")
+    add_setting_flags(p, "scoring")
     args = parse_args(p, argv)
+    scoring = args.settings.scoring
 
     def validate(paths: Paths) -> None:
         from training.inference import resolve_model_dir
 
-        if args.batch_size < 1 or args.top_k < 1:
-            raise ShardlineError("--batch-size and --top-k must be >= 1")
         if args.corpus:
             require_path(args.corpus, f"{args.kind} corpus")
         resolve_model_dir(paths, args.kind, args.model_version)
@@ -211,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         started, model, counts = time.time(), {}, Counts(0, 0, 0)
         source = None
         try:
-            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size))
+            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(scoring.batch_size))
             # ask the file scan for two splits per core, so spread() rarely needs a shuffle
             spark.conf.set("spark.sql.files.minPartitionNum", str(2 * spark.sparkContext.defaultParallelism))
             model_dir = resolve_model_dir(paths, args.kind, args.model_version)
@@ -223,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 source = clean_input(spark, args.kind, ctx.dt)
             scored = with_lineage(
-                transform(spread(source.rows, spark), args.kind, str(model_dir), top_k=args.top_k,
+                transform(spread(source.rows, spark), args.kind, str(model_dir), top_k=scoring.top_k,
                           encoding=source.encoding, shape=source.shape),
                 model_name=model["name"], model_version=model["version"],
                 dataset_version=source.dataset_version, run_id=ctx.run_id, dt=ctx.dt)
