@@ -17,8 +17,13 @@ The sandbox, set before any user statement runs and then locked:
 """
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
+import tempfile
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 from schemas.warehouse import ALL_TABLES, DATABASE, VIEWS, Table
 from shardline.config import Paths, ShardlineError
@@ -68,15 +73,37 @@ def table_view_sql(paths: Paths, table: Table) -> str:
     return "\nUNION ALL ".join(parts)
 
 
-def connect(paths: Paths, threads: int = 2, limits: QuerySettings | None = None):
-    """A sandboxed in-memory DuckDB with the warehouse's tables and views as ``ml.*``, within ``limits``."""
+class NoWarehouse(ShardlineError):
+    """The data folder holds no warehouse (exit 1: nothing to query, not a refused statement)."""
+    exit_code = 1
+
+
+@contextlib.contextmanager
+def connected(paths: Paths, threads: int = 2, limits: QuerySettings | None = None) -> Iterator:
+    """``connect`` with its spill folder: a private temporary folder (0700), removed afterwards, so a
+    read-only query writes nothing under the data folder (an analyst may only be able to read it)."""
+    spill = tempfile.mkdtemp(prefix="shardline-duckdb-")
+    try:
+        con = connect(paths, threads, limits, Path(spill))
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def connect(paths: Paths, threads: int = 2, limits: QuerySettings | None = None, spill: Path | None = None):
+    """A sandboxed in-memory DuckDB with the warehouse's tables and views as ``ml.*`` (also unqualified, and
+    what ``SHOW TABLES`` lists), within ``limits``, spilling to ``spill``."""
     import duckdb
 
     limits = limits or QuerySettings()
     root = database_root(paths)
-    root.mkdir(parents=True, exist_ok=True)
-    spill = paths.home / "tmp" / "duckdb"  # DuckDB adds its spill folder to the allowed ones (not the cwd)
-    spill.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        raise NoWarehouse(f"no warehouse in {paths.home} (no {root.relative_to(paths.home)}/): run the pipeline "
+                          "first (`shardline run --date ...`, `make demo`) or point SHARDLINE_HOME at a data folder")
+    spill = spill or Path(tempfile.gettempdir())  # DuckDB adds its spill folder to the allowed ones
     con = duckdb.connect(":memory:", config={"threads": threads, "autoinstall_known_extensions": False,
                                               "autoload_known_extensions": False, "temp_directory": str(spill),
                                               "memory_limit": limits.duckdb_memory_limit(),
@@ -87,6 +114,7 @@ def connect(paths: Paths, threads: int = 2, limits: QuerySettings | None = None)
     for name, sql in VIEWS.items():
         con.execute(f"CREATE VIEW {DATABASE}.{name} AS {sql}")
     con.execute("SET TimeZone = 'UTC'")  # as Spark's session (timestamps print the same from both engines)
+    con.execute(f"SET search_path = '{DATABASE}'")  # SHOW TABLES lists the warehouse's tables
     con.execute(f"SET allowed_directories = [{_quote(str(root.resolve()) + '/')}]")  # before external access
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -183,9 +211,6 @@ def run(con, sql: str, limits: QuerySettings) -> tuple[list[str], list[tuple]]:
 def query(paths: Paths, sql: str, limits: QuerySettings | None = None) -> tuple[list[str], list[tuple]]:
     """One read-only statement -> (column names, rows); errors and refusals as one-line ShardlineErrors."""
     limits = limits or QuerySettings()
-    con = connect(paths, limits=limits)
-    try:
+    with connected(paths, limits=limits) as con:
         check_statement(con, sql)
         return run(con, sql, limits)
-    finally:
-        con.close()

@@ -22,9 +22,23 @@ from shardline.config import Paths, ShardlineError
 from shardline_ops.cli import query, registry, run, servers
 
 
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated flags: ``--epoch 3`` is an error, never ``--epochs 3`` for a whole night."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shardline", description="Shardline: corpora -> shards -> models -> SQL")
-    sub = p.add_subparsers(dest="command", required=True)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("shardline")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        release = "unknown"
+    p = _Parser(prog="shardline", description="Shardline: corpora -> shards -> models -> SQL")
+    p.add_argument("--version", action="version", version=f"shardline {release}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for group in (run, query, registry, servers):
         group.add_parsers(sub)
     return p
@@ -45,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except ShardlineError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
 
 
 if __name__ == "__main__":

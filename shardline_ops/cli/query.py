@@ -4,8 +4,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 from shardline import settings
 from shardline.config import Paths, ShardlineError
@@ -44,7 +47,8 @@ def query_repl(paths: Paths, fmt: str, limits: QuerySettings) -> int:
         readline.read_history_file(history)
     except OSError:
         pass
-    con = duck.connect(paths, limits=limits)
+    spill = tempfile.mkdtemp(prefix="shardline-duckdb-")
+    con = duck.connect(paths, limits=limits, spill=Path(spill))
     print("shardline query (DuckDB, read-only): end statements with ';', .tables lists the tables, "
           ".refresh reloads the views, Ctrl-D quits", file=sys.stderr)
     buffer = ""
@@ -62,7 +66,7 @@ def query_repl(paths: Paths, fmt: str, limits: QuerySettings) -> int:
             if not buffer and line.strip() in (".tables", ".refresh"):
                 if line.strip() == ".refresh":
                     con.close()
-                    con = duck.connect(paths, limits=limits)
+                    con = duck.connect(paths, limits=limits, spill=Path(spill))
                 line = "SELECT table_name, table_type FROM information_schema.tables ORDER BY 1" \
                     if line.strip() == ".tables" else ""
                 if not line:
@@ -74,14 +78,14 @@ def query_repl(paths: Paths, fmt: str, limits: QuerySettings) -> int:
             sql, buffer = buffer.strip().rstrip(";"), ""
             try:
                 duck.check_statement(con, sql)
-                rel = con.sql(sql)
-                print(format_rows(list(rel.columns), rel.fetchall(), fmt))
+                print(format_rows(*duck.run(con, sql, limits), fmt))
             except ShardlineError as exc:
                 print(f"error: {exc}", file=sys.stderr)
             except Exception as exc:  # duckdb.Error: one line, the prompt goes on
                 print(f"error: query failed: {duck.first_line(exc)}", file=sys.stderr)
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
         history.parent.mkdir(parents=True, exist_ok=True)
         readline.set_history_length(1000)
         readline.write_history_file(history)
@@ -143,15 +147,31 @@ def spark_error_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def statement(args: argparse.Namespace) -> str:
+    """The statement: the argument, a file (``-f FILE``), or standard input (``-`` or ``-f -``)."""
+    source = args.file or ("-" if args.sql == "-" else None)
+    if source and args.sql not in (None, "-"):
+        raise ShardlineError("give the statement either as an argument or with -f FILE, not both")
+    if source == "-":
+        return sys.stdin.read().strip()
+    if source:
+        try:
+            return Path(source).read_text().strip()
+        except OSError as exc:
+            raise ShardlineError(f"cannot read {source}: {exc.strerror}") from None
+    if not args.sql:
+        raise ShardlineError("give a statement, e.g. shardline query \"SELECT * FROM ml.prediction_accuracy\", "
+                             "-f FILE, - (standard input) or --interactive")
+    return args.sql
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     limits = settings.resolve(args.config, {}, args.set_items).query
     if args.interactive:
         return query_repl(args.paths, args.format, limits)
-    if not args.sql:
-        raise ShardlineError("give a statement, e.g. shardline query \"SELECT * FROM ml.prediction_accuracy\", "
-                             "or --interactive")
+    sql = statement(args)
     try:
-        print(run_query(args.paths, args.sql, args.format, args.engine, limits))
+        print(run_query(args.paths, sql.rstrip().rstrip(";"), args.format, args.engine, limits))
     except ShardlineError as exc:
         if args.verbose and getattr(exc, "detail", None):
             print(exc.detail, file=sys.stderr)
@@ -162,7 +182,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     query = sub.add_parser("query", help="run a read-only SQL query against the warehouse")
-    query.add_argument("sql", nargs="?", help="one statement (or --interactive)")
+    query.add_argument("sql", nargs="?", help="one statement; - reads it from standard input (or -f, --interactive)")
+    query.add_argument("-f", "--file", metavar="FILE", help="read the statement from FILE (- for standard input)")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                        help="duckdb: in-process, sub-second (default); spark: Spark SQL with the read-only guard")

@@ -39,7 +39,7 @@ def airflow_env(paths: Paths) -> dict[str, str]:
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "SPARK_LOCAL_IP": "127.0.0.1",
-        # local[*] unless the user points spark_default at a cluster (docs/RUNNING.md).
+        # local[*] unless the user points spark_default at a cluster (docs/OPERATIONS.md).
         "AIRFLOW_CONN_SPARK_DEFAULT": os.environ.get(
             "AIRFLOW_CONN_SPARK_DEFAULT",
             json.dumps({"conn_type": "spark", "host": "local[*]", "extra": {"deploy-mode": "client"}})),
