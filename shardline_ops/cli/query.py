@@ -48,7 +48,11 @@ def query_repl(paths: Paths, fmt: str, limits: QuerySettings) -> int:
     except OSError:
         pass
     spill = tempfile.mkdtemp(prefix="shardline-duckdb-")
-    con = duck.connect(paths, limits=limits, spill=Path(spill))
+    try:
+        con = duck.connect(paths, limits=limits, spill=Path(spill))
+    except ShardlineError:
+        shutil.rmtree(spill, ignore_errors=True)
+        raise
     print("shardline query (DuckDB, read-only): end statements with ';', .tables lists the tables, "
           ".refresh reloads the views, Ctrl-D quits", file=sys.stderr)
     buffer = ""
