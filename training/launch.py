@@ -74,20 +74,29 @@ def run_group(n: int, train_args: list[str], module: str = "training.train") -> 
                                           stdout=subprocess.PIPE, text=True, start_new_session=True))
         log.info("started %d workers (pids %s) on ports %s", n, [p.pid for p in procs], ports)
         failed = None
-        while failed is None and any(p.poll() is None for p in procs):
+        while failed is None and not _STOP and any(p.poll() is None for p in procs):
             failed = next((p for p in procs if p.poll() not in (None, 0)), None)
             time.sleep(0.5)
         if failed is not None:
             log.warning("worker pid %d exited with %s; stopping the others", failed.pid, failed.returncode)
     finally:  # a failed worker, Ctrl-C, SIGTERM or an error here: no worker is left running
         stop_workers(procs)
+    if _STOP:
+        raise SystemExit(128 + _STOP[0])
     chief_out = procs[0].stdout.read() if procs[0].stdout else ""
     codes = [p.returncode for p in procs]
     return (0 if all(c == 0 for c in codes) else next(c for c in codes if c != 0) or 1), chief_out
 
 
-def _exit_on_sigterm(signum, _frame) -> None:
-    raise SystemExit(128 + signum)  # unwinds through run_group's finally
+_STOP: list[int] = []
+
+
+def _request_stop(signum, _frame) -> None:
+    """SIGTERM (an Airflow timeout) or Ctrl-C: noted here, acted on by ``run_group``'s loop, which stops the
+    workers and exits 128 + the signal. Not an exception raised wherever the signal lands: one raised inside
+    ``Popen.poll`` between its lock's acquire and its ``try`` leaves the lock held, and the next ``wait`` on
+    that worker blocks forever (seen once in a loaded test run: the launcher outlived SIGINT by 30 s)."""
+    _STOP.append(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-restarts", type=int, default=1)
     p.add_argument("--module", default="training.train", help=argparse.SUPPRESS)  # what each worker runs (tests)
     args, train_args = p.parse_known_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
     train_args = [a for a in train_args if a != "--"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.workers < 1 or args.max_restarts < 0:
