@@ -14,12 +14,13 @@ import argparse
 import hashlib
 import json
 import math
+import operator
 import os
 import re
 import sys
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass, replace
+from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -71,17 +72,17 @@ def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None, ge
     return field(default=default, metadata=meta)
 
 
+_BOUNDS = (("ge", ">=", operator.ge), ("gt", ">", operator.gt), ("le", "<=", operator.le), ("lt", "<", operator.lt))
+
+
 def _bounds_text(m: Mapping[str, Any], value: float | None = None) -> str:
     """The bound ``value`` breaks (every bound when ``value`` is None), e.g. ``>= 8`` or ``>= 1 and <= 100``."""
-    parts = [f"{op} {m[k]}" for k, op, ok in (("ge", ">=", lambda v, b: v >= b), ("gt", ">", lambda v, b: v > b),
-                                               ("le", "<=", lambda v, b: v <= b), ("lt", "<", lambda v, b: v < b))
-             if m[k] is not None and (value is None or not ok(value, m[k]))]
-    return " and ".join(parts)
+    return " and ".join(f"{op} {m[k]}" for k, op, holds in _BOUNDS
+                        if m[k] is not None and (value is None or not holds(value, m[k])))
 
 
 def _in_bounds(v: float, m: Mapping[str, Any]) -> bool:
-    return ((m["ge"] is None or v >= m["ge"]) and (m["gt"] is None or v > m["gt"])
-            and (m["le"] is None or v <= m["le"]) and (m["lt"] is None or v < m["lt"]))
+    return all(m[k] is None or holds(v, m[k]) for k, _, holds in _BOUNDS)
 
 
 class Section:
@@ -425,40 +426,31 @@ def _kind_ok(value: object, want: type) -> bool:
 def _section(cls: type, values: Mapping[str, Any], where: str, name: str) -> Section:
     """A validated section from its flat file keys (nested model settings by their prefix)."""
     default = cls()
-    nested = {f.name: f for f in fields(default) if is_dataclass(getattr(default, f.name))}
-    flat = {key: f for key, f, _ in _flat(default)}
+    # file key -> (the nested model settings that hold it, or None; its field name there; its default)
+    place: dict[str, tuple[str | None, str, Any]] = {}
+    for f in fields(default):
+        value = getattr(default, f.name)
+        if is_dataclass(value):
+            place.update({f"{f.name}_{g.name}": (f.name, g.name, getattr(value, g.name)) for g in fields(value)})
+        else:
+            place[f.name] = (None, f.name, value)
     own: dict[str, Any] = {}
-    inner: dict[str, dict[str, Any]] = {n: {} for n in nested}
+    inner: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
-        if key not in flat:
-            raise ShardlineError(f"{where}: unknown key {name}.{key} (known: {', '.join(flat)})")
-        want = type(_value_of(default, key, nested))
+        if key not in place:
+            raise ShardlineError(f"{where}: unknown key {name}.{key} (known: {', '.join(place)})")
+        owner, attr, dflt = place[key]
+        want = type(dflt)
         if not _kind_ok(value, want):
             kind = "list" if want is tuple else want.__name__
             raise ShardlineError(f"{where}: {name}.{key} must be a {kind}, got {value!r}")
-        if want is float:
-            value = float(value)
-        owner = next((n for n in nested if key.startswith(n + "_") and key[len(n) + 1:] in
-                      {f.name for f in fields(getattr(default, n))}), None)
-        if owner:
-            inner[owner][key[len(owner) + 1:]] = value
-        else:
-            own[key] = value
+        (inner.setdefault(owner, {}) if owner else own)[attr] = float(value) if want is float else value
     try:
         for n, kw in inner.items():
-            if kw:
-                own[n] = replace(getattr(default, n), **kw)
+            own[n] = replace(getattr(default, n), **kw)
         return replace(default, **own)
     except ValueError as exc:
         raise ShardlineError(f"{where}: {exc}") from None
-
-
-def _value_of(section: Section, key: str, nested: Mapping[str, Field]) -> Any:
-    for n in nested:
-        inner = getattr(section, n)
-        if key.startswith(n + "_") and hasattr(inner, key[len(n) + 1:]):
-            return getattr(inner, key[len(n) + 1:])
-    return getattr(section, key)
 
 
 def from_dict(data: Mapping[str, Any], where: str) -> Settings:
@@ -629,8 +621,3 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
         print(f"error: {parser.prog.removesuffix('.py')}: {str(exc).removeprefix('overrides: ')}", file=sys.stderr)
         raise SystemExit(2) from None
     return args
-
-
-def defaults_of(section: type) -> dict[str, Any]:
-    """A section's defaults by field name: what job configs take as their own defaults, so none is typed twice."""
-    return {f.name: getattr(section(), f.name) for f in fields(section) if f.default is not MISSING}
