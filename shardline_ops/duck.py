@@ -79,18 +79,25 @@ class NoWarehouse(ShardlineError):
 
 
 @contextlib.contextmanager
-def connected(paths: Paths, threads: int = 2, limits: QuerySettings | None = None) -> Iterator:
-    """``connect`` with its spill folder: a private temporary folder (0700), removed afterwards, so a
-    read-only query writes nothing under the data folder (an analyst may only be able to read it)."""
+def private_spill() -> Iterator[Path]:
+    """A spill folder of DuckDB's own: private (0700), temporary, removed afterwards, so a read-only query
+    writes nothing under the data folder (an analyst may only be able to read it)."""
     spill = tempfile.mkdtemp(prefix="shardline-duckdb-")
     try:
-        con = connect(paths, threads, limits, Path(spill))
+        yield Path(spill)
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def connected(paths: Paths, threads: int = 2, limits: QuerySettings | None = None) -> Iterator:
+    """``connect`` spilling to a ``private_spill``, closed afterwards."""
+    with private_spill() as spill:
+        con = connect(paths, threads, limits, spill)
         try:
             yield con
         finally:
             con.close()
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
 
 
 def connect(paths: Paths, threads: int = 2, limits: QuerySettings | None = None, spill: Path | None = None):

@@ -4,9 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -47,52 +45,47 @@ def query_repl(paths: Paths, fmt: str, limits: QuerySettings) -> int:
         readline.read_history_file(history)
     except OSError:
         pass
-    spill = tempfile.mkdtemp(prefix="shardline-duckdb-")
-    try:
-        con = duck.connect(paths, limits=limits, spill=Path(spill))
-    except ShardlineError:
-        shutil.rmtree(spill, ignore_errors=True)
-        raise
-    print("shardline query (DuckDB, read-only): end statements with ';', .tables lists the tables, "
-          ".refresh reloads the views, Ctrl-D quits", file=sys.stderr)
-    buffer = ""
-    try:
-        while True:
-            try:
-                line = input("... " if buffer else "sql> ")
-            except EOFError:
-                print(file=sys.stderr)
-                return 0
-            except KeyboardInterrupt:
-                buffer = ""
-                print(file=sys.stderr)
-                continue
-            if not buffer and line.strip() in (".tables", ".refresh"):
-                if line.strip() == ".refresh":
-                    con.close()
-                    con = duck.connect(paths, limits=limits, spill=Path(spill))
-                line = "SELECT table_name, table_type FROM information_schema.tables ORDER BY 1" \
-                    if line.strip() == ".tables" else ""
-                if not line:
+    with duck.private_spill() as spill:  # the views' connection is remade on .refresh, the spill kept
+        con = duck.connect(paths, limits=limits, spill=spill)
+        print("shardline query (DuckDB, read-only): end statements with ';', .tables lists the tables, "
+              ".refresh reloads the views, Ctrl-D quits", file=sys.stderr)
+        buffer = ""
+        try:
+            while True:
+                try:
+                    line = input("... " if buffer else "sql> ")
+                except EOFError:
+                    print(file=sys.stderr)
+                    return 0
+                except KeyboardInterrupt:
+                    buffer = ""
+                    print(file=sys.stderr)
                     continue
-                line += ";"
-            buffer += line + "\n"
-            if not buffer.rstrip().endswith(";"):
-                continue
-            sql, buffer = buffer.strip().rstrip(";"), ""
-            try:
-                duck.check_statement(con, sql)
-                print(format_rows(*duck.run(con, sql, limits), fmt))
-            except ShardlineError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-            except Exception as exc:  # duckdb.Error: one line, the prompt goes on
-                print(f"error: query failed: {duck.first_line(exc)}", file=sys.stderr)
-    finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
-        history.parent.mkdir(parents=True, exist_ok=True)
-        readline.set_history_length(1000)
-        readline.write_history_file(history)
+                if not buffer and line.strip() in (".tables", ".refresh"):
+                    if line.strip() == ".refresh":
+                        con.close()
+                        con = duck.connect(paths, limits=limits, spill=spill)
+                    line = "SELECT table_name, table_type FROM information_schema.tables ORDER BY 1" \
+                        if line.strip() == ".tables" else ""
+                    if not line:
+                        continue
+                    line += ";"
+                buffer += line + "\n"
+                if not buffer.rstrip().endswith(";"):
+                    continue
+                sql, buffer = buffer.strip().rstrip(";"), ""
+                try:
+                    duck.check_statement(con, sql)
+                    print(format_rows(*duck.run(con, sql, limits), fmt))
+                except ShardlineError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                except Exception as exc:  # duckdb.Error: one line, the prompt goes on
+                    print(f"error: query failed: {duck.first_line(exc)}", file=sys.stderr)
+        finally:
+            con.close()
+            history.parent.mkdir(parents=True, exist_ok=True)
+            readline.set_history_length(1000)
+            readline.write_history_file(history)
 
 
 def spark_query(paths: Paths, sql: str, limits: QuerySettings):
