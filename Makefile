@@ -58,7 +58,7 @@ test-reliability: install
 	SHARDLINE_SLOW_RELIABILITY=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10 -m fault_injection tests
 
 # Each benchmark prints its side-by-side ratios and rewrites its own section of docs/BENCHMARKS.md.
-BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py benchmarks/image_clean.py benchmarks/query.py benchmarks/dedup_quality.py benchmarks/transparent_pairs.py benchmarks/small_pictures.py benchmarks/model_quality.py benchmarks/scale.py
+BENCHMARKS := benchmarks/reader_rowgroups.py benchmarks/input_pipeline.py benchmarks/batch_inference.py benchmarks/dag_parse.py benchmarks/image_clean.py benchmarks/query.py benchmarks/warehouse_commit.py benchmarks/dedup_quality.py benchmarks/transparent_pairs.py benchmarks/small_pictures.py benchmarks/model_quality.py benchmarks/scale.py
 
 bench: install
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,8 +1,8 @@
 """Query latency (issue #18): five typical questions to the prediction tables, answered by DuckDB (the
 ``shardline query`` default), the Spark CLI (``--engine spark``) and a warm Thrift server, side by side.
 
-A synthetic warehouse in the real layout (``dt=`` partitions with versions and ``_CURRENT`` pointers) is
-written with DuckDB's Parquet writer: ``ml.text_predictions`` with N rows over 10 dates and 20 labels,
+A synthetic warehouse in the real layout (Delta Lake tables: ``dt=`` partitions whose files one commit each
+makes live) is written with DuckDB's Parquet writer and committed with ``shardline.warehouse_log``: ``ml.text_predictions`` with N rows over 10 dates and 20 labels,
 ``ml.clean_text`` with the same ids and a true label (for the accuracy view), ``ml.quarantine`` with
 N/100 rows. Each engine is timed from the user's side:
 - DuckDB: the ``shardline query`` command, end to end (a fresh process per query: Python start,
@@ -51,7 +51,6 @@ def build(home: Path, rows: int) -> None:
     """The warehouse under ``home``: one version folder per partition, written by DuckDB's Parquet writer."""
     import duckdb
 
-    db = home / "warehouse" / "ml.db"
     per_day = rows // len(DATES)
     con = duckdb.connect()
     for day in DATES:
@@ -72,20 +71,31 @@ def build(home: Path, rows: int) -> None:
                        6 AS word_count, 0 AS pii_redacted
                 FROM range({per_day}) t(i)""",
         }.items():
-            _write(con, db / table / f"dt={day}", sql)
-        _write(con, db / "quarantine" / "stage=clean_text" / f"dt={day}", f"""
+            _write(con, home, table, {"dt": day}, sql)
+        _write(con, home, "quarantine", {"stage": "clean_text", "dt": day}, f"""
             SELECT 'doc-' || (i * 100) AS id, 'corpus.jsonl' AS source,
                    (['too_short', 'duplicate', 'near_duplicate', 'malformed_json'])[(i % 4) + 1] AS reason,
                    'synthetic' AS detail
             FROM range({max(1, per_day // 100)}) t(i)""")
     con.close()
+    from shardline.config import Paths
+    from shardline.warehouse_log import ensure_tables
+
+    ensure_tables(Paths(home))  # the other tables, empty
 
 
-def _write(con, part: Path, sql: str) -> None:
-    version = part / "v-00000000T000000000000-bench"
+def _write(con, home: Path, name: str, partition: dict[str, str], sql: str) -> None:
+    from schemas.warehouse import ALL_TABLES
+    from shardline.config import Paths
+    from shardline.warehouse_files import table_root
+    from shardline.warehouse_log import commit
+
+    table = next(t for t in ALL_TABLES if t.name == name)
+    paths = Paths(home)
+    version = table_root(paths, table).joinpath(*(f"{k}={v}" for k, v in partition.items())) / "v-bench"
     version.mkdir(parents=True, exist_ok=True)
     con.execute(f"COPY ({sql}) TO '{version / 'part-00000.parquet'}' (FORMAT parquet, ROW_GROUP_SIZE 122880)")
-    (part / "_CURRENT").write_text(version.name + "\n")
+    commit(paths, table, [version / "part-00000.parquet"], partition, replace=True)
 
 
 def cli(home: Path, sql: str, engine: str) -> float:

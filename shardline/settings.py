@@ -343,6 +343,14 @@ class ScoringSettings(Section):
 
 
 @dataclass(frozen=True)
+class WarehouseSettings(Section):
+    """The Delta Lake tables of the warehouse (``shardline warehouse vacuum``, docs/WAREHOUSE.md)."""
+    NAME: ClassVar[str] = "warehouse"
+    retention_days: float = setting(7.0, "vacuum keeps every file a table version of the last this many days "
+                                         "uses (--as-of can read them); older replaced files are deleted", ge=0)
+
+
+@dataclass(frozen=True)
 class Settings:
     images: ImagesSettings = field(default_factory=ImagesSettings)
     text: TextSettings = field(default_factory=TextSettings)
@@ -351,6 +359,7 @@ class Settings:
     train: TrainSettings = field(default_factory=TrainSettings)
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
+    warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """{section: {key: value}} as in the file (model settings flattened to ``image_<name>``)."""

@@ -1,8 +1,10 @@
-"""``shardline query``'s default engine: DuckDB in-process over the warehouse's live Parquet files, sandboxed.
+"""``shardline query``'s default engine: DuckDB in-process over the warehouse's Delta tables, sandboxed.
 
-The views ``ml.<table>`` are generated from ``schemas.warehouse`` (columns and types) and
-``shardline/warehouse_files.py`` (the live version of each partition), and the monitoring views are the
-same SQL text Spark registers (``schemas.warehouse.VIEWS``), so the two engines answer from the same data.
+The views ``ml.<table>`` are generated from ``schemas.warehouse`` (columns and types) and each table's Delta
+log (``shardline/warehouse_files.py``: the files of the current version, or of ``--as-of``, with their
+partition values), and the monitoring views are the same SQL text Spark registers
+(``schemas.warehouse.VIEWS``), so the two engines answer from the same data. (DuckDB's own ``delta``
+extension would read the log too, but it is downloaded at run time, which the sandbox forbids.)
 
 The sandbox, set before any user statement runs and then locked:
 - ``allowed_directories`` = the warehouse and ``enable_external_access=false``: no file outside the
@@ -28,7 +30,7 @@ from pathlib import Path
 from schemas.warehouse import ALL_TABLES, DATABASE, VIEWS, Table
 from shardline.config import Paths, ShardlineError
 from shardline.settings import QuerySettings
-from shardline.warehouse_files import database_root, live_files
+from shardline.warehouse_files import AsOf, NoSuchVersion, database_root, live_files
 
 
 def duck_type(dtype) -> str:
@@ -52,10 +54,16 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def table_view_sql(paths: Paths, table: Table) -> str:
-    """``SELECT`` of one table: its live files with the schema's columns and types; partition values come
-    from the partition folders (the files do not hold them), as in Spark's catalog."""
-    files = live_files(paths, table)
+def table_view_sql(paths: Paths, table: Table, as_of: AsOf | None = None) -> str:
+    """``SELECT`` of one table: the files of its current version (or ``as_of``) with the schema's columns and
+    types; partition values come from the Delta log (the files do not hold them). A version the table does
+    not have becomes a view that fails with that message when it is queried."""
+    try:
+        files = live_files(paths, table, as_of)
+    except NoSuchVersion as exc:
+        cols = ", ".join(f'CAST(error({_quote(str(exc))}) AS {duck_type(f.dataType)}) AS "{f.name}"'
+                         for f in table.schema.fields)
+        return f"SELECT {cols}"
     if not files:
         cols = ", ".join(f'CAST(NULL AS {duck_type(f.dataType)}) AS "{f.name}"' for f in table.schema.fields)
         return f"SELECT {cols} WHERE false"
@@ -90,19 +98,21 @@ def private_spill() -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def connected(paths: Paths, threads: int = 2, limits: QuerySettings | None = None) -> Iterator:
+def connected(paths: Paths, threads: int = 2, limits: QuerySettings | None = None,
+              as_of: AsOf | None = None) -> Iterator:
     """``connect`` spilling to a ``private_spill``, closed afterwards."""
     with private_spill() as spill:
-        con = connect(paths, threads, limits, spill)
+        con = connect(paths, threads, limits, spill, as_of)
         try:
             yield con
         finally:
             con.close()
 
 
-def connect(paths: Paths, threads: int = 2, limits: QuerySettings | None = None, spill: Path | None = None):
+def connect(paths: Paths, threads: int = 2, limits: QuerySettings | None = None, spill: Path | None = None,
+            as_of: AsOf | None = None):
     """A sandboxed in-memory DuckDB with the warehouse's tables and views as ``ml.*`` (also unqualified, and
-    what ``SHOW TABLES`` lists), within ``limits``, spilling to ``spill``."""
+    what ``SHOW TABLES`` lists), as they are now or ``as_of``, within ``limits``, spilling to ``spill``."""
     import duckdb
 
     limits = limits or QuerySettings()
@@ -117,7 +127,7 @@ def connect(paths: Paths, threads: int = 2, limits: QuerySettings | None = None,
                                               "max_temp_directory_size": limits.spill_limit})
     con.execute(f"CREATE SCHEMA {DATABASE}")
     for table in ALL_TABLES:
-        con.execute(f"CREATE VIEW {table.qualified} AS {table_view_sql(paths, table)}")
+        con.execute(f"CREATE VIEW {table.qualified} AS {table_view_sql(paths, table, as_of)}")
     for name, sql in VIEWS.items():
         con.execute(f"CREATE VIEW {DATABASE}.{name} AS {sql}")
     con.execute("SET TimeZone = 'UTC'")  # as Spark's session (timestamps print the same from both engines)
@@ -215,9 +225,10 @@ def run(con, sql: str, limits: QuerySettings) -> tuple[list[str], list[tuple]]:
         timer.cancel()
 
 
-def query(paths: Paths, sql: str, limits: QuerySettings | None = None) -> tuple[list[str], list[tuple]]:
+def query(paths: Paths, sql: str, limits: QuerySettings | None = None,
+          as_of: AsOf | None = None) -> tuple[list[str], list[tuple]]:
     """One read-only statement -> (column names, rows); errors and refusals as one-line ShardlineErrors."""
     limits = limits or QuerySettings()
-    with connected(paths, limits=limits) as con:
+    with connected(paths, limits=limits, as_of=as_of) as con:
         check_statement(con, sql)
         return run(con, sql, limits)

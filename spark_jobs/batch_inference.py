@@ -36,9 +36,10 @@ from schemas.warehouse import (
 )
 from shardline.config import Paths, ShardlineError, require_path, shown
 from shardline.settings import ScoringSettings, Settings, add_setting_flags, parse_args
+from shardline.warehouse_log import append_records
 from spark_jobs.common.files import listed_uri
 from spark_jobs.common.job import Counts, JobContext, base_parser, entrypoint, run_job
-from spark_jobs.common.warehouse import append_rows, replace_partitions, write_quarantine
+from spark_jobs.common.warehouse import Write, quarantine_write, replace_together
 
 SOURCES = {"image": (CLEAN_IMAGES, "image"), "text": (CLEAN_TEXT, "text")}
 TARGETS = {"image": IMAGE_PREDICTIONS, "text": TEXT_PREDICTIONS}
@@ -171,16 +172,20 @@ def corpus_input(spark: SparkSession, kind: str, path: str, settings: Settings,
     return ScoringInput(good, f"corpus {shown(root)}", f"corpus:{shown(root.name)}", rejected=rejected(flagged))
 
 
-def scoring_run_row(spark: SparkSession, *, run_id: str, kind: str, dt: str, input_: str, model: dict,
-                    dataset_version: str, counts: Counts, started: float, status: str, error: str = "") -> DataFrame:
-    finished = time.time()
-    utc = _dt.timezone.utc
-    row = [(run_id, kind, dt, input_, model.get("name"), model.get("version"), dataset_version,
-            counts.records_in, counts.records_out, counts.records_quarantined,
-            _dt.datetime.fromtimestamp(started, utc).replace(tzinfo=None),
-            _dt.datetime.fromtimestamp(finished, utc).replace(tzinfo=None), round(finished - started, 3),
-            status, error or None)]
-    return spark.createDataFrame(row, SCORING_RUNS.schema)
+def scoring_run_row(*, run_id: str, kind: str, dt: str, input_: str, model: dict, dataset_version: str,
+                    counts: Counts, started: float, status: str, error: str = "") -> dict:
+    finished, utc = time.time(), _dt.timezone.utc
+    return dict(run_id=run_id, kind=kind, dt=dt, input=input_, model_name=model.get("name"),
+                model_version=model.get("version"), dataset_version=dataset_version, rows_in=counts.records_in,
+                rows_out=counts.records_out, rows_quarantined=counts.records_quarantined,
+                started_at=_dt.datetime.fromtimestamp(started, utc), finished_at=_dt.datetime.fromtimestamp(finished, utc),
+                duration_s=round(finished - started, 3), status=status, error=error or None)
+
+
+def record_run(paths: Paths, row: dict) -> None:
+    """``ml.scoring_runs`` gets one row per run, success or failure (a failed start, a SIGTERM included);
+    written without Spark, so a run whose session died still records itself."""
+    append_records(paths, SCORING_RUNS, [row])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,9 +203,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     def validate(paths: Paths) -> None:
         from training.inference import resolve_model_dir
 
-        if args.corpus:
-            require_path(args.corpus, f"{args.kind} corpus")
-        resolve_model_dir(paths, args.kind, args.model_version)
+        started = time.time()
+        try:
+            if args.corpus:
+                require_path(args.corpus, f"{args.kind} corpus")
+            resolve_model_dir(paths, args.kind, args.model_version)
+        except ShardlineError as exc:
+            record_run(paths, scoring_run_row(
+                run_id=args.run_id, kind=args.kind, dt=args.date, input_=args.corpus or args.dataset or "",
+                model={}, dataset_version="", counts=Counts(0, 0, 0), started=started, status="failed",
+                error=str(exc)[:500]))
+            raise
 
     def body(ctx: JobContext) -> Counts:
         from training.inference import resolve_model_dir
@@ -225,26 +238,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                           encoding=source.encoding, shape=source.shape),
                 model_name=model["name"], model_version=model["version"],
                 dataset_version=source.dataset_version, run_id=ctx.run_id, dt=ctx.dt)
-            n_bad = 0
+            n_bad, writes = 0, [Write(scored, TARGETS[args.kind], {"dt": ctx.dt})]
             if source.rejected is not None:
                 n_bad = source.rejected.count()
-                write_quarantine(spark, source.rejected, f"score_{args.kind}", ctx.dt, paths)
+                # committed with the predictions, once both are written: neither is visible without the other
+                writes.insert(0, quarantine_write(source.rejected, f"score_{args.kind}", ctx.dt))
             n_in = source.rows.count() + n_bad
             # one pass: score while writing; rows out are counted from the written files
-            _, n_out = replace_partitions(spark, scored, TARGETS[args.kind], {"dt": ctx.dt}, paths)
+            n_out = replace_together(spark, writes, paths)[-1][1]
             counts = Counts(n_in, n_out, n_bad)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            append_rows(spark, scoring_run_row(
-                spark, run_id=ctx.run_id, kind=args.kind, dt=ctx.dt,
-                input_=source.description if source else "", model=model,
-                dataset_version=source.dataset_version if source else "", counts=counts, started=started,
-                status="failed", error=first[:500]), SCORING_RUNS, paths)
+            record_run(paths, scoring_run_row(
+                run_id=ctx.run_id, kind=args.kind, dt=ctx.dt, input_=source.description if source else "",
+                model=model, dataset_version=source.dataset_version if source else "", counts=counts,
+                started=started, status="failed", error=first[:500]))
             raise
-        append_rows(spark, scoring_run_row(
-            spark, run_id=ctx.run_id, kind=args.kind, dt=ctx.dt, input_=source.description, model=model,
-            dataset_version=source.dataset_version, counts=counts, started=started, status="success"),
-            SCORING_RUNS, paths)
+        record_run(paths, scoring_run_row(
+            run_id=ctx.run_id, kind=args.kind, dt=ctx.dt, input_=source.description, model=model,
+            dataset_version=source.dataset_version, counts=counts, started=started, status="success"))
         return counts
 
     return run_job(f"batch_inference_{args.kind}", args, body, validate)

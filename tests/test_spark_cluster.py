@@ -29,10 +29,15 @@ def outputs(home):
     """Everything the jobs wrote for DT, read back from files (clean rows, quarantine, the dataset)."""
     import pyarrow.parquet as pq
 
+    from shardline.config import Paths
+    from shardline.warehouse_files import live_files
+
     def rows(table, part, cols):
-        folder = home / "warehouse" / "ml.db" / table / part
-        version = (folder / "_CURRENT").read_text().strip()
-        return sorted(tuple(r.values()) for r in pq.read_table(folder / version, columns=cols).to_pylist())
+        from schemas.warehouse import ALL_TABLES
+
+        table = next(t for t in ALL_TABLES if t.name == table)
+        files = [f for spec, f in live_files(Paths(home), table) if "/".join(f"{k}={v}" for k, v in spec) == part]
+        return sorted(tuple(r.values()) for f in files for r in pq.read_table(f, columns=cols).to_pylist())
 
     latest = json.loads((home / "datasets" / "image" / (home / "datasets" / "image" / "candidate").read_text().strip()
                          / "manifest.json").read_text())

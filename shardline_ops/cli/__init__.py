@@ -7,6 +7,8 @@
     shardline datasets list | show VERSION | validate --kind image|text
     shardline models list | show [VERSION] | promote VERSION | rollback   (--kind image|text)
     shardline warehouse start [--port N] [--detach] | stop | status
+    shardline warehouse history ml.image_predictions | vacuum [--dry-run] | migrate
+    shardline query --as-of 3 "SELECT count(*) FROM ml.image_predictions"
     shardline airflow [start | stop | status] [--port N]      (Airflow UI + scheduler on 127.0.0.1)
     shardline spark-cluster start [--workers N --cores C --memory 2g] | stop | status
     spark-sql $(shardline spark-conf) -e "SELECT ..."
@@ -19,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from shardline.config import Paths, ShardlineError
-from shardline_ops.cli import query, registry, run, servers
+from shardline_ops.cli import query, registry, run, servers, warehouse
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="shardline", description="Shardline: corpora -> shards -> models -> SQL")
     p.add_argument("--version", action="version", version=f"shardline {release}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for group in (run, query, registry, servers):
+    for group in (run, query, registry, warehouse, servers):
         group.add_parsers(sub)
     return p
 

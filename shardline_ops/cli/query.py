@@ -17,19 +17,27 @@ from shardline_ops.cli.run import add_settings_flags
 READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN)\b", re.IGNORECASE)
 
 
-def run_query(paths: Paths, sql: str, fmt: str, engine: str = "duckdb", limits: QuerySettings | None = None) -> str:
-    """Run one read-only statement with DuckDB (``shardline_ops/duck.py``: in-process, sandboxed) or Spark SQL."""
+def run_query(paths: Paths, sql: str, fmt: str, engine: str = "duckdb", limits: QuerySettings | None = None,
+              as_of: str | None = None) -> str:
+    """Run one read-only statement with DuckDB (``shardline_ops/duck.py``: in-process, sandboxed) or Spark SQL;
+    ``as_of`` (a table version or a time) reads the tables as they were then (DuckDB)."""
+    from shardline.warehouse_files import AsOf
     from shardline_ops.results import format_rows
 
     limits = limits or QuerySettings()
-    columns, rows = duck_query(paths, sql, limits) if engine == "duckdb" else spark_query(paths, sql, limits)
+    if as_of and engine != "duckdb":
+        raise ShardlineError("--as-of reads the Delta log's history, which the DuckDB engine does: leave out --engine spark")
+    if engine == "duckdb":
+        columns, rows = duck_query(paths, sql, limits, AsOf.parse(as_of) if as_of else None)
+    else:
+        columns, rows = spark_query(paths, sql, limits)
     return format_rows(columns, rows, fmt)
 
 
-def duck_query(paths: Paths, sql: str, limits: QuerySettings):
+def duck_query(paths: Paths, sql: str, limits: QuerySettings, as_of=None):
     from shardline_ops import duck
 
-    return duck.query(paths, sql, limits)
+    return duck.query(paths, sql, limits, as_of)
 
 
 def query_repl(paths: Paths, fmt: str, limits: QuerySettings) -> int:
@@ -168,13 +176,12 @@ def cmd_query(args: argparse.Namespace) -> int:
         return query_repl(args.paths, args.format, limits)
     sql = statement(args)
     try:
-        print(run_query(args.paths, sql.rstrip().rstrip(";"), args.format, args.engine, limits))
+        print(run_query(args.paths, sql.rstrip().rstrip(";"), args.format, args.engine, limits, args.as_of))
     except ShardlineError as exc:
         if args.verbose and getattr(exc, "detail", None):
             print(exc.detail, file=sys.stderr)
         raise
     return 0
-
 
 
 def add_parsers(sub) -> None:
@@ -184,6 +191,9 @@ def add_parsers(sub) -> None:
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                        help="duckdb: in-process, sub-second (default); spark: Spark SQL with the read-only guard")
+    query.add_argument("--as-of", metavar="VERSION|TIME",
+                       help="read the tables as they were: a version number (per table: `shardline warehouse "
+                            "history TABLE`, for one-table queries) or a UTC time such as 2026-12-08T02:00:00Z (all tables)")
     query.add_argument("--verbose", action="store_true", help="print the engine's whole error message on failure")
     query.add_argument("--interactive", "-i", action="store_true",
                        help="a prompt (DuckDB, the same sandbox): statements end with ';', history kept, Ctrl-D quits")

@@ -54,6 +54,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         samples = ensure_samples(paths)
     image_corpus = require_path(args.image_corpus or samples["image_corpus"], "image corpus folder")
     text_corpus = require_path(args.text_corpus or samples["text_corpus"], "text corpus")
+    from shardline.warehouse_log import ensure_tables
+
+    ensure_tables(paths)  # a pre-Delta data folder is migrated here, once, before any task writes
     env = airflow_env(paths)
     os.environ.update(env)
     ensure_db(paths, env)

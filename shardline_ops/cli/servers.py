@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 
-from shardline import settings
-from shardline.config import REPO_ROOT, ShardlineError
-from shardline.storage import open_private_log
-from shardline_ops.cli.run import add_settings_flags, airflow_env, ensure_samples
+from shardline_ops.cli.run import airflow_env, ensure_samples
 
 
 def cmd_spark_conf(args: argparse.Namespace) -> int:
@@ -39,50 +35,6 @@ def cmd_spark_conf(args: argparse.Namespace) -> int:
     flags.append(f"-i {init}")
     print(" ".join(flags))
     return 0
-
-
-def cmd_warehouse(args: argparse.Namespace) -> int:
-    import time
-
-    from shardline_ops.servers import thrift as thrift_server
-
-    paths = args.paths
-    state = thrift_server.read_state(paths)
-    if args.action == "status":
-        print(f"running: {state['url']} (pid {state['pid']})" if state else "not running")
-        return 0 if state else 1
-    if args.action == "stop":
-        if not state:
-            print("not running")
-            return 0
-        thrift_server.stop(paths)
-        print(f"stopped (pid {state['pid']})")
-        return 0
-    if state:
-        raise ShardlineError(f"already running: {state['url']} (pid {state['pid']}); `shardline warehouse stop` first")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: binding {args.host}: the endpoint is reachable from other machines, and its password "
-              "travels unencrypted (no TLS)", file=sys.stderr)
-    limits = settings.resolve(args.config, {}, args.set_items).query
-    cmd = [sys.executable, "-m", "shardline_ops.servers.thrift", "--host", args.host, "--port", str(args.port),
-           "--refresh", str(args.refresh), "--query-timeout", str(limits.spark_timeout_s)]
-    if not args.detach:
-        return subprocess.call(cmd, cwd=REPO_ROOT)
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    log_path = paths.logs / "warehouse-server.log"
-    with open_private_log(log_path) as out:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        state = thrift_server.read_state(paths)
-        if state and state["pid"] == proc.pid:
-            print(state["url"])
-            return 0
-        if proc.poll() is not None:
-            raise ShardlineError(f"the warehouse server exited with {proc.returncode}; see {log_path}")
-        time.sleep(0.3)
-    proc.terminate()
-    raise ShardlineError(f"the warehouse server did not come up in 180 s; see {log_path}")
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
@@ -126,17 +78,7 @@ def cmd_spark_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def add_parsers(sub) -> None:
-    wh = sub.add_parser("warehouse", help="start, stop or check the Thrift/JDBC SQL endpoint (read-only)")
-    wh.add_argument("action", choices=["start", "stop", "status"])
-    wh.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
-    wh.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    wh.add_argument("--refresh", type=float, default=5.0, help="seconds between partition refreshes")
-    wh.add_argument("--detach", action="store_true", help="run in the background; print the JDBC URL")
-    add_settings_flags(wh)
-    wh.set_defaults(func=cmd_warehouse)
-
     af = sub.add_parser("airflow", help="start, stop or check Airflow standalone (UI on 127.0.0.1)")
     af.add_argument("action", nargs="?", default="start", choices=["start", "stop", "status"])
     af.add_argument("--port", type=int, default=0, help="API server/UI port (default: a free one)")

@@ -19,7 +19,7 @@ from schemas.warehouse import Table
 from shardline.config import Paths
 from spark_jobs.common import report as run_report
 from spark_jobs.common.job import Counts, JobContext
-from spark_jobs.common.warehouse import replace_partitions, write_quarantine
+from spark_jobs.common.warehouse import Write, quarantine_write, replace_together
 
 
 def flag_duplicates(flagged: DataFrame, order_by: list[str | Column]) -> DataFrame:
@@ -86,8 +86,8 @@ def write_flagged(spark: SparkSession, flagged: DataFrame, table: Table, stage: 
     with materialized(spark, flagged, paths, stage) as flagged:
         good, bad = accepted(flagged, dt), rejected(flagged)
         counts = Counts(flagged.count(), good.count(), bad.count()).check()
-        replace_partitions(spark, good, table, {"dt": dt}, paths)
-        write_quarantine(spark, bad, stage, dt, paths)
+        # both written before either is committed: the cleaned rows and their rejects appear together
+        replace_together(spark, [Write(good, table, {"dt": dt}), quarantine_write(bad, stage, dt)], paths)
         if report is not None:
             report(flagged, counts)
     return counts

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import logging
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from pyspark.sql import SparkSession
 
 from shardline.config import Paths, ShardlineError, parse_date
 from shardline.settings import Settings
+from shardline.warehouse_log import set_commit_info
 from spark_jobs.common.session import build_spark
 from spark_jobs.common.warehouse import append_job_run
 
@@ -79,6 +82,19 @@ def run_job(job: str, args: argparse.Namespace, body: Callable[[JobContext], Cou
     setup_logging()
     run_id = args.run_id or f"manual__{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
     args.run_id = run_id
+    set_commit_info(job=job, run_id=run_id, dt=args.date)  # every Delta commit of this run says who made it
+    # a kill (Airflow's timeout, `shardline run` stopped) is recorded; only the main thread may set a handler
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _killed) if main_thread else None
+    try:
+        return _run(job, args, body, validate, run_id)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(job: str, args: argparse.Namespace, body: Callable[[JobContext], Counts],
+         validate: Callable[[Paths], None] | None, run_id: str) -> int:
     try:
         paths = Paths.from_env()
         if validate:
@@ -94,7 +110,7 @@ def run_job(job: str, args: argparse.Namespace, body: Callable[[JobContext], Cou
     except ShardlineError as exc:
         _record_failure(ctx, started)
         print(f"error: {job}: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except Exception:
         _record_failure(ctx, started)
         raise
@@ -104,6 +120,16 @@ def run_job(job: str, args: argparse.Namespace, body: Callable[[JobContext], Cou
     log.info("%s %s done: in=%d out=%d quarantined=%d", job, ctx.dt, counts.records_in,
              counts.records_out, counts.records_quarantined)
     return 0
+
+
+class Killed(ShardlineError):
+    """SIGTERM reached the job: it stops where it is, records the run as failed and exits 143."""
+    exit_code = 128 + signal.SIGTERM
+
+
+def _killed(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Killed("stopped by SIGTERM")
 
 
 def _record_failure(ctx: JobContext, started: _dt.datetime) -> None:

@@ -31,6 +31,8 @@ def spark_conf(paths: Paths, hive: bool = False) -> dict[str, str]:
         "spark.driver.host": "127.0.0.1",
         "spark.ui.enabled": os.environ.get("SHARDLINE_SPARK_UI", "false"),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Delta Lake stores timestamps as microseconds since the epoch, UTC (Spark's default is INT96).
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     }
     if hive:
         conf.update({
@@ -74,7 +76,7 @@ def build_spark(app: str, master: str | None = None, paths: Paths | None = None,
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("SHARDLINE_SPARK_LOG_LEVEL", "WARN"))
     with writer_thread(spark):
-        register_warehouse(spark, paths, views=read_only if views is None else views)
+        register_warehouse(spark, paths, views=read_only if views is None else views, writer=not read_only)
     return spark
 
 

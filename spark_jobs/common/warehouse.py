@@ -1,35 +1,30 @@
-"""The warehouse: Parquet tables under ``<data>/warehouse/ml.db`` that many processes read at once.
+"""The warehouse from Spark: its Delta Lake tables in this process's catalog, and Spark's writes committed to them.
 
-There is no shared metastore. Each process (job, ``shardline query``, ``spark-sql``, the Thrift server)
-keeps its own throw-away catalog and registers the project's tables in it at start from the table
-definitions in ``schemas.warehouse`` (``register_warehouse``). The files are the source of truth:
+There is no shared metastore. Each process (job, ``shardline query --engine spark``, ``spark-sql``, the
+Thrift server) keeps its own throw-away catalog and registers the project's tables in it at start from the
+table definitions in ``schemas.warehouse`` (``register_warehouse``), with each partition at the folder the
+table's **Delta log** says holds its live files (``shardline.warehouse_files.partition_folders``), never
+found by listing folders. Long-lived readers (the Thrift server) call ``sync_partitions`` to follow commits.
 
-- A partition (``dt=...``, or ``stage=.../dt=...``) is a folder holding immutable *versions*
-  (``v-<utc time>-<id>``) and a ``_CURRENT`` pointer naming the live one. A write stages a complete new
-  version, then moves the pointer with one atomic rename (``commit_partition``). A reader resolves the
-  pointer once per query plan, so it sees the old version or the new one, never a mix, and never a
-  partly written one. The version before the current one is kept, so a query that resolved it just
-  before a commit can still finish; older ones are deleted.
-- Rerunning a date writes a new version of that date's partition only: other dates are untouched and
-  rows are never duplicated (the effect of a dynamic-partition overwrite, with an atomic swap).
-- Two writers of one partition (``shardline run`` while the scheduler runs the same date, a retried task
-  whose zombie still runs) take turns: each holds the partition's ``_LOCK`` (``flock``, released by the
-  kernel if the process dies) from staging to pruning, so pruning never meets another writer's staging
-  and the partition always holds one writer's complete version. The version files, the rename and the
-  pointer are fsynced before the pointer moves; an empty pointer is an error, never "no partition".
-- Unpartitioned log tables (``ml.job_runs``, ``ml.scoring_runs``) only ever get whole files appended,
-  staged under ``_staging`` and renamed in.
-
-Long-lived readers (the Thrift server) call ``sync_partitions`` to pick up commits made by others.
+Writes (``replace_partitions``, ``replace_together``, ``append_rows``): Spark writes the Parquet files
+(timestamps as TIMESTAMP_MICROS, partition columns only in the log) into a new folder of the table, then
+one Delta commit per table (``shardline.warehouse_log.commit``) makes them the partition's content or
+appends them; the commit is the only moment a reader sees new data. A writer holds the partition's
+``_LOCK`` (``flock``, released by the kernel if the process dies) from staging to commit, so a second writer
+of the same date waits instead of doing its work and then losing the commit race; writers of different
+dates commit concurrently (delta-rs retries). Log tables (``ml.job_runs``, ``ml.scoring_runs``) take the
+table's ``_LOCK`` for an append and first delete files a killed appender left uncommitted, since Spark
+reads a log table's folder rather than its log.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
-import os
 import shutil
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -37,12 +32,13 @@ from pyspark.sql import functions as F
 
 from schemas.warehouse import ALL_TABLES, DATABASE, JOB_RUNS, QUARANTINE, VIEWS, Table
 from shardline.config import Paths
-from shardline.storage import file_lock, fsync_dir, fsync_tree, read_pointer, write_pointer
-from shardline.warehouse_files import CURRENT, current_partitions, database_root, table_root  # noqa: F401 (re-exported)
+from shardline.storage import file_lock, fsync_tree
+from shardline.warehouse_files import AsOf, database_root, partition_folders, table_root
+from shardline.warehouse_log import append_records, commit, ensure_tables
 
 log = logging.getLogger(__name__)
 
-# What this process registered in its catalog: table root -> {partition spec: version location}.
+# What this process registered in its catalog: table root -> {partition spec: folder}.
 _REGISTERED: dict[str, dict[tuple[tuple[str, str], ...], str]] = {}
 _LOCK = threading.RLock()
 
@@ -67,19 +63,21 @@ def add_partitions_sql(table: Table, specs: dict[tuple[tuple[str, str], ...], st
     return f"ALTER TABLE {table.qualified} ADD IF NOT EXISTS {adds}"
 
 
-def catalog_sql(paths: Paths) -> list[str]:
-    """The statements that register the whole warehouse, with the partitions live right now, in a
-    fresh catalog (``spark-sql -i``)."""
-    specs = {table: current_partitions(paths, table) for table in ALL_TABLES}
+def catalog_sql(paths: Paths, as_of: AsOf | None = None) -> list[str]:
+    """The statements that register the whole warehouse, with the partitions live right now (or ``as_of``),
+    in a fresh catalog (``spark-sql -i``)."""
+    specs = {table: partition_folders(paths, table, as_of) for table in ALL_TABLES}
     return definitions_sql(paths) + [add_partitions_sql(t, s) for t, s in specs.items() if s]
 
 
-def register_warehouse(spark: SparkSession, paths: Paths, views: bool = True) -> None:
+def register_warehouse(spark: SparkSession, paths: Paths, views: bool = True, writer: bool = False) -> None:
     """Register every table (with its live partitions), and the views unless ``views=False`` (jobs skip
-    them: ~1 s per process), in this process's catalog."""
+    them: ~1 s per process), in this process's catalog. A ``writer`` first makes sure every table exists as
+    a Delta table (creating empty ones, migrating a pre-Delta data folder once)."""
     with _LOCK:
+        if writer:
+            ensure_tables(paths)
         for table in ALL_TABLES:
-            table_root(paths, table).mkdir(parents=True, exist_ok=True)
             _REGISTERED.setdefault(str(table_root(paths, table)), {})
         for stmt in definitions_sql(paths, views):
             spark.sql(stmt)
@@ -87,7 +85,7 @@ def register_warehouse(spark: SparkSession, paths: Paths, views: bool = True) ->
 
 
 def sync_partitions(spark: SparkSession, paths: Paths, tables: tuple[Table, ...] = ALL_TABLES) -> int:
-    """Bring this catalog's partitions in line with the pointers on disk; returns how many changed.
+    """Bring this catalog's partitions in line with the tables' Delta logs; returns how many changed.
     Unpartitioned tables are refreshed so their file listing includes appended files."""
     changed = 0
     with _LOCK:
@@ -96,7 +94,7 @@ def sync_partitions(spark: SparkSession, paths: Paths, tables: tuple[Table, ...]
                 spark.catalog.refreshTable(table.qualified)
                 continue
             known = _REGISTERED.setdefault(str(table_root(paths, table)), {})
-            live = current_partitions(paths, table)
+            live = partition_folders(paths, table)
             added = {s: loc for s, loc in live.items() if s not in known}
             if added:
                 spark.sql(add_partitions_sql(table, added))
@@ -130,39 +128,71 @@ def conform(df: DataFrame, table: Table) -> DataFrame:
                       .cast(f.dataType).alias(f.name) for f in table.schema.fields])
 
 
+@dataclass(frozen=True)
+class Write:
+    """One table write of ``replace_together``: ``df``'s rows all belong to ``partition`` of ``table``."""
+    df: DataFrame
+    table: Table
+    partition: dict[str, str]
+
+
 def replace_partitions(spark: SparkSession, df: DataFrame, table: Table, partition: dict[str, str],
                        paths: Paths | None = None) -> tuple[str | None, int]:
-    """Make ``df`` (whose rows all belong to ``partition``) the content of that partition of ``table``.
+    """Make ``df`` (whose rows all belong to ``partition``) the content of that partition of ``table``, in
+    one pass over ``df`` and one Delta commit; no rows removes the partition. Returns (the folder of the
+    new files or None, rows written, counted from the Parquet footers)."""
+    return replace_together(spark, [Write(df, table, partition)], paths)[0]
 
-    Writes a new version in one pass over ``df``, counts its rows from the Parquet footers, then moves
-    the partition's pointer atomically; no rows removes the partition. Returns (the new version's
-    folder or None, rows written)."""
+
+def replace_together(spark: SparkSession, writes: list[Write], paths: Paths | None = None) -> list[tuple[str | None, int]]:
+    """Several partition writes whose commits follow each other once every one's files are written (a
+    run's predictions and its quarantine): the slow part (computing and writing) is over for all of them
+    before the first becomes visible, and a failure in any leaves none committed. The commits themselves
+    are one per table, back to back (Delta has no transaction across tables)."""
     paths = paths or Paths.from_env()
-    if list(partition) != list(table.partition_by):
-        raise ValueError(f"{table.qualified} is partitioned by {table.partition_by}, got {list(partition)}")
-    part_dir = table_root(paths, table).joinpath(*(f"{k}={v}" for k, v in partition.items()))
-    pointer = part_dir / CURRENT
-    with partition_lock(part_dir, f"{table.qualified} {partition}"):
-        previous = read_pointer(pointer)  # an empty (corrupt) pointer stops here, before anything is pruned
-        version = f"v-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-        stage = part_dir / f"_staging-{version}"
-        conform(df, table).drop(*table.partition_by).write.parquet(str(stage))
-        written = parquet_rows(stage)
-        if written == 0:
-            shutil.rmtree(stage, ignore_errors=True)
-            pointer.unlink(missing_ok=True)
-            fsync_dir(part_dir)
-            location = None
+    for w in writes:
+        if list(w.partition) != list(w.table.partition_by):
+            raise ValueError(f"{w.table.qualified} is partitioned by {w.table.partition_by}, got {list(w.partition)}")
+    dirs = [table_root(paths, w.table).joinpath(*(f"{k}={v}" for k, v in w.partition.items())) for w in writes]
+    staged: list[tuple[Path, list[Path]]] = []
+    with contextlib.ExitStack() as locks:
+        for d in sorted(set(dirs)):  # one order for every process: no deadlock between two multi-writes
+            locks.enter_context(partition_lock(d, str(d.relative_to(database_root(paths)))))
+        try:
+            for w, d in zip(writes, dirs):
+                folder = d / f"v-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+                staged.append((folder, write_files(conform(w.df, w.table).drop(*w.table.partition_by), folder)))
+        except BaseException:
+            for folder, _ in staged:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        out = []
+        for w, (folder, files) in zip(writes, staged):
+            done = commit(paths, w.table, files, w.partition, replace=True)
+            if not files:
+                shutil.rmtree(folder, ignore_errors=True)
+            out.append((str(folder) if files else None, done.rows_added))
+            log.info("%s %s -> %s (%d rows)", w.table.qualified, w.partition,
+                     folder if files else "(removed: no rows)", done.rows_added)
+    for table in {w.table for w in writes}:
+        sync_partitions(spark, paths, (table,))
+    return out
+
+
+def write_files(df: DataFrame, folder: Path) -> list[Path]:
+    """Write ``df`` as Parquet into ``folder`` (a new folder); returns its data files, fsynced, with Spark's
+    bookkeeping files (``_SUCCESS``, ``.crc``) removed. A write with no rows leaves no file."""
+    import pyarrow.parquet as pq
+
+    df.write.parquet(str(folder))
+    files = []
+    for f in sorted(folder.iterdir()):
+        if f.suffix == ".parquet" and not f.name.startswith(("_", ".")) and pq.ParquetFile(f).metadata.num_rows:
+            files.append(f)
         else:
-            fsync_tree(stage)
-            os.replace(stage, part_dir / version)  # the version is complete before anything can point at it
-            fsync_dir(part_dir)
-            write_pointer(pointer, version)
-            location = str(part_dir / version)
-        _prune_versions(part_dir, keep={v for v in (read_pointer(pointer), previous) if v})
-    sync_partitions(spark, paths, (table,))
-    log.info("%s %s -> %s (%d rows)", table.qualified, partition, location or "(removed: no rows)", written)
-    return location, written
+            f.unlink()
+    fsync_tree(folder)
+    return files
 
 
 def partition_lock(part_dir: Path, what: str):
@@ -171,51 +201,37 @@ def partition_lock(part_dir: Path, what: str):
     return file_lock(part_dir / "_LOCK", what)
 
 
-def parquet_rows(folder: Path) -> int:
-    """Rows in a folder of Parquet files, from their footers (no data read)."""
-    import pyarrow.parquet as pq
-
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
-
-
-def _prune_versions(part_dir: Path, keep: set[str]) -> None:
-    """Delete versions other than ``keep`` and leftovers of writes that died before their commit."""
-    if not part_dir.exists():
-        return
-    for child in part_dir.iterdir():
-        if child.is_dir() and child.name.startswith(("v-", "_staging-v-")) and child.name not in keep:
-            shutil.rmtree(child, ignore_errors=True)
-
-
 def append_rows(spark: SparkSession, df: DataFrame, table: Table, paths: Paths | None = None) -> None:
-    """Append ``df`` to an unpartitioned log table as whole files: staged, then renamed in."""
+    """Append ``df`` (a few rows: a log table's records) to an unpartitioned log table."""
     paths = paths or Paths.from_env()
-    root = table_root(paths, table)
-    tag = uuid.uuid4().hex[:12]
-    stage = root / "_staging" / tag
-    conform(df, table).coalesce(1).write.parquet(str(stage))
-    fsync_tree(stage)
-    for part in sorted(stage.glob("part-*.parquet")):
-        os.replace(part, root / f"{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}-{tag}-{part.name}")
-    fsync_dir(root)
-    shutil.rmtree(stage, ignore_errors=True)
+    append_records(paths, table, [row.asDict(recursive=True) for row in conform(df, table).collect()])
     spark.catalog.refreshTable(table.qualified)
 
 
-def write_quarantine(spark: SparkSession, rejected: DataFrame, stage: str, dt: str, paths: Paths | None = None) -> None:
-    """``rejected`` has id, source, reason, detail; it replaces this stage's quarantine for ``dt``."""
+def quarantine_write(rejected: DataFrame, stage: str, dt: str) -> Write:
+    """``rejected`` (id, source, reason, detail) as the replacement of this stage's quarantine for ``dt``."""
     rows = rejected.select("id", "source", "reason", "detail").withColumns(
         {"stage": F.lit(stage), "dt": F.lit(dt)})
-    replace_partitions(spark, rows, QUARANTINE, {"stage": stage, "dt": dt}, paths)
+    return Write(rows, QUARANTINE, {"stage": stage, "dt": dt})
 
 
-def append_job_run(spark: SparkSession, *, dt: str, job: str, run_id: str, records_in: int,
+def write_quarantine(spark: SparkSession, rejected: DataFrame, stage: str, dt: str, paths: Paths | None = None) -> None:
+    """Replace this stage's quarantine for ``dt`` with ``rejected``."""
+    replace_together(spark, [quarantine_write(rejected, stage, dt)], paths)
+
+
+def append_job_run(spark: SparkSession | None, *, dt: str, job: str, run_id: str, records_in: int,
                    records_out: int, records_quarantined: int, started_at: _dt.datetime,
                    status: str, paths: Paths | None = None) -> None:
-    """``ml.job_runs`` is a log: one appended row per job run, whatever its outcome."""
-    finished_at = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-    row = [(dt, job, run_id, records_in, records_out, records_quarantined,
-            started_at.replace(tzinfo=None), finished_at, status)]
-    append_rows(spark, spark.createDataFrame(row, JOB_RUNS.schema), JOB_RUNS, paths)
+    """``ml.job_runs`` is a log: one appended row per job run, whatever its outcome (written without Spark, so
+    a run whose Spark session died still gets its row)."""
+    paths = paths or Paths.from_env()
+    finished_at = _dt.datetime.now(_dt.timezone.utc)
+    append_records(paths, JOB_RUNS, [dict(
+        dt=dt, job=job, run_id=run_id, records_in=records_in, records_out=records_out,
+        records_quarantined=records_quarantined, started_at=started_at, finished_at=finished_at, status=status)])
+    if spark is not None:
+        with contextlib.suppress(Exception):
+            spark.catalog.refreshTable(JOB_RUNS.qualified)
     log.info("job_runs: %s %s in=%d out=%d quarantined=%d status=%s",
              job, dt, records_in, records_out, records_quarantined, status)

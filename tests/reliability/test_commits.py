@@ -1,5 +1,5 @@
-"""Nothing lost (issue #19): committed versions are never rewritten, an empty pointer is an error that
-prunes nothing, two writers of one partition take turns, a lock dies with its holder."""
+"""Nothing lost (issues #19, #42): committed versions are never rewritten, a failed write commits nothing,
+two writers of one partition take turns, a lock dies with its holder, a SIGKILLed writer leaves no commit."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import time
 import pytest
 
 from shardline.config import ShardlineError
-from shardline.storage import commit_dir, file_lock, read_pointer, staging_dir
+from shardline.storage import commit_dir, file_lock, staging_dir
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow  # spark-submit, Airflow, training or servers: `make test`, not `make test-fast`
@@ -62,28 +62,32 @@ def test_new_model_version_never_reuses_a_registered_one(tmp_path):
     assert second != first and second.startswith("20260101-abc-123456-") and sorted([first, second])[0] == first
 
 
-def test_empty_pointer_is_an_error_and_prunes_nothing(spark, paths):
-    from schemas.warehouse import TEXT_PREDICTIONS
-    from shardline_ops import duck
-    from spark_jobs.common.warehouse import replace_partitions, table_root
+def test_a_failure_in_one_of_two_writes_commits_neither(spark, paths):
+    """replace_together (a run's rows and its quarantine): everything is written before the first commit, so
+    a write that fails leaves both tables as they were, and no files of the attempt behind."""
+    from pyspark.sql import functions as F
 
-    df = spark.sql("SELECT 'a' AS id, 's' AS source, 'x' AS predicted_label, 0.5D AS score, "
-                   "array(named_struct('label', 'x', 'probability', 0.5D)) AS top_k, 'm' AS model_name, "
-                   "'v' AS model_version, 'd' AS dataset_version, 'r' AS run_id, current_timestamp() AS scored_at, "
-                   "'2034-02-01' AS dt")
-    replace_partitions(spark, df, TEXT_PREDICTIONS, {"dt": "2034-02-01"})
-    replace_partitions(spark, df, TEXT_PREDICTIONS, {"dt": "2034-02-01"})
-    part = table_root(paths, TEXT_PREDICTIONS) / "dt=2034-02-01"
-    versions = sorted(p.name for p in part.iterdir() if p.name.startswith("v-"))
-    assert len(versions) == 2
-    (part / "_CURRENT").write_text("")  # what a power cut can leave of an unsynced pointer write
-    with pytest.raises(ShardlineError, match="is empty"):
-        replace_partitions(spark, df, TEXT_PREDICTIONS, {"dt": "2034-02-01"})
-    assert sorted(p.name for p in part.iterdir() if p.name.startswith("v-")) == versions  # nothing pruned
-    with pytest.raises(ShardlineError, match="is empty"):
-        duck.query(paths, "SELECT count(*) FROM ml.text_predictions")
-    (part / "_CURRENT").write_text(versions[-1] + "\n")  # the repair the message asks for
-    assert read_pointer(part / "_CURRENT") == versions[-1]
+    from schemas.warehouse import QUARANTINE, TEXT_PREDICTIONS
+    from shardline.warehouse_files import live_files
+    from shardline_ops import duck
+    from spark_jobs.common.warehouse import Write, quarantine_write, replace_together, table_root
+
+    dt = "2034-02-01"
+    good = spark.sql("SELECT 'a' AS id, 's' AS source, 'x' AS predicted_label, 0.5D AS score, "
+                     "array(named_struct('label', 'x', 'probability', 0.5D)) AS top_k, 'm' AS model_name, "
+                     "'v' AS model_version, 'd' AS dataset_version, 'r' AS run_id, current_timestamp() AS scored_at, "
+                     f"'{dt}' AS dt")
+    bad = spark.createDataFrame([("q", "s", "r", "d")], "id string, source string, reason string, detail string")
+    replace_together(spark, [quarantine_write(bad, "t", dt), Write(good, TEXT_PREDICTIONS, {"dt": dt})], paths)
+    before = ({f for _, f in live_files(paths, TEXT_PREDICTIONS)}, {f for _, f in live_files(paths, QUARANTINE)})
+    failing = good.withColumn("score", F.expr("raise_error('scoring broke')"))
+    with pytest.raises(Exception, match="scoring broke"):
+        replace_together(spark, [quarantine_write(bad.union(bad), "t", dt), Write(failing, TEXT_PREDICTIONS, {"dt": dt})],
+                         paths)
+    assert ({f for _, f in live_files(paths, TEXT_PREDICTIONS)}, {f for _, f in live_files(paths, QUARANTINE)}) == before
+    assert duck.query(paths, f"SELECT count(*) FROM ml.quarantine WHERE dt = '{dt}'")[1] == [(1,)]
+    folders = {p for p in (table_root(paths, TEXT_PREDICTIONS) / f"dt={dt}").iterdir() if p.name.startswith("v-")}
+    assert folders == {f.parent for f in before[0]}  # the failed attempt's folder is gone
 
 
 def test_lock_waits_then_fails_clearly_and_dies_with_its_holder(tmp_path):
@@ -108,11 +112,13 @@ def test_lock_waits_then_fails_clearly_and_dies_with_its_holder(tmp_path):
 @pytest.mark.fault_injection
 def test_two_writers_of_one_partition_take_turns(paths):
     """Two spark-submit-like processes replace the same partition at the same moment (each writer's
-    staging takes seconds): both succeed, the partition holds exactly one writer's complete rows, no
-    staging is left, and the other version is the previous one."""
+    staging takes seconds): both succeed (they take turns on the partition's lock; Delta alone would refuse
+    the second commit), the partition holds exactly one writer's complete rows, and the other writer's rows
+    are the previous version, readable with --as-of: nothing is lost."""
     from schemas.warehouse import TEXT_PREDICTIONS
+    from shardline.warehouse_files import AsOf
+    from shardline.warehouse_log import history
     from shardline_ops import duck
-    from spark_jobs.common.warehouse import table_root
 
     env = {**os.environ, "SHARDLINE_HOME": str(paths.home)}
     start_at = time.time() + 25  # both JVMs are up by then
@@ -124,18 +130,22 @@ def test_two_writers_of_one_partition_take_turns(paths):
     (columns, rows) = duck.query(paths, "SELECT run_id, count(*) AS n, count(DISTINCT id) AS d FROM "
                                         "ml.text_predictions WHERE dt = '2034-01-01' GROUP BY run_id")
     assert len(rows) == 1 and rows[0][1:] == (500, 500), rows
-    part = table_root(paths, TEXT_PREDICTIONS) / "dt=2034-01-01"
-    assert not [p for p in part.iterdir() if p.name.startswith("_staging")]
-    assert len([p for p in part.iterdir() if p.name.startswith("v-")]) == 2
+    last = history(paths, TEXT_PREDICTIONS, 1)[0]
+    assert (last["partition"], last["rows_added"], last["rows_removed"]) == ("dt=2034-01-01", 500, 500)
+    earlier = duck.query(paths, "SELECT run_id, count(*) FROM ml.text_predictions WHERE dt = '2034-01-01' GROUP BY 1",
+                         as_of=AsOf(version=last["version"] - 1))[1]
+    assert earlier == [(({"w1", "w2"} - {rows[0][0]}).pop(), 500)]
 
 
 @pytest.mark.fault_injection
 def test_sigkill_mid_write_keeps_the_last_good_partition(paths):
-    """A writer SIGKILLed (with its JVM) while staging a new version: readers keep the previous version,
-    the lock is free, and the next write succeeds and removes the dead writer's staging."""
+    """A writer SIGKILLed (with its JVM) while writing a new version: no commit is made, readers keep the
+    previous version, the lock is free, the next write succeeds, and vacuum removes the dead writer's files."""
     import signal
 
     from schemas.warehouse import TEXT_PREDICTIONS
+    from shardline.warehouse_files import live_files
+    from shardline.warehouse_log import history, vacuum
     from shardline_ops import duck
     from spark_jobs.common.warehouse import table_root
 
@@ -152,16 +162,22 @@ def test_sigkill_mid_write_keeps_the_last_good_partition(paths):
     first = write("good", 300, 0)
     assert first.wait(timeout=300) == 0, first.stderr.read()[-3000:]
     assert rows() == [("good", 300)]
+    versions = len(history(paths, TEXT_PREDICTIONS))
+    good_folder = {f.parent for _, f in live_files(paths, TEXT_PREDICTIONS) if f.parent.parent == part}
     doomed = write("doomed", 400, 60, start_new_session=True)
     deadline = time.time() + 240
-    while not any(p.name.startswith("_staging") for p in part.iterdir()):
-        assert time.time() < deadline and doomed.poll() is None, "the writer never started staging"
+    while not [p for p in part.iterdir() if p.name.startswith("v-") and p not in good_folder]:
+        assert time.time() < deadline and doomed.poll() is None, "the writer never started writing"
         time.sleep(0.5)
     time.sleep(2)
     os.killpg(doomed.pid, signal.SIGKILL)  # the Python driver and its JVM
     doomed.wait(timeout=60)
     assert rows() == [("good", 300)]  # the last good version, whole
+    assert len(history(paths, TEXT_PREDICTIONS)) == versions  # and no commit was made
     again = write("next", 200, 0)
     assert again.wait(timeout=300) == 0, again.stderr.read()[-3000:]
     assert rows() == [("next", 200)]
-    assert not [p for p in part.iterdir() if p.name.startswith("_staging")]
+    live = {f.parent for _, f in live_files(paths, TEXT_PREDICTIONS) if f.parent.parent == part}
+    vacuum(paths, retention_hours=0)  # what the dead writer left is no version's: vacuum removes it
+    assert {p for p in part.iterdir() if p.name.startswith("v-")} == live
+    assert rows() == [("next", 200)]

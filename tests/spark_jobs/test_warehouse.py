@@ -1,9 +1,11 @@
-"""Warehouse storage: per-date partition replacement, atomic versions, logs, and the live schemas."""
+"""Warehouse storage: Delta Lake tables, per-date partition replacement in one commit, logs, history, the
+live schemas, and readers that are not Shardline's."""
 from pyspark.sql import functions as F
 
 from schemas.warehouse import ALL_TABLES, SCORING_RUNS, TEXT_PREDICTIONS, VIEWS
+from shardline.warehouse_files import AsOf, is_delta, live_files
+from shardline.warehouse_log import history
 from spark_jobs.common.warehouse import (
-    CURRENT,
     append_rows,
     catalog_sql,
     replace_partitions,
@@ -32,12 +34,25 @@ def test_rerun_replaces_only_its_date(spark, paths):
     assert (count(spark, t, "2031-01-01"), count(spark, t, "2031-01-02")) == (5, 3)
     replace_partitions(spark, preds(spark, 0, "2031-01-02"), TEXT_PREDICTIONS, {"dt": "2031-01-02"})
     assert (count(spark, t, "2031-01-01"), count(spark, t, "2031-01-02")) == (5, 0)
-    # a partition keeps its live version and the one before it, nothing older
-    part = table_root(paths, TEXT_PREDICTIONS) / "dt=2031-01-01"
     replace_partitions(spark, preds(spark, 7, "2031-01-01"), TEXT_PREDICTIONS, {"dt": "2031-01-01"})
-    versions = sorted(p.name for p in part.iterdir() if p.name.startswith("v-"))
-    assert len(versions) == 2 and (part / CURRENT).read_text().strip() == versions[-1]
     assert count(spark, t, "2031-01-01") == 7
+    # every write was one Delta commit that says what it did; the previous version stays readable
+    root = table_root(paths, TEXT_PREDICTIONS)
+    assert is_delta(root)
+    mine = [h for h in history(paths, TEXT_PREDICTIONS) if h["partition"] in ("dt=2031-01-01", "dt=2031-01-02")]
+    assert [(h["partition"], h["rows_added"], h["rows_removed"]) for h in mine] == [
+        ("dt=2031-01-01", 7, 5), ("dt=2031-01-02", 0, 3), ("dt=2031-01-02", 3, 0),
+        ("dt=2031-01-01", 5, 5), ("dt=2031-01-01", 5, 0)]
+    before = AsOf(version=mine[0]["version"] - 1)
+    assert sum(1 for spec, _ in live_files(paths, TEXT_PREDICTIONS, before) if spec == (("dt", "2031-01-01"),)) >= 1
+    old_rows = sum(pq_rows(f) for spec, f in live_files(paths, TEXT_PREDICTIONS, before) if spec == (("dt", "2031-01-01"),))
+    assert old_rows == 5
+
+
+def pq_rows(f):
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(f).metadata.num_rows
 
 
 def test_quarantine_is_replaced_per_stage_and_date(spark):
