@@ -108,6 +108,12 @@ def nightly_retrain():
             cfg = resolve(params.get("config") or None, params)
         except ShardlineError as exc:
             raise AirflowFailException(str(exc)) from None
+        from shardline.corpus_check import TooFewLabels, check_labels
+
+        try:  # seconds, not minutes of cleaning: a corpus that cannot train a classifier stops here
+            check_labels(Path(resolved["image_corpus"]), Path(resolved["text_corpus"]), cfg.text.label_field)
+        except TooFewLabels as exc:
+            raise AirflowFailException(str(exc)) from None
         resolved["config"] = str(write_resolved(cfg, Paths.from_env().home / "configs"))
         resolved["train_workers"] = str(cfg.train.workers)
         return resolved

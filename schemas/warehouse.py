@@ -113,11 +113,14 @@ _PREDICTION_FIELDS = [
     StructField("dataset_version", StringType()),  # the published dataset scored, or the input it came from
     StructField("run_id", StringType()),
     StructField("scored_at", TimestampType()),
+    # train / val / test of the dataset version the model was trained on, `unseen` when the record is in none:
+    # held-out accuracy is ml.prediction_accuracy's split <> 'train' rows
+    StructField("split", StringType()),
     StructField("dt", StringType()),
 ]
 
-IMAGE_PREDICTIONS = Table("image_predictions", StructType(list(_PREDICTION_FIELDS)), ("dt",))
-TEXT_PREDICTIONS = Table("text_predictions", StructType(list(_PREDICTION_FIELDS)), ("dt",))
+IMAGE_PREDICTIONS = Table("image_predictions", StructType(list(_PREDICTION_FIELDS)), ("dt",), optional=("split",))
+TEXT_PREDICTIONS = Table("text_predictions", StructType(list(_PREDICTION_FIELDS)), ("dt",), optional=("split",))
 
 SCORING_RUNS = Table(
     "scoring_runs",
@@ -149,13 +152,14 @@ _LABELS = ("SELECT 'image' AS kind, id, dt, label FROM ml.clean_images "
            "UNION ALL SELECT 'text' AS kind, id, dt, label FROM ml.clean_text")
 VIEWS = {
     # Where the true label is known (the clean record of the same id and date has one).
+    # Per split of the model's dataset (`split`): only `test`, `val` and `unseen` rows are held-out figures.
     "prediction_accuracy": f"""
-        SELECT p.kind, p.dt, p.model_version, count(*) AS n_labeled,
+        SELECT p.kind, p.dt, p.model_version, p.split, count(*) AS n_labeled,
                sum(CASE WHEN p.predicted_label = l.label THEN 1 ELSE 0 END) AS n_correct,
                avg(CASE WHEN p.predicted_label = l.label THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END) AS accuracy
         FROM ({_PREDICTIONS}) p JOIN ({_LABELS}) l ON p.kind = l.kind AND p.id = l.id AND p.dt = l.dt
         WHERE l.label IS NOT NULL AND l.label <> ''
-        GROUP BY p.kind, p.dt, p.model_version""",
+        GROUP BY p.kind, p.dt, p.model_version, p.split""",
     # Share of each predicted label per date.
     "prediction_distribution": f"""
         SELECT kind, dt, model_version, predicted_label, count(*) AS n,

@@ -162,9 +162,10 @@ class TextSettings(Section):
     preset: str = setting("labeled", "filter preset: labeled (light, short labeled texts) or web (strict "
                                      "filters for crawls)", choices=("labeled", "web"), override="text_preset",
                           flag=True)
-    text_field: str = setting("text", "the JSON/CSV/Parquet field holding a record's text", flag=True)
-    label_field: str = setting("label", "the field holding a record's label", flag=True)
-    id_field: str = setting("id", "the field holding a record's id", flag=True)
+    text_field: str = setting("text", "the JSON/CSV/Parquet field holding a record's text", override="text_field",
+                              flag=True)
+    label_field: str = setting("label", "the field holding a record's label", override="label_field", flag=True)
+    id_field: str = setting("id", "the field holding a record's id", override="id_field", flag=True)
     normal_form: str = setting("NFC", "Unicode normal form: NFC, or NFKC (folds compatibility characters)",
                                choices=("NFC", "NFKC"), flag=True)
     strip_markup: bool = setting(True, "HTML/XML markup to text", flag="--keep-markup", style="negate")

@@ -55,7 +55,27 @@ def ensure_table(paths: Paths, table: Table):
         except DeltaError:
             if not is_delta(root):  # not a lost race with another creator
                 raise
-    return DeltaTable(str(root))
+    dt = DeltaTable(str(root))
+    _add_new_columns(dt, table)
+    return dt
+
+
+def _add_new_columns(dt, table: Table) -> None:
+    """A column added to ``schemas.warehouse`` since the table was created is added to the Delta schema (one
+    commit); files written before it read as null in that column, in every Delta reader."""
+    from deltalake import Schema
+    from deltalake.exceptions import DeltaError
+
+    have = {f.name for f in dt.schema().fields}
+    missing = [f for f in Schema.from_json(table.schema.json()).fields if f.name not in have]
+    if missing:
+        try:
+            dt.alter.add_columns(missing, commit_properties=_properties(
+                {"operation": "add columns " + ", ".join(f.name for f in missing)}))
+        except DeltaError:
+            if {f.name for f in type(dt)(dt.table_uri).schema().fields} < {f.name for f in missing} | have:
+                raise  # not a lost race with another writer adding the same columns
+        dt.update_incremental()
 
 
 def ensure_tables(paths: Paths) -> None:

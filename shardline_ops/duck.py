@@ -72,13 +72,22 @@ def table_view_sql(paths: Paths, table: Table, as_of: AsOf | None = None) -> str
         by_spec.setdefault(spec, []).append(str(f))
     parts = []
     for spec, names in by_spec.items():
-        values = dict(spec)
+        # one write made a partition's files (one schema); a log table's newest file has every column it has
+        values, present = dict(spec), _columns(names[-1])
         cols = ", ".join(
             f'CAST({_quote(values[f.name])} AS {duck_type(f.dataType)}) AS "{f.name}"' if f.name in values
-            else f'CAST("{f.name}" AS {duck_type(f.dataType)}) AS "{f.name}"' for f in table.schema.fields)
+            else f'CAST("{f.name}" AS {duck_type(f.dataType)}) AS "{f.name}"' if f.name in present
+            else f'CAST(NULL AS {duck_type(f.dataType)}) AS "{f.name}"'  # a column added since: null, as in Delta
+            for f in table.schema.fields)
         listing = "[" + ", ".join(_quote(n) for n in names) + "]"
         parts.append(f"SELECT {cols} FROM read_parquet({listing}, union_by_name = true)")
     return "\nUNION ALL ".join(parts)
+
+
+def _columns(path: str) -> set[str]:
+    import pyarrow.parquet as pq
+
+    return set(pq.read_schema(path).names)
 
 
 class NoWarehouse(ShardlineError):

@@ -114,6 +114,25 @@ def with_lineage(scored: DataFrame, *, model_name: str, model_version: str, data
         "scored_at": F.lit(now).cast("timestamp"), "dt": F.lit(dt)})
 
 
+SPLITS = ("train", "val", "test")
+
+
+def with_split(scored: DataFrame, spark: SparkSession, model: dict) -> DataFrame:
+    """Each row's split in the dataset version the model was trained on (``train``/``val``/``test``), or
+    ``unseen``: what makes ``ml.prediction_accuracy`` a held-out figure. The ids come from the dataset's own
+    files (``model.json``'s ``dataset_path``)."""
+    folder = Path(model.get("dataset_path") or "/nonexistent")
+    parts = [spark.read.parquet(str(folder / split)).select("id").withColumn("split", F.lit(split))
+             for split in SPLITS if (folder / split).is_dir()]
+    if not parts:
+        return scored.withColumn("split", F.lit("unseen"))
+    ids = parts[0]
+    for more in parts[1:]:
+        ids = ids.unionByName(more)
+    return (scored.join(ids.dropDuplicates(["id"]), "id", "left")
+            .withColumn("split", F.coalesce(F.col("split"), F.lit("unseen"))))
+
+
 def clean_input(spark: SparkSession, kind: str, dt: str) -> ScoringInput:
     table, column = SOURCES[kind]
     rows = spark.table(table.qualified).filter(F.col("dt") == dt).select("id", "source", column)
@@ -234,8 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 source = clean_input(spark, args.kind, ctx.dt)
             scored = with_lineage(
-                transform(spread(source.rows, spark), args.kind, str(model_dir), top_k=scoring.top_k,
-                          encoding=source.encoding, shape=source.shape),
+                with_split(transform(spread(source.rows, spark), args.kind, str(model_dir), top_k=scoring.top_k,
+                                     encoding=source.encoding, shape=source.shape), spark, model),
                 model_name=model["name"], model_version=model["version"],
                 dataset_version=source.dataset_version, run_id=ctx.run_id, dt=ctx.dt)
             n_bad, writes = 0, [Write(scored, TARGETS[args.kind], {"dt": ctx.dt})]

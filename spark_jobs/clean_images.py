@@ -62,7 +62,7 @@ def build_report(spark: SparkSession, flagged: DataFrame, counts: Counts, *, dt:
     out.update(job=JOB, dt=dt, run_id=run_id, input=input_, contact_sheet="contact_sheet.png",
                config={"clean": {k: v for k, v in asdict(cfg).items() if k != "root_uri"},
                        "near_duplicates": asdict(near) if near else None})
-    return out, contact_sheet.render(sections)
+    return out, contact_sheet.render(sections, background=cfg.background)
 
 
 def _size(value: str) -> tuple[int, int]:

@@ -145,8 +145,18 @@ def test_nightly_dag_end_to_end(pipeline):
     lineage = pipeline["query"](f"SELECT min(size(top_k)) k, count(DISTINCT model_version) m, "
                                 f"min(dataset_version) d FROM ml.image_predictions WHERE dt='{DT}'", engine="spark")[0]
     assert lineage == {"k": 3, "m": 1, "d": f"ml.clean_images@{DT}"}
-    accuracy = pipeline["query"](f"SELECT kind, n_labeled FROM ml.prediction_accuracy WHERE dt='{DT}' ORDER BY kind")
-    assert accuracy == [{"kind": "image", "n_labeled": n_images}, {"kind": "text", "n_labeled": n_texts}]
+    accuracy = pipeline["query"](f"SELECT kind, split, n_labeled, accuracy FROM ml.prediction_accuracy WHERE dt='{DT}'")
+    assert {k: sum(r["n_labeled"] for r in accuracy if r["kind"] == k) for k in ("image", "text")} == {
+        "image": n_images, "text": n_texts}
+    # held-out truth: the view's test split is the model's own test set, with the accuracy training recorded
+    for kind in ("image", "text"):
+        champ = (home / "models" / kind / "champion").read_text().strip()
+        recorded = json.loads((home / "models" / kind / champ / "metrics.json").read_text())
+        ds = (home / "datasets" / kind / "latest").read_text().strip()
+        test_rows = json.loads((home / "datasets" / kind / ds / "manifest.json").read_text())["rows"]["test"]
+        test = next(r for r in accuracy if (r["kind"], r["split"]) == (kind, "test"))
+        assert test["n_labeled"] == test_rows and abs(test["accuracy"] - recorded["accuracy"]) < 1e-9, (kind, test)
+        assert {r["split"] for r in accuracy if r["kind"] == kind} <= {"train", "val", "test", "unseen"}
 
     # DuckDB (the CLI's default) and Spark SQL answer every view and table alike on the same warehouse
     every_view = """

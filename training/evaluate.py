@@ -58,25 +58,36 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
 
 
 def confusion_png(matrix: list[list[int]], labels: list[str], path: Path, title: str = "") -> None:
-    """Draw the confusion matrix (rows: true, columns: predicted) as a PNG with Pillow."""
-    from PIL import Image, ImageDraw
+    """Draw the confusion matrix (rows: true, columns: predicted) as a PNG with Pillow, in its scalable built-in
+    font: whole labels (rows at the left, columns written upwards), cells sized so 40 labels stay readable."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    n = len(labels)
-    cell, margin = 40, 110
-    size = (margin + n * cell + 20, margin + n * cell + 20)
+    n = max(1, len(labels))
+    face, small, head = (ImageFont.load_default(size=s) for s in (13, 11, 15))
+    cell = max(22, min(44, 1100 // n))
+    longest = max((face.getlength(label) for label in labels), default=40)
+    left, top = int(longest) + 24, int(longest) + 56
+    size = (left + n * cell + 20, top + n * cell + 40)
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
     peak = max((max(row) for row in matrix), default=1) or 1
-    draw.text((10, 10), title or "confusion matrix (rows: true, columns: predicted)", fill="black")
+    draw.text((10, 10), title or "confusion matrix", fill="black", font=head)
+    draw.text((10, 30), "rows: true label, columns: predicted label", fill=(90, 90, 90), font=small)
     for i, label in enumerate(labels):
-        draw.text((10, margin + i * cell + cell // 3), label[:14], fill="black")
-        draw.text((margin + i * cell + 4, margin - 20), label[:5], fill="black")
-        for j in range(n):
+        draw.text((left - 8 - face.getlength(label), top + i * cell + (cell - 13) // 2), label, fill="black", font=face)
+        column = Image.new("RGBA", (int(face.getlength(label)) + 4, 18), (255, 255, 255, 0))
+        ImageDraw.Draw(column).text((0, 0), label, fill="black", font=face)
+        column = column.rotate(90, expand=True)
+        img.paste(column, (left + i * cell + (cell - 18) // 2, top - 8 - column.height), column)
+        for j in range(len(labels)):
             value = matrix[i][j]
             shade = int(255 - 200 * value / peak)
-            x0, y0 = margin + j * cell, margin + i * cell
+            x0, y0 = left + j * cell, top + i * cell
             draw.rectangle([x0, y0, x0 + cell - 2, y0 + cell - 2],
                            fill=(shade, shade, 255) if i != j else (shade, 255, shade))
-            draw.text((x0 + 6, y0 + cell // 3), str(value), fill="black")
+            if value:
+                text = str(value)
+                draw.text((x0 + (cell - 2 - small.getlength(text)) / 2, y0 + (cell - 13) // 2), text,
+                          fill="white" if i != j and shade < 110 else "black", font=small)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, format="PNG")

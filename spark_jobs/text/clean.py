@@ -20,7 +20,7 @@ from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, Stru
 
 from shardline.config import folder_label, label_text, relative_path, spark_uri
 from spark_jobs.common import neardup
-from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, read_local
+from spark_jobs.common.files import PROBLEM_DETAIL, TooLarge, local_path, read_local
 from spark_jobs.common.flagged import flag_duplicates
 from spark_jobs.text import quality
 from spark_jobs.text.config import TextCleanConfig
@@ -82,6 +82,48 @@ def _file_source(uri: str, root_uri: str) -> str:
 def _reject(row: dict, reason: str, detail: str) -> dict:
     row.update(reason=reason, detail=detail[:500])
     return row
+
+
+UNPARSED = {"malformed_json", "invalid_utf8", "invalid_unicode", "not_an_object", "blank_line", "too_large"}
+
+
+def locate_rejects(rows: list[dict], sources: list[str], positions: list) -> None:
+    """A rejected JSONL line that could not be parsed (100,000-deep nesting, a 5,000-digit number, broken JSON,
+    bad bytes) or kept no id of its own gets its file and line number in ``detail``, so a person can find it.
+    Line numbers are counted once per file, up to the last such line, in 1 MB reads."""
+    wanted: dict[str, list[tuple[int, int]]] = {}
+    for k, (row, source, pos) in enumerate(zip(rows, sources, positions)):
+        unfindable = str(row.get("id", "")).startswith("raw-") or row.get("reason") in UNPARSED
+        # byte offsets: lines of a .jsonl/.ndjson file (a .json document, CSV rows and UTF-16 count otherwise)
+        if row.get("reason") and unfindable and pos is not None and pos == pos and str(source).startswith("file:") \
+                and str(source).endswith((".jsonl", ".ndjson")):
+            wanted.setdefault(source, []).append((int(pos), k))
+    for source, spots in wanted.items():
+        spots.sort()
+        try:
+            lines = _line_numbers(local_path(source), [p for p, _ in spots])
+        except OSError:
+            continue
+        for (_, k), line in zip(spots, lines):
+            rows[k]["detail"] = (f"{rows[k]['detail']} ({rows[k]['source']} line {line})")[:500]
+
+
+def _line_numbers(path: str, offsets: list[int]) -> list[int]:
+    """1-based line numbers of the lines starting at sorted byte ``offsets`` of a file."""
+    out, line, done = [], 1, 0
+    with open(path, "rb") as fh:
+        if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: positions are characters, not bytes
+            raise OSError("utf-16")
+        fh.seek(0)
+        for offset in offsets:
+            while done < offset:
+                chunk = fh.read(min(1 << 20, offset - done))
+                if not chunk:
+                    break
+                line += chunk.count(b"\n")
+                done += len(chunk)
+            out.append(line)
+    return out
 
 
 def read_record(source: str, raw: bytes | None, fmt: str, rec_id: str | None, rec_label: str | None,
@@ -232,6 +274,8 @@ def process_batch(pdf: pd.DataFrame, cfg: TextCleanConfig, minhash: MinHashConfi
         row, _, own_id = read[k]
         row["words_in"] = int(n_words)
         rows[k] = finish_record(row, own_id, text, n_dropped, next(verdicts) if text else None, cfg, hint)
+    if "pos" in pdf:
+        locate_rejects(rows, list(pdf["source"]), list(pdf["pos"]))
     out = pd.DataFrame(rows, columns=PARSED.fieldNames())
     out["pos"] = pdf["pos"].to_numpy() if "pos" in pdf else None
     kept = out["reason"].isna().to_numpy()

@@ -448,3 +448,19 @@ def test_csv_and_tsv_input(spark, tmp_path):
     assert text["c1"] == 'A fine film, with "quotes"\nand a newline' and text["u1"] == "caf\u00e9 in UTF-16"
     bad = next(r for r in rows if r["reason"] == "malformed_csv")
     assert bad["detail"] == "line 6: 4 fields, the header has 3"  # c1 spans lines 2-3
+
+
+def test_an_unparseable_line_names_its_file_and_line(spark, tmp_path):
+    """#43 "findable rejects": 100,000-deep nesting and a 5,000-digit number can be neither parsed nor given
+    an id; the quarantine detail says where they are, so a person can open the file at that line."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    lines = [j(id=f"ok{k}", text=f"fine words number {k}") for k in range(5)]
+    lines.insert(2, b'{"deep": ' + b"[" * 100_000 + b"]" * 100_000 + b', "id": "hidden1", "text": "x"}')
+    lines.insert(4, b'{"n": ' + b"9" * 5000 + b', "text": "x"}')
+    (root / "part one.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    cfg = TextCleanConfig(root_uri=spark_uri(root))
+    rows = transform(read_corpus(spark, str(root), "jsonl", cfg), cfg, None).collect()
+    bad = sorted(r["detail"] for r in rows if r["reason"])
+    assert len(bad) == 2 and all(d.endswith(")") for d in bad), bad
+    assert {d[d.rindex("(") + 1:-1] for d in bad} == {"part one.jsonl line 3", "part one.jsonl line 5"}

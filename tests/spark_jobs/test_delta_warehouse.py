@@ -244,3 +244,51 @@ def test_failed_and_killed_runs_leave_their_rows(spark, paths, capsys):
     assert signal.getsignal(signal.SIGTERM) == before  # the job's handler is gone again
     assert duck.query(paths, "SELECT job, status FROM ml.job_runs WHERE run_id = 'doomed-job'")[1] == [
         ("sleeper", "failed")]
+
+
+def test_predictions_carry_the_split_of_the_models_dataset(spark, tmp_path):
+    """with_split: train/val/test from the model's dataset files, unseen for anything else; the accuracy view
+    then reports each split apart, so held-out accuracy is one WHERE away."""
+    from spark_jobs.batch_inference import with_split
+
+    dataset = tmp_path / "ds"
+    for split, ids in (("train", ["a", "b"]), ("val", ["c"]), ("test", ["d", "e"])):
+        spark.createDataFrame([(i, 1) for i in ids], "id string, x int").write.parquet(str(dataset / split))
+    scored = spark.createDataFrame([(i,) for i in "abcdefg"], "id string")
+    got = {r["id"]: r["split"] for r in with_split(scored, spark, {"dataset_path": str(dataset)}).collect()}
+    assert got == {"a": "train", "b": "train", "c": "val", "d": "test", "e": "test", "f": "unseen", "g": "unseen"}
+    assert {r["split"] for r in with_split(scored, spark, {}).collect()} == {"unseen"}
+
+
+def test_a_column_added_to_the_schema_reaches_old_tables_as_null(tmp_path):
+    """A table created before a column existed (predictions before `split`) gets it added to its Delta schema by
+    the next writer; its old files read as null, in DuckDB's views and in delta-rs."""
+    import json
+
+    from deltalake import DeltaTable, Schema
+    from deltalake.transaction import AddAction
+
+    from schemas.warehouse import TEXT_PREDICTIONS
+    from shardline.warehouse_log import ensure_table
+    from shardline.warehouse_migrate import file_schema
+
+    paths = Paths(tmp_path / "home")
+    root = table_root(paths, TEXT_PREDICTIONS)
+    old_schema = json.loads(TEXT_PREDICTIONS.schema.json())
+    old_schema["fields"] = [f for f in old_schema["fields"] if f["name"] != "split"]
+    DeltaTable.create(str(root), Schema.from_json(json.dumps(old_schema)), partition_by=["dt"])
+    folder = root / "dt=2035-03-01" / "v-old"
+    folder.mkdir(parents=True)
+    schema = file_schema(TEXT_PREDICTIONS).remove(file_schema(TEXT_PREDICTIONS).get_field_index("split"))
+    pq.write_table(pa.Table.from_pylist([{"id": "x", "predicted_label": "a"}, {"id": "y", "predicted_label": "b"}],
+                                        schema=schema), folder / "part-0.parquet")
+    f = folder / "part-0.parquet"
+    DeltaTable(str(root)).create_write_transaction(
+        [AddAction("dt=2035-03-01/v-old/part-0.parquet", f.stat().st_size, {"dt": "2035-03-01"},
+                   int(f.stat().st_mtime * 1000), True, '{"numRecords": 2}')], mode="append",
+        schema=DeltaTable(str(root)).schema(), partition_by=["dt"])
+    ensure_table(paths, TEXT_PREDICTIONS)
+    assert "split" in {f.name for f in DeltaTable(str(root)).schema().fields}
+    (paths.warehouse / "ml.db").mkdir(parents=True, exist_ok=True)
+    assert duck.query(paths, "SELECT count(*), count(split) FROM ml.text_predictions")[1] == [(2, 0)]
+    assert delta_rs(paths, TEXT_PREDICTIONS, "SELECT count(*) AS n, count(split) AS s FROM t") == [{"n": 2, "s": 0}]
