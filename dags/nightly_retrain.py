@@ -153,15 +153,27 @@ def nightly_retrain():
 
         return _train()
 
+    @task(retries=0)
+    def night_report(ds=None) -> str:
+        """The nightly report (shardline_ops/night_report.py), written whatever the night's outcome: a teardown,
+        so it runs after failures too and never changes the run's state."""
+        from shardline.config import Paths
+        from shardline_ops.night_report import write
+
+        page = write(Paths.from_env(), ds)
+        print(f"nightly report: {page}")
+        return str(page)
+
     checked = check_inputs()
     clean_images = spark_job("clean_images", "clean_images.py", "--input",
                              "{{ ti.xcom_pull(task_ids='check_inputs')['image_corpus'] }}")
     clean_text = spark_job("clean_text", "clean_text.py", "--input",
                            "{{ ti.xcom_pull(task_ids='check_inputs')['text_corpus'] }}")
+    report = night_report().as_teardown(setups=checked)
     for kind, clean in (("image", clean_images), ("text", clean_text)):
         publish = spark_job(f"publish_{kind}", "publish_dataset.py", "--kind", kind)
         score = spark_job(f"score_{kind}", "batch_inference.py", "--kind", kind, outlets=[PREDICTIONS[kind]])
-        checked >> clean >> publish >> validate(kind) >> train(kind) >> score
+        checked >> clean >> publish >> validate(kind) >> train(kind) >> score >> report
 
 
 dag_object = nightly_retrain()

@@ -57,8 +57,9 @@ def pytest_configure(config):
                                        "`make test` runs it, `make test-fast` does not")
 
 
-# Libraries ask these for a fact (the code version; the processor name at TensorFlow's import): no work.
-_FACT_COMMANDS = ("git", "uname")
+# Libraries ask these for a fact (the code version; the processor name at TensorFlow's import; the system fonts
+# when matplotlib first builds its font cache): no work.
+_FACT_COMMANDS = ("git", "uname", "fc-list")
 
 
 def _no_subprocess(popen: type) -> type:

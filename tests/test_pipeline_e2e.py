@@ -197,6 +197,13 @@ def test_nightly_dag_end_to_end(pipeline):
             f"SELECT {', '.join(keys)}, count(*) AS n FROM {table.qualified} GROUP BY {', '.join(keys)}"))
         assert theirs == ours and ours, table.name
 
+    # the night's report, written by the DAG's last task: every section, the held-out figure from the test split
+    from shardline_ops.night_report import SECTIONS
+
+    page = (home / "reports" / "night" / f"dt={DT}" / "index.html").read_text()
+    assert all(f"<section id={s}>" in page for s in SECTIONS) and page.count("<svg") >= 3
+    assert "every job succeeded" in page
+
     # a rerun of the date (through Airflow's REST API) is checked in test_airflow_standalone_rest_trigger_and_backfill
 
 
@@ -228,6 +235,9 @@ def test_failed_gate_alerts_and_keeps_dataset_model_and_predictions(pipeline):
 
     assert {p: (home / p).read_text() for p in pointers} == before
     assert {k: pipeline["query"](everything.format(k)) for k in ("image", "text")} == predictions
+    # the night report is written for a failed night too, and it does not turn the run's failure into success
+    page = (home / "reports" / "night" / "dt=2026-11-21" / "index.html").read_text()
+    assert "<section id=datasets>" in page and "failed" in page
     sent = [json.loads(line) for line in alerts.read_text().splitlines()]
     assert {a["task_id"] for a in sent} == {"validate_image", "validate_text"}
     for a in sent:

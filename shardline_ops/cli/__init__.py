@@ -2,6 +2,7 @@
 
     shardline run --date 2026-11-23 [--image-corpus DIR] [--text-corpus FILE] [--config FILE] [--image-size N ...]
     shardline config show [--config FILE] [overrides]
+    shardline report --date 2026-11-23                        (the nightly report: one page, what the night did)
     shardline query "SELECT count(*) FROM ml.text_predictions" [--format table|csv|json] [--engine duckdb|spark]
     shardline sample-data [--out DIR]
     shardline datasets list | show VERSION | validate --kind image|text
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from shardline.config import Paths, ShardlineError
-from shardline_ops.cli import query, registry, run, servers, warehouse
+from shardline_ops.cli import query, registry, report, run, servers, warehouse
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="shardline", description="Shardline: corpora -> shards -> models -> SQL")
     p.add_argument("--version", action="version", version=f"shardline {release}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for group in (run, query, registry, warehouse, servers):
+    for group in (run, query, report, registry, warehouse, servers):
         group.add_parsers(sub)
     return p
 

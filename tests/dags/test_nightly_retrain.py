@@ -36,15 +36,19 @@ def test_schedule_tags_retries_and_params(dagbag):
     # Airflow's own Params, built from the generated table: every override of `shardline run` is one
     assert set(dag.params.keys()) == {"image_corpus", "text_corpus", "config", *OVERRIDES}
     for t in dag.tasks:
-        if t.task_id in ("check_inputs", "validate_image", "validate_text"):  # not worth retrying
+        if t.task_id in ("check_inputs", "validate_image", "validate_text", "night_report"):  # not worth retrying
             assert t.retries == 0, t.task_id
         else:
             assert t.retries >= 1 and t.retry_exponential_backoff, t.task_id
         assert t.execution_timeout is not None, t.task_id
         assert t.on_failure_callback, t.task_id
     expected = {"check_inputs", "clean_images", "clean_text", "publish_image", "publish_text",
-                "validate_image", "validate_text", "train_image", "train_text", "score_image", "score_text"}
+                "validate_image", "validate_text", "train_image", "train_text", "score_image", "score_text",
+                "night_report"}
     assert {t.task_id for t in dag.tasks} == expected
+    # the report runs last, after failures too, and as a teardown never decides the run's state
+    report = dag.get_task("night_report")
+    assert report.is_teardown and report.upstream_task_ids == {"check_inputs", "score_image", "score_text"}
     assert dag.get_task("score_text").upstream_task_ids == {"train_text"}
     assert dag.get_task("train_image").upstream_task_ids == {"validate_image"}
     assert dag.get_task("publish_image").upstream_task_ids == {"clean_images"}
