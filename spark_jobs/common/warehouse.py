@@ -158,12 +158,12 @@ def replace_together(spark: SparkSession, writes: list[Write], paths: Paths | No
     with contextlib.ExitStack() as locks:
         for d in sorted(set(dirs)):  # one order for every process: no deadlock between two multi-writes
             locks.enter_context(partition_lock(d, str(d.relative_to(database_root(paths)))))
+        folders = [d / f"v-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}" for d in dirs]
         try:
-            for w, d in zip(writes, dirs):
-                folder = d / f"v-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+            for w, folder in zip(writes, folders):
                 staged.append((folder, write_files(conform(w.df, w.table).drop(*w.table.partition_by), folder)))
         except BaseException:
-            for folder, _ in staged:
+            for folder in folders:  # nothing was committed: none of this attempt's files stays
                 shutil.rmtree(folder, ignore_errors=True)
             raise
         out = []
