@@ -143,12 +143,23 @@ def nightly_retrain():
             inputs = ti.xcom_pull(task_ids="check_inputs")
             cmd = [sys.executable, "-m", "training.launch", "--workers", inputs["train_workers"],
                    "--", "--kind", kind, "--date", ds, "--config", inputs["config"]]
-            proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-            print(proc.stderr[-20000:])
+            # stream the run's log (one line per epoch with loss, held-out accuracy and ETA) into the task log
+            # while it trains, instead of all of it at the end
+            import tempfile
+
+            with tempfile.TemporaryFile("w+") as result:  # stdout: the model's folder (a file: no pipe to fill)
+                proc = subprocess.Popen(cmd, cwd=REPO, stdout=result, stderr=subprocess.PIPE, text=True,
+                                        errors="replace")
+                last = ""
+                for line in proc.stderr:
+                    print(line, end="", flush=True)
+                    last = line.strip() or last
+                proc.wait()
+                result.seek(0)
+                stdout = result.read()
             if proc.returncode != 0:
-                raise RuntimeError(f"training {kind} failed (exit {proc.returncode}): "
-                                   f"{(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
-            lines = proc.stdout.strip().splitlines()
+                raise RuntimeError(f"training {kind} failed (exit {proc.returncode}): {last or 'no output'}")
+            lines = stdout.strip().splitlines()
             return lines[-1] if lines else ""  # the registered model's folder (a path, not data)
 
         return _train()

@@ -320,6 +320,10 @@ class TrainSettings(Section):
                                      flag=True)
     serve_baseline: bool = setting(True, "when the baseline rule refuses the network, register the baseline "
                                          "and let it be champion", flag=True, style="bool")
+    promotion_min_test_rows: int = setting(30, "a candidate judged on fewer test rows never replaces a champion "
+                                               "(with none yet it serves, marked provisional)", ge=0, flag=True)
+    promotion_min_test_per_label: int = setting(1, "... nor one with a label that has fewer test rows than this",
+                                                ge=0, flag=True)
     class_weight: str = setting("sqrt", "long tails: none, sqrt (of balanced) or balanced loss weights",
                                 choices=("none", "sqrt", "balanced"))
     min_steps_per_epoch: int = setting(50, "an epoch of a small dataset is at least this many steps (0: one "

@@ -192,15 +192,33 @@ def below_baseline(candidate: dict, baseline: dict | None, margin: float = 0.0) 
     return bool(baseline and "accuracy" in baseline and candidate["accuracy"] < baseline["accuracy"] + margin)
 
 
+def too_little_evidence(candidate: dict, min_rows: int, min_per_label: int) -> str | None:
+    """Why the candidate's test accuracy says too little to replace a champion (few rows, a label with too few
+    test rows), or None. Accuracy on 7 rows moves by 0.14 with one row."""
+    n = candidate.get("n_test")
+    if n is not None and n < min_rows:
+        return f"only {n} test rows (train.promotion_min_test_rows = {min_rows})"
+    thin = sorted(label for label, c in (candidate.get("per_class") or {}).items()
+                  if c.get("support", 0) < min_per_label)
+    if thin:
+        return (f"{len(thin)} label(s) with fewer than {min_per_label} test rows, e.g. {thin[0]!r} "
+                f"(train.promotion_min_test_per_label)")
+    return None
+
+
 def decide(candidate: dict, champion: dict | None, champion_version: str | None, tolerance: float,
-           baseline: dict | None = None, policy: str = "off", margin: float = 0.0) -> tuple[bool, str]:
+           baseline: dict | None = None, policy: str = "off", margin: float = 0.0, min_rows: int = 0,
+           min_per_label: int = 0) -> tuple[bool, str]:
     """Promote or not, and why. The baseline rule (``policy`` refuse) comes first: a candidate whose test
     accuracy is below the scikit-learn baseline's plus ``margin`` is never promoted, champion or not (at
     margin 0 a tie passes: both perfect on an easy set, say);
-    ``warn`` only says so in the reason. Then the champion rule: not worse than the champion by more
+    ``warn`` only says so in the reason. Then the evidence rule: a candidate judged on fewer than
+    ``min_rows`` test rows (or with a label under ``min_per_label``) never replaces a champion; with no
+    champion it serves, marked provisional. Then the champion rule: not worse than the champion by more
     than ``tolerance``."""
     acc = candidate["accuracy"]
     notes = []
+    thin = too_little_evidence(candidate, min_rows, min_per_label)
     if policy != "off" and below_baseline(candidate, baseline, margin):
         said = (f"candidate accuracy {acc:.4f} does not beat the baseline {baseline['name']} "
                 f"{baseline['accuracy']:.4f}" + (f" + margin {margin}" if margin else ""))
@@ -208,7 +226,9 @@ def decide(candidate: dict, champion: dict | None, champion_version: str | None,
             return False, f"{said}: refused (train.baseline_policy = refuse)"
         notes.append(f"{said} (warn only)")
     if champion is None:
-        return True, "; ".join(["no champion yet", *notes])
+        return True, "; ".join(["no champion yet" + (f" (provisional: {thin})" if thin else ""), *notes])
+    if thin:
+        return False, "; ".join([f"{thin}: too little evidence to replace champion {champion_version}", *notes])
     if "accuracy" not in champion:
         return True, "; ".join([f"champion {champion_version} could not be evaluated "
                                 f"({champion.get('error', 'no metrics')}): replacing it", *notes])
@@ -298,10 +318,13 @@ class Gate:
     baseline_policy: str = TrainSettings().baseline_policy
     baseline_margin: float = TrainSettings().baseline_margin
     serve_baseline: bool = TrainSettings().serve_baseline  # a refused network leaves the baseline to serve
+    min_test_rows: int = TrainSettings().promotion_min_test_rows
+    min_test_per_label: int = TrainSettings().promotion_min_test_per_label
 
     @classmethod
     def from_settings(cls, train: TrainSettings) -> "Gate":
-        return cls(train.promotion_tolerance, train.baseline_policy, train.baseline_margin, train.serve_baseline)
+        return cls(train.promotion_tolerance, train.baseline_policy, train.baseline_margin, train.serve_baseline,
+                   train.promotion_min_test_rows, train.promotion_min_test_per_label)
 
 
 @dataclass
@@ -323,8 +346,10 @@ class Fitted:
     encoding: dict
 
 
-def epoch_trail(trail: _DebugTrail, seconds: list[float]):
-    """A callback that times each epoch (into ``seconds``) and logs it to the debug trail."""
+def epoch_trail(trail: _DebugTrail, seconds: list[float], epochs: int = 0, kind: str = "", chief: bool = True):
+    """A callback that times each epoch (into ``seconds``), logs it to the debug trail and, on the chief, prints
+    one progress line per epoch (loss, held-out accuracy, elapsed, ETA at the epoch budget; early stopping may
+    end sooner): the Airflow task log and the terminal show it while the run goes on."""
     import tf_keras as keras
 
     started: list[float] = []
@@ -336,6 +361,13 @@ def epoch_trail(trail: _DebugTrail, seconds: list[float]):
     def end(epoch, logs=None):
         trail.log(f"end {epoch}")
         seconds.append(round(time.perf_counter() - started[0], 3))
+        if chief:
+            logs = logs or {}
+            figures = ", ".join(f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                                if isinstance(logs.get(k), (int, float)))
+            left = max(0, epochs - epoch - 1) * (sum(seconds) / len(seconds))
+            print(f"train {kind}: epoch {epoch + 1}/{epochs}: {figures}; {seconds[-1]:.1f} s, elapsed "
+                  f"{sum(seconds):.0f} s, ETA <= {left:.0f} s", file=sys.stderr, flush=True)
 
     return keras.callbacks.LambdaCallback(on_epoch_begin=begin, on_epoch_end=end)
 
@@ -424,7 +456,7 @@ def fit(cfg: TrainConfig, dataset: Path, paths: Paths, dt: str, *, search_trials
             keras.callbacks.BackupAndRestore(str(root / "_backup" / run_key)),
             stopper(),
             keras.callbacks.TensorBoard(str(root / "_tensorboard" / run_key)),
-            epoch_trail(trail, epoch_seconds),
+            epoch_trail(trail, epoch_seconds, cfg.epochs, cfg.kind, chief=index == 0),
         ]
         history = fit_one(model, cfg, callbacks)
     trail.finish(model)
@@ -482,7 +514,7 @@ def register_candidate(cfg: TrainConfig, fitted: Fitted, save: Callable[[Path], 
         metrics["search"] = {k: v for k, v in fitted.trials.items() if k != "trials"}
     champ_version, champ = champion_metrics(paths, cfg.kind, dataset, labels, enc)
     promoted, reason = decide(metrics, champ, champ_version, gate.tolerance, metrics["baseline"],
-                              gate.baseline_policy, gate.baseline_margin)
+                              gate.baseline_policy, gate.baseline_margin, gate.min_test_rows, gate.min_test_per_label)
     metrics["promotion"] = {"promoted": promoted and promote, "reason": reason if promote else "--no-promote",
                             "champion": champ_version, "champion_metrics": champ, "tolerance": gate.tolerance,
                             "baseline_policy": gate.baseline_policy, "baseline_margin": gate.baseline_margin}
@@ -547,7 +579,8 @@ def register_baseline(paths: Paths, model, metrics: dict, labels: list[str], man
     root = registry.kind_root(paths, kind)
     version = new_version(root, f"{run_key}-baseline")
     champ_version, champ = champion
-    promoted, why = decide(metrics, champ, champ_version, gate.tolerance)
+    promoted, why = decide(metrics, champ, champ_version, gate.tolerance, min_rows=gate.min_test_rows,
+                           min_per_label=gate.min_test_per_label)
     reason = f"network {refused[0]} refused ({refused[1]}); its baseline serves instead: {why}"
     metrics = {**metrics, "refused_network": refused[0],
                "promotion": {"promoted": promoted, "reason": reason, "champion": champ_version,

@@ -112,3 +112,19 @@ def test_scoring_without_a_champion_says_why(tmp_path):
     with pytest.raises(ShardlineError, match="none of the 1 registered versions was promoted; the newest, v1: "
                                              "does not beat the baseline x"):
         resolve_model_dir(paths, "text")
+
+
+def test_a_few_test_rows_never_replace_a_champion():
+    """#43: a model was promoted on 7 test rows. Too little evidence never replaces a champion; with none yet the
+    candidate serves (something must), marked provisional in the reason the report shows."""
+    small = {"accuracy": 0.95, "n_test": 7, "per_class": {"a": {"support": 4}, "b": {"support": 3}}}
+    ok, why = decide(small, {"accuracy": 0.90}, "v1", 0.01, min_rows=30, min_per_label=1)
+    assert not ok and why.startswith("only 7 test rows (train.promotion_min_test_rows = 30)")
+    assert "replace champion v1" in why
+    ok, why = decide(small, None, None, 0.01, min_rows=30, min_per_label=1)
+    assert ok and why == "no champion yet (provisional: only 7 test rows (train.promotion_min_test_rows = 30))"
+    enough = {"accuracy": 0.95, "n_test": 40, "per_class": {"a": {"support": 40}, "b": {"support": 0}}}
+    ok, why = decide(enough, {"accuracy": 0.90}, "v1", 0.01, min_rows=30, min_per_label=1)
+    assert not ok and "1 label(s) with fewer than 1 test rows, e.g. 'b'" in why
+    enough["per_class"]["b"]["support"] = 2
+    assert decide(enough, {"accuracy": 0.90}, "v1", 0.01, min_rows=30, min_per_label=1)[0]
