@@ -7,6 +7,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -86,6 +87,19 @@ def commit_dir(stage: Path, final: Path) -> None:
     except OSError as exc:
         raise ShardlineError(f"{final} already exists: a committed version is never replaced ({exc.strerror})") from None
     fsync_dir(final.parent)
+
+
+def replace_dir(stage: Path, final: Path) -> None:
+    """Put the complete ``stage`` (beside ``final``) in place of ``final`` for a page that is rewritten whole
+    (a report): the old folder is renamed aside, the new one renamed in, the old one removed. A reader sees the
+    old page or the new one, never half of one (for versions that must never be replaced: ``commit_dir``)."""
+    old = None
+    if final.exists():
+        old = final.parent / f".old-{uuid.uuid4().hex[:8]}"
+        final.rename(old)
+    stage.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def ensure_private_file(path: Path, content: Callable[[], str]) -> Path:

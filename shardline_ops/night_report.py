@@ -14,11 +14,11 @@ from __future__ import annotations
 import html
 import io
 import json
-import shutil
 import uuid
 from pathlib import Path
 
 from shardline.config import Paths
+from shardline.storage import replace_dir
 
 KINDS = ("image", "text")
 SECTIONS = ("jobs", "records", "duplicates", "datasets", "models", "plots", "links")
@@ -157,34 +157,30 @@ def plots(data: dict) -> dict[str, str]:
     from matplotlib.figure import Figure
 
     plt.rcParams.update({"font.size": 9, "svg.fonttype": "none"})
-    out = {}
-    fig = Figure(figsize=(6.4, 2.6))
-    ax = fig.subplots()
-    for kind in KINDS:
-        pts = [(r["dt"], r["accuracy"]) for r in data["accuracy"] if r["kind"] == kind]
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=kind)
-    ax.set_ylim(0, 1.02)
-    ax.set_ylabel("held-out accuracy")
-    ax.set_title("held-out accuracy (test and unseen rows), last 30 nights")
-    ax.tick_params(axis="x", labelrotation=45)
-    if ax.lines:
-        ax.legend()
-    ax.grid(alpha=0.3)
-    out["accuracy"] = _svg(fig)
-    fig = Figure(figsize=(6.4, 2.6))
-    ax = fig.subplots()
-    for kind in KINDS:
-        pts = [(r["dt"], r["psi"]) for r in data["drift"] if r["kind"] == kind]
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=kind)
-    ax.axhline(0.2, color="red", linestyle="--", linewidth=1, label="0.2: a real shift")
-    ax.set_ylabel("PSI")
-    ax.set_title("prediction drift against the previous night")
-    ax.tick_params(axis="x", labelrotation=45)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    out["drift"] = _svg(fig)
+
+    def over_nights(rows: list[dict], key: str, title: str, ylabel: str, line: tuple | None = None) -> str:
+        fig = Figure(figsize=(6.4, 2.6))
+        ax = fig.subplots()
+        for kind in KINDS:
+            pts = [(r["dt"], r[key]) for r in rows if r["kind"] == kind]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=kind)
+        if line:
+            ax.axhline(line[0], color="red", linestyle="--", linewidth=1, label=line[1])
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.tick_params(axis="x", labelrotation=45)
+        if ax.lines:
+            ax.legend()
+        ax.grid(alpha=0.3)
+        if key == "accuracy":
+            ax.set_ylim(0, 1.02)
+        return _svg(fig)
+
+    out = {"accuracy": over_nights(data["accuracy"], "accuracy", "held-out accuracy (test and unseen rows), "
+                                   "last 30 nights", "held-out accuracy"),
+           "drift": over_nights(data["drift"], "psi", "prediction drift against the previous night", "PSI",
+                                (0.2, "0.2: a real shift"))}
     for kind in KINDS:
         history = (data["models"].get(kind) or {}).get("history") or {}
         if not history:
@@ -306,11 +302,5 @@ def write(paths: Paths, dt: str) -> Path:
     (stage / "report.json").write_text(json.dumps({k: v for k, v in data.items() if k != "models"} | {
         "models": {k: {kk: vv for kk, vv in (m or {}).items() if kk != "folder"} for k, m in data["models"].items()}},
         indent=2, default=str) + "\n")
-    old = None
-    if final.exists():
-        old = final.parent / f".old-{uuid.uuid4().hex[:8]}"
-        final.rename(old)
-    stage.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_dir(stage, final)
     return final / "index.html"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from shardline.config import Paths, ShardlineError
+from shardline.storage import replace_dir
 from spark_jobs.common.job import Counts
 
 log = logging.getLogger(__name__)
@@ -88,13 +88,7 @@ def publish(paths: Paths, job: str, dt: str, report: dict, files: dict[str, byte
     (stage / "report.html").write_text(page.decode("utf-8", "backslashreplace"))
     for name, data in (files or {}).items():
         (stage / name).write_bytes(data)
-    old = None
-    if final.exists():
-        old = final.parent / f".old-{uuid.uuid4().hex[:8]}"
-        final.rename(old)
-    stage.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_dir(stage, final)
     log.info("report: %s", (final / "report.html").as_uri())
     return final
 
