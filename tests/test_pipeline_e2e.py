@@ -51,6 +51,7 @@ def pipeline(tmp_path_factory):
                "--baseline-policy", "warn"]  # the digits; one epoch does not beat the baseline: plumbing only
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+        return done
 
     def query(sql, engine="duckdb"):
         done = subprocess.run([str(BIN / "shardline"), "query", sql, "--format", "json", "--engine", engine], env=env,
@@ -78,7 +79,15 @@ def planted_rel(rel: str) -> str:
 
 
 def test_nightly_dag_end_to_end(pipeline):
-    pipeline["run"]()
+    done = pipeline["run"]()
+    # progress: one line as each task starts and ends, [i/N], and the total at the end
+    import re
+
+    ended = re.findall(r"shardline: \[(\d+)/(\d+)\] (\S+) success in [\d.]+ s", done.stderr)
+    assert len(ended) == int(ended[0][1]) == 12 and ended[-1][2] == "night_report", ended
+    assert re.search(r"shardline: DAG run \S+ succeeded \(12 tasks in \d+ s\)", done.stderr)
+    # training printed one line per epoch while it ran (the demo config: 1 epoch here)
+    assert re.search(r"train image: epoch 1/1: loss [\d.]+", done.stdout + done.stderr)
     first = snapshot(pipeline["query"])
 
     expected_image_q = {("clean_images", reason, "img-" + hashlib.sha1(planted_rel(rel).encode()).hexdigest()[:16])

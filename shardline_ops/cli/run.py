@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         failures.unlink(missing_ok=True)
         os.environ[RUN_FAILURES] = str(failures)
         print(f"shardline: running DAG {DAG_ID} for {dt} with {conf}", file=sys.stderr)
-        dag_run = dag.test(logical_date=logical, run_conf=conf)
+        started = time.time()
+        with task_progress(len(dag.tasks)):
+            dag_run = dag.test(logical_date=logical, run_conf=conf)
         state = str(getattr(dag_run, "state", "unknown"))
         if state != "success":
             failed = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) == "failed"]
@@ -95,8 +98,41 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not ran:  # e.g. a logical date the DAG does not schedule: a silent no-op is not a success
             raise ShardlineError(f"DAG run {dt} ended {state} without running any task (is {dt} before the DAG's "
                                  f"start_date? see SHARDLINE_START_DATE)")
-        print(f"shardline: DAG run {dt} succeeded ({len(ran)} tasks)", file=sys.stderr)
+        print(f"shardline: DAG run {dt} succeeded ({len(ran)} tasks in {time.time() - started:.0f} s)", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def task_progress(total: int):
+    """One line as each task starts and ends, ``[i/N]``, with its outcome and duration. ``dag.test`` runs the
+    tasks one by one through ``airflow.sdk.definitions.dag._run_task`` (Airflow 3.3.2, pinned); it is wrapped
+    for the run and put back after. If a later Airflow lacks it, the run goes on without these lines."""
+    import airflow.sdk.definitions.dag as dag_module
+
+    original = getattr(dag_module, "_run_task", None)
+    if original is None:
+        yield
+        return
+    order: dict[str, int] = {}
+
+    def run_task(*, ti, task, **kw):
+        number = order.setdefault(ti.task_id, len(order) + 1)
+        print(f"shardline: [{number}/{total}] {ti.task_id} started", file=sys.stderr, flush=True)
+        began = time.time()
+        try:
+            return original(ti=ti, task=task, **kw)
+        finally:
+            with contextlib.suppress(Exception):
+                ti.refresh_from_db()
+            outcome = str(getattr(ti, "state", "") or "ended").rsplit(".", 1)[-1].lower()
+            print(f"shardline: [{number}/{total}] {ti.task_id} {outcome} in {time.time() - began:.1f} s",
+                  file=sys.stderr, flush=True)
+
+    dag_module._run_task = run_task
+    try:
+        yield
+    finally:
+        dag_module._run_task = original
 
 
 def failed_tasks(failed: list[str], alerts: Path) -> str:
