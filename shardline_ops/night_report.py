@@ -12,7 +12,6 @@ dataset and model folders; nothing is recomputed.
 from __future__ import annotations
 
 import html
-import io
 import json
 import uuid
 from pathlib import Path
@@ -141,13 +140,6 @@ def _relative(target: Path, start: Path) -> str:
 
 # ---- plots ------------------------------------------------------------------------------------------------
 
-def _svg(fig) -> str:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
-
-
 def plots(data: dict) -> dict[str, str]:
     """name -> inline SVG: held-out accuracy over nights, prediction drift, training curves per kind."""
     import matplotlib
@@ -155,6 +147,8 @@ def plots(data: dict) -> dict[str, str]:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
     from matplotlib.figure import Figure
+
+    from training.curves import svg
 
     plt.rcParams.update({"font.size": 9, "svg.fonttype": "none"})
 
@@ -175,28 +169,18 @@ def plots(data: dict) -> dict[str, str]:
         ax.grid(alpha=0.3)
         if key == "accuracy":
             ax.set_ylim(0, 1.02)
-        return _svg(fig)
+        return svg(fig)
 
     out = {"accuracy": over_nights(data["accuracy"], "accuracy", "held-out accuracy (test and unseen rows), "
                                    "last 30 nights", "held-out accuracy"),
            "drift": over_nights(data["drift"], "psi", "prediction drift against the previous night", "PSI",
                                 (0.2, "0.2: a real shift"))}
+    from training.curves import curves_svg
+
     for kind in KINDS:
         history = (data["models"].get(kind) or {}).get("history") or {}
-        if not history:
-            continue
-        fig = Figure(figsize=(6.4, 2.6))
-        loss_ax, acc_ax = fig.subplots(1, 2)
-        for key, values in history.items():
-            (acc_ax if "acc" in key else loss_ax).plot(range(1, len(values) + 1), values, marker=".", label=key)
-        loss_ax.set_title(f"{kind}: loss by epoch")
-        acc_ax.set_title(f"{kind}: accuracy by epoch")
-        for a in (loss_ax, acc_ax):
-            a.set_xlabel("epoch")
-            a.grid(alpha=0.3)
-            if a.lines:
-                a.legend(fontsize=7)
-        out[f"training_{kind}"] = _svg(fig)
+        if history:
+            out[f"training_{kind}"] = curves_svg(history, kind)
     return out
 
 

@@ -86,8 +86,12 @@ def render(meta: dict, metrics: dict, labels: list[str], confusion_png: bytes | 
         parts.append("<h2>Training</h2>")
         parts.append(f"<p>seconds per epoch: {html.escape(str(metrics.get('epoch_seconds')))}; "
                      f"samples/s: {_fmt(metrics.get('train_samples_per_second'))}</p>")
-        parts.append(_table(["epoch", *keys], [[e + 1, *[history[k][e] if e < len(history[k]) else None
-                                                          for k in keys]] for e in range(n)]))
+        from training.curves import curves_svg
+
+        parts.append(f"<figure>{curves_svg(history)}</figure>")
+        parts.append("<details><summary>the figures by epoch</summary>" + _table(
+            ["epoch", *keys], [[e + 1, *[history[k][e] if e < len(history[k]) else None for k in keys]]
+                               for e in range(n)]) + "</details>")
     if search:
         parts.append(f"<h2>Hyperparameter search ({search['n_trials']} trials of {search['trial_epochs']} "
                      f"epochs, by validation accuracy)</h2>")

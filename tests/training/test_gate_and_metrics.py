@@ -75,7 +75,11 @@ def test_metrics_and_report_show_the_baseline_side_by_side():
     assert "logreg_pixels32_hog48" in page and "0.7500" in page and "0.5000" in page
     assert "<b>" not in page.split("</b>", 1)[1]  # the reason and version are escaped
     assert "v&lt;1&gt;" in page and "data:image/png;base64," in page
-    assert "Mix:" not in page
+    assert "Mix:" not in page and "<svg" not in page  # no history: no curves
+    m["history"] = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8], "val_accuracy": [0.4, 0.7]}
+    page = render({"kind": "image", "version": "v1", "dataset_version": "d", "dt": "2025-01-01"}, m, labels,
+                  b"\x89PNG fake", None)
+    assert page.count("<svg") == 1 and "loss by epoch" in page and "accuracy by epoch" in page  # a plot
     m["mix"] = {"deep_weight": 0.35, "rows": 40, "accuracy": {"deep": 0.5, "joint": 0.6, "mixed": 0.7},
                 "test_accuracy": {"deep": 0.55, "joint": 0.65}}
     page = render({"kind": "image", "version": "v", "dataset_version": "d", "dt": "2025-01-01"}, m, labels, None, None)
