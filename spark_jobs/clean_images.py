@@ -33,6 +33,21 @@ JOB = "clean_images"
 SAMPLES_PER_SECTION = 8
 
 
+def near_duplicate_originals(flagged: DataFrame, samples: list[dict]) -> dict[str, str]:
+    """{sampled near duplicate's id: source of the kept picture it duplicates}, from its detail
+    ("near duplicate of <id> (hamming n)")."""
+    wanted = {}
+    for s in samples:
+        detail = s.get("detail") or ""
+        if detail.startswith("near duplicate of ") and " (hamming" in detail:
+            wanted[s["id"]] = detail[len("near duplicate of "):detail.rindex(" (hamming")]
+    if not wanted:
+        return {}
+    rows = flagged.filter(F.col("id").isin(sorted(set(wanted.values())))).select("id", "source").collect()
+    source = {r["id"]: r["source"] for r in rows}
+    return {dup: source[orig] for dup, orig in wanted.items() if orig in source}
+
+
 def build_report(spark: SparkSession, flagged: DataFrame, counts: Counts, *, dt: str, run_id: str,
                  input_: str, cfg: ImageCleanConfig, near: NearDupConfig | None) -> tuple[dict, bytes]:
     """The run's report and its contact sheet (sample rejects per reason, sample kept images per label)."""
@@ -50,12 +65,25 @@ def build_report(spark: SparkSession, flagged: DataFrame, counts: Counts, *, dt:
     def uri(source: str) -> str:
         return cfg.root_uri.rstrip("/") + "/" + source
 
-    files = read_samples(sorted({uri(s["source"]) for group in (rejects, kept) for v in group.values() for s in v}))
+    # a near duplicate is shown beside the picture it duplicates (the kept one its detail names)
+    kept_of = near_duplicate_originals(flagged, rejects.get("near_duplicate", []))
+    files = read_samples(sorted({uri(s["source"]) for group in (rejects, kept) for v in group.values() for s in v}
+                                | {uri(src) for src in kept_of.values()}))
 
     def tiles(items: list[dict]) -> list[tuple[bytes | None, str]]:
         return [(files.get(uri(s["source"])), s["source"].rsplit("/", 1)[-1]) for s in items]
 
-    sections = [(f"rejected: {reason}", tiles(items)) for reason, items in rejects.items()]
+    def pairs(items: list[dict]) -> list[tuple[bytes | None, str]]:
+        out = []
+        for s in items[:SAMPLES_PER_SECTION // 2]:
+            original = kept_of.get(s["id"])
+            if original:
+                out.append((files.get(uri(original)), "kept: " + original.rsplit("/", 1)[-1]))
+            out.append((files.get(uri(s["source"])), "dropped: " + s["source"].rsplit("/", 1)[-1]))
+        return out
+
+    sections = [(f"rejected: {reason}", pairs(items) if reason == "near_duplicate" else tiles(items))
+                for reason, items in rejects.items()]
     sections += [(f"kept: {label}", tiles(items)) for label, items in kept.items()]
     from spark_jobs.imaging import contact_sheet
 

@@ -52,3 +52,14 @@ def test_confusion_matrix_is_readable_at_40_labels(tmp_path):
     left = int(longest) + 24
     ink = [x for x in range(left) for y in range(0, img.height, 2) if img.getpixel((x, y))[0] < 100]
     assert min(ink) <= left - 8 - longest + 3
+
+
+def test_a_near_duplicate_is_shown_beside_the_picture_it_duplicates(spark):
+    from spark_jobs.clean_images import near_duplicate_originals
+
+    flagged = spark.createDataFrame([("k1", "icons/app.png", None, None),
+                                     ("d1", "icons/app-copy.png", "near_duplicate", "near duplicate of k1 (hamming 2)")],
+                                    "id string, source string, reason string, detail string")
+    samples = [{"id": "d1", "source": "icons/app-copy.png", "detail": "near duplicate of k1 (hamming 2)"},
+               {"id": "d2", "source": "x.png", "detail": "near duplicate of gone (hamming 1)"}]
+    assert near_duplicate_originals(flagged, samples) == {"d1": "icons/app.png"}
