@@ -215,9 +215,9 @@ def render(data: dict, svgs: dict[str, str]) -> str:
     parts.append("<section id=jobs><h2>Jobs</h2>" + _table(
         ["job", "status", "seconds", "records in", "kept", "quarantined"],
         [[j["job"], j["status"], j["seconds"], j["records_in"], j["records_out"], j["records_quarantined"]]
-         for j in data["jobs"]] +
-        [[f"batch inference ({s['kind']})", s["status"], s["duration_s"], s["rows_in"], s["rows_out"],
-          s["rows_quarantined"]] for s in data["scoring"]]) + "</section>")
+         for j in data["jobs"]]) + "".join(
+        f"<p>scoring {html.escape(s['kind'])} failed: {html.escape(s['error'] or '')}</p>"
+        for s in data["scoring"] if s["status"] != "success") + "</section>")
     before = {j["job"]: j for j in data["previous_jobs"]}
     rows = []
     for j in data["jobs"]:

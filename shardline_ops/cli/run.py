@@ -14,6 +14,7 @@ from shardline import settings
 from shardline.config import REPO_ROOT, Paths, ShardlineError, parse_date, require_path, shown
 from shardline.storage import file_lock
 from shardline_ops.alerts import RUN_FAILURES
+from shardline_ops.run_output import quiet_output, task_progress
 from shardline_ops.servers.airflow import ensure_db
 
 DAG_FILE = REPO_ROOT / "dags" / "nightly_retrain.py"
@@ -85,54 +86,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ[RUN_FAILURES] = str(failures)
         print(f"shardline: running DAG {DAG_ID} for {dt} with {conf}", file=sys.stderr)
         started = time.time()
-        with task_progress(len(dag.tasks)):
+        log = None if args.verbose else paths.logs / f"run-{dt}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.log"
+        with quiet_output(log) as terminal, task_progress(len(dag.tasks), terminal):
             dag_run = dag.test(logical_date=logical, run_conf=conf)
         state = str(getattr(dag_run, "state", "unknown"))
         if state != "success":
             failed = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) == "failed"]
             said = failed_tasks(failed, failures)
-            raise ShardlineError(f"DAG run {dt} ended {state}; failed tasks: {said or 'none recorded'} "
-                                 "(each task's output is above)")
+            where = f"each task's output: {log}" if log else "each task's output is above"
+            raise ShardlineError(f"DAG run {dt} ended {state}; failed tasks: {said or 'none recorded'} ({where})")
         ran = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) in ("success", "failed", "skipped",
                                                                                        "upstream_failed")]
         if not ran:  # e.g. a logical date the DAG does not schedule: a silent no-op is not a success
             raise ShardlineError(f"DAG run {dt} ended {state} without running any task (is {dt} before the DAG's "
                                  f"start_date? see SHARDLINE_START_DATE)")
-        print(f"shardline: DAG run {dt} succeeded ({len(ran)} tasks in {time.time() - started:.0f} s)", file=sys.stderr)
+        print(f"shardline: DAG run {dt} succeeded ({len(ran)} tasks in {time.time() - started:.0f} s)"
+              + (f"; the whole output: {log}" if log else ""), file=sys.stderr)
     return 0
-
-
-@contextlib.contextmanager
-def task_progress(total: int):
-    """One line as each task starts and ends, ``[i/N]``, with its outcome and duration. ``dag.test`` runs the
-    tasks one by one through ``airflow.sdk.definitions.dag._run_task`` (Airflow 3.3.2, pinned); it is wrapped
-    for the run and put back after. If a later Airflow lacks it, the run goes on without these lines."""
-    import airflow.sdk.definitions.dag as dag_module
-
-    original = getattr(dag_module, "_run_task", None)
-    if original is None:
-        yield
-        return
-    order: dict[str, int] = {}
-
-    def run_task(*, ti, task, **kw):
-        number = order.setdefault(ti.task_id, len(order) + 1)
-        print(f"shardline: [{number}/{total}] {ti.task_id} started", file=sys.stderr, flush=True)
-        began = time.time()
-        try:
-            return original(ti=ti, task=task, **kw)
-        finally:
-            with contextlib.suppress(Exception):
-                ti.refresh_from_db()
-            outcome = str(getattr(ti, "state", "") or "ended").rsplit(".", 1)[-1].lower()
-            print(f"shardline: [{number}/{total}] {ti.task_id} {outcome} in {time.time() - began:.1f} s",
-                  file=sys.stderr, flush=True)
-
-    dag_module._run_task = run_task
-    try:
-        yield
-    finally:
-        dag_module._run_task = original
 
 
 def failed_tasks(failed: list[str], alerts: Path) -> str:
@@ -222,6 +192,9 @@ def add_parsers(sub) -> None:
     run.add_argument("--date", required=True, help="run date YYYY-MM-DD")
     run.add_argument("--image-corpus", help="image folder ROOT/<label>/<file> (default: sample corpus)")
     run.add_argument("--text-corpus", help="JSONL file or folder (default: sample corpus)")
+    run.add_argument("--verbose", action="store_true",
+                     help="print the whole output (Airflow, Spark, TensorFlow, every task) instead of writing it to a "
+                          "log under <data>/logs and printing progress")
     add_config_flags(run)
     run.set_defaults(func=cmd_run)
 

@@ -86,7 +86,7 @@ def test_the_night_report_has_every_section_and_true_numbers(two_nights):
         assert f"<section id={section}>" in page, section
     assert page.count("<svg") == 3  # accuracy, drift, the text model's training curves
     assert "<td>near_duplicate</td><td>5</td><td>+2</td>" in page  # against the previous night
-    assert "<td>clean_text</td><td>success</td><td>42.000</td>" in page
+    assert "<td>clean_text</td><td>success</td><td>42.000</td>" in page and "batch inference (text)" not in page
     assert "first model" in page and "tfidf 0.500" in page
     assert len(re.findall(r"<a href=", page)) == 2  # the job report and the model report
     for href in re.findall(r'<a href="([^"]+)"', page):
