@@ -89,7 +89,7 @@ def test_run_flags_and_dag_params_are_generated_from_the_same_table():
     run = next(a for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions
                if a.dest == "image_size").container
     flags = {a.dest for a in run._actions if a.option_strings} - {"help", "date", "image_corpus", "text_corpus",
-                                                                  "config", "set_items"}
+                                                                  "config", "set_items", "verbose"}
     assert flags == set(settings.OVERRIDES)
     # the DAG file's params, read from its source: the override names come from dag_params() alone
     dag = ast.parse((REPO / "dags" / "nightly_retrain.py").read_text())
