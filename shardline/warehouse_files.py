@@ -8,11 +8,15 @@ catalog (``spark_jobs/common/warehouse.py``), DuckDB's views (``shardline_ops/du
 reader (delta-rs, delta-spark, Trino, DuckDB's ``delta`` extension) therefore see the same rows.
 
 Written by ``shardline/warehouse_log.py``: Spark writes each partition's files into a folder of their own
-(``dt=<date>/v-<utc time>-<id>/``), then one Delta commit replaces the partition's files with them.
+(``dt=<date>/v-<utc time>-<id>/``), then one Delta commit replaces the partition's files with them. What a
+data file holds (``file_schema``: the table's columns less the partition columns, timestamps as UTC
+microseconds) and its entry in the log (``add_action``) are defined here too, for every writer (the commit,
+the migration).
 """
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,3 +133,40 @@ def partition_folders(paths: Paths, table: Table, as_of: AsOf | None = None) -> 
                              "another engine?): Spark's catalog needs one folder per partition; read it with "
                              "`shardline query` (DuckDB) or any Delta reader")
     return {spec: str(next(iter(fs))) for spec, fs in folders.items()}
+
+
+def arrow_type(spark_json):
+    """A Spark/Delta schema type (its JSON form) as a pyarrow type; timestamps as Delta stores them."""
+    import pyarrow as pa
+
+    if isinstance(spark_json, dict):
+        if spark_json["type"] == "array":
+            return pa.list_(arrow_type(spark_json["elementType"]))
+        if spark_json["type"] == "struct":
+            return pa.struct([pa.field(f["name"], arrow_type(f["type"])) for f in spark_json["fields"]])
+        raise ShardlineError(f"no Arrow type for {spark_json}")
+    simple = {"string": pa.string(), "binary": pa.binary(), "integer": pa.int32(), "long": pa.int64(),
+              "double": pa.float64(), "float": pa.float32(), "boolean": pa.bool_(), "short": pa.int16(),
+              "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
+    return simple[spark_json]
+
+
+def file_schema(table: Table):
+    """The Arrow schema of the table's data files (partition columns live in the log, not in the files)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f["name"], arrow_type(f["type"])) for f in table.schema.jsonValue()["fields"]
+                      if f["name"] not in table.partition_by])
+
+
+def add_action(root: Path, path: Path, partition: dict[str, str]):
+    """The Delta ``add`` of a complete Parquet file under the table folder ``root``, its row count from the
+    footer (no data read) as the ``numRecords`` statistic. Returns (the action, its rows)."""
+    import pyarrow.parquet as pq
+    from deltalake.transaction import AddAction
+
+    rows = pq.ParquetFile(path).metadata.num_rows
+    st = path.stat()
+    return AddAction(path=path.relative_to(root).as_posix(), size=st.st_size, partition_values=dict(partition),
+                     modification_time=int(st.st_mtime * 1000), data_change=True,
+                     stats=json.dumps({"numRecords": rows})), rows

@@ -17,7 +17,6 @@ id, the date and the rows added and removed, which ``history`` reads back.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -26,11 +25,11 @@ from pathlib import Path
 
 from schemas.warehouse import ALL_TABLES, Table
 from shardline.config import Paths, ShardlineError
-from shardline.warehouse_files import LOG, database_root, is_delta, table_root
+from shardline.warehouse_files import LOG, add_action, is_delta, table_root
 
 log = logging.getLogger(__name__)
 
-# Stamped into every commit this process makes (the job skeleton sets it; see ``commit_info``).
+# Stamped into every commit this process makes (the job skeleton sets it: ``set_commit_info``).
 _COMMIT_INFO: dict[str, str] = {}
 
 
@@ -94,33 +93,18 @@ class Commit:
     rows_removed: int
 
 
-def parquet_rows(files: list[Path]) -> int:
-    """Rows in Parquet files, from their footers (no data read)."""
-    import pyarrow.parquet as pq
-
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-
-
 def commit(paths: Paths, table: Table, files: list[Path], partition: dict[str, str] | None = None,
            replace: bool = False, info: dict[str, str] | None = None) -> Commit:
     """One commit of ``files`` (already complete and fsynced, under the table's folder) to ``table``:
     ``replace=True`` makes them the whole content of ``partition``; otherwise they are appended."""
-    import pyarrow.parquet as pq
-    from deltalake.transaction import AddAction
-
     dt = ensure_table(paths, table)
     root = table_root(paths, table)
     partition = partition or {}
     if list(partition) != list(table.partition_by) and (replace or table.partition_by):
         raise ValueError(f"{table.qualified} is partitioned by {table.partition_by}, got {list(partition)}")
-    adds, added = [], 0
-    for f in files:
-        rows = pq.ParquetFile(f).metadata.num_rows
-        st = f.stat()
-        adds.append(AddAction(path=f.relative_to(root).as_posix(), size=st.st_size, partition_values=dict(partition),
-                              modification_time=int(st.st_mtime * 1000), data_change=True,
-                              stats=json.dumps({"numRecords": rows})))
-        added += rows
+    adds = [add_action(root, f, partition) for f in files]
+    added = sum(rows for _, rows in adds)
+    adds = [action for action, _ in adds]
     removed = _partition_rows(dt, partition) if replace else 0
     meta = {**_COMMIT_INFO, **(info or {}), "rows_added": str(added), "rows_removed": str(removed)}
     if partition:
@@ -145,12 +129,11 @@ def append_records(paths: Paths, table: Table, records: list[dict]) -> Commit:
     import pyarrow.parquet as pq
 
     from shardline.storage import file_lock, fsync_dir
-    from shardline.warehouse_migrate import file_schema
+    from shardline.warehouse_files import file_schema
 
     if table.partition_by:
         raise ValueError(f"{table.qualified} is partitioned: append_records is for log tables")
-    root = table_root(paths, table)
-    ensure_table(paths, table)
+    root = table_root(paths, table)  # the table is created, if need be, by the commit
     schema = file_schema(table)
     data = pa.Table.from_pylist([{f.name: _utc(r.get(f.name)) for f in schema} for r in records], schema=schema)
     with file_lock(root / "_LOCK", f"{table.qualified} append"):
@@ -276,7 +259,3 @@ def _remove_empty_folders(root: Path) -> None:
             folder.rmdir()  # only when empty: a writer may be staging into it right now
         except OSError:
             pass
-
-
-def warehouse_exists(paths: Paths) -> bool:
-    return database_root(paths).is_dir()

@@ -14,7 +14,6 @@ under the table's lock:
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -24,34 +23,10 @@ from pathlib import Path
 from schemas.warehouse import ALL_TABLES, Table
 from shardline.config import Paths, ShardlineError
 from shardline.storage import file_lock, fsync_dir, fsync_tree
-from shardline.warehouse_files import is_delta, legacy_layout, table_root
+from shardline.warehouse_files import add_action, file_schema, is_delta, legacy_layout, table_root
 
 log = logging.getLogger(__name__)
 CURRENT = "_CURRENT"
-
-
-def arrow_type(spark_json):
-    """A Spark/Delta schema type (its JSON form) as a pyarrow type; timestamps as Delta stores them."""
-    import pyarrow as pa
-
-    if isinstance(spark_json, dict):
-        if spark_json["type"] == "array":
-            return pa.list_(arrow_type(spark_json["elementType"]))
-        if spark_json["type"] == "struct":
-            return pa.struct([pa.field(f["name"], arrow_type(f["type"])) for f in spark_json["fields"]])
-        raise ShardlineError(f"no Arrow type for {spark_json}")
-    simple = {"string": pa.string(), "binary": pa.binary(), "integer": pa.int32(), "long": pa.int64(),
-              "double": pa.float64(), "float": pa.float32(), "boolean": pa.bool_(), "short": pa.int16(),
-              "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
-    return simple[spark_json]
-
-
-def file_schema(table: Table):
-    """The Arrow schema of the table's data files (partition columns live in the log, not in the files)."""
-    import pyarrow as pa
-
-    return pa.schema([pa.field(f["name"], arrow_type(f["type"])) for f in table.schema.jsonValue()["fields"]
-                      if f["name"] not in table.partition_by])
 
 
 def migrate(paths: Paths) -> list[str]:
@@ -91,7 +66,7 @@ def _old_live_files(table: Table, root: Path) -> list[tuple[dict[str, str], list
 def _migrate_table(paths: Paths, table: Table, root: Path) -> None:
     import pyarrow.parquet as pq
     from deltalake import Schema
-    from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+    from deltalake.transaction import CommitProperties, create_table_with_add_actions
 
     started, schema, tag = time.time(), file_schema(table), uuid.uuid4().hex[:8]
     adds, rows_total, partitions = [], 0, 0
@@ -104,17 +79,11 @@ def _migrate_table(paths: Paths, table: Table, root: Path) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         for i, old in enumerate(files):
             new = (folder / f"part-{i:05d}.parquet") if spec else root / f"migrated-{tag}-{i:05d}.parquet"
-            data = pq.read_table(old)
-            data = data.select([c for c in schema.names if c in data.column_names])
-            data = _conform(data, schema)
-            pq.write_table(data, new)
-            rows = pq.ParquetFile(new).metadata.num_rows
+            pq.write_table(_conform(pq.read_table(old), schema), new)
+            action, rows = add_action(root, new, spec)
             if rows != pq.ParquetFile(old).metadata.num_rows:
                 raise ShardlineError(f"migrating {old}: wrote {rows} rows of {pq.ParquetFile(old).metadata.num_rows}")
-            st = new.stat()
-            adds.append(AddAction(path=new.relative_to(root).as_posix(), size=st.st_size, partition_values=spec,
-                                  modification_time=int(st.st_mtime * 1000), data_change=True,
-                                  stats=json.dumps({"numRecords": rows})))
+            adds.append(action)
             rows_total += rows
     fsync_tree(root)
     fsync_dir(root)

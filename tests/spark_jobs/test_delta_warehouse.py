@@ -266,11 +266,10 @@ def test_a_column_added_to_the_schema_reaches_old_tables_as_null(tmp_path):
     import json
 
     from deltalake import DeltaTable, Schema
-    from deltalake.transaction import AddAction
 
     from schemas.warehouse import TEXT_PREDICTIONS
+    from shardline.warehouse_files import add_action, file_schema
     from shardline.warehouse_log import ensure_table
-    from shardline.warehouse_migrate import file_schema
 
     paths = Paths(tmp_path / "home")
     root = table_root(paths, TEXT_PREDICTIONS)
@@ -282,10 +281,8 @@ def test_a_column_added_to_the_schema_reaches_old_tables_as_null(tmp_path):
     schema = file_schema(TEXT_PREDICTIONS).remove(file_schema(TEXT_PREDICTIONS).get_field_index("split"))
     pq.write_table(pa.Table.from_pylist([{"id": "x", "predicted_label": "a"}, {"id": "y", "predicted_label": "b"}],
                                         schema=schema), folder / "part-0.parquet")
-    f = folder / "part-0.parquet"
     DeltaTable(str(root)).create_write_transaction(
-        [AddAction("dt=2035-03-01/v-old/part-0.parquet", f.stat().st_size, {"dt": "2035-03-01"},
-                   int(f.stat().st_mtime * 1000), True, '{"numRecords": 2}')], mode="append",
+        [add_action(root, folder / "part-0.parquet", {"dt": "2035-03-01"})[0]], mode="append",
         schema=DeltaTable(str(root)).schema(), partition_by=["dt"])
     ensure_table(paths, TEXT_PREDICTIONS)
     assert "split" in {f.name for f in DeltaTable(str(root)).schema().fields}
