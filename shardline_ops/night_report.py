@@ -71,44 +71,36 @@ def gather(paths: Paths, dt: str) -> dict:
     return data
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _dataset(paths: Paths, kind: str) -> dict | None:
-    root = paths.datasets / kind
-    candidate = (root / "candidate").read_text().strip() if (root / "candidate").exists() else None
+    from shardline.datasets import kind_root, read_manifest, read_validation
+    from shardline.storage import read_pointer
+
+    root = kind_root(paths, kind)
+    candidate = read_pointer(root / "candidate")
     if not candidate:
         return None
-    manifest = _read_json(root / candidate / "manifest.json") or {}
-    validation = _read_json(root / candidate / "validation.json") or {}
-    latest = (root / "latest").read_text().strip() if (root / "latest").exists() else None
+    manifest = read_manifest(paths, kind, candidate)
+    validation = read_validation(paths, kind, candidate) or {}
     return {"version": candidate, "rows": manifest.get("rows"), "labels": len(manifest.get("counts", {}).get("train", {}))
             if isinstance(manifest.get("counts", {}).get("train"), dict) else None,
             "status": validation.get("status", "not validated"), "drift": validation.get("drift"),
             "problems": [p for c in (validation.get("checks") or {}).values() for p in c.get("problems", [])],
-            "latest": latest}
+            "latest": read_pointer(root / "latest")}
 
 
 def _model(paths: Paths, kind: str, dt: str) -> dict | None:
-    root = paths.models / kind
-    if not root.is_dir():
+    from training import registry
+
+    if not registry.kind_root(paths, kind).is_dir():
         return None
-    versions = []
-    for folder in root.iterdir():
-        meta = _read_json(folder / "model.json") if folder.is_dir() and not folder.name.startswith(("_", ".")) else None
-        if meta and meta.get("dt") == dt:
-            versions.append((meta.get("saved_at", ""), folder, meta))
-    champion = (root / "champion").read_text().strip() if (root / "champion").exists() else None
-    if not versions:
+    champion = registry.champion(paths, kind)
+    tonight = [m for m in registry.list_models(paths, kind) if m["dt"] == dt]  # oldest first
+    if not tonight:
         return {"version": None, "champion": champion}
-    _, folder, meta = max(versions, key=lambda v: v[0])
-    metrics = _read_json(folder / "metrics.json") or {}
+    version = tonight[-1]["version"]
+    metrics = registry.read_model(paths, kind, version)["metrics"]
     promotion = metrics.get("promotion") or {}
-    return {"version": meta.get("version"), "folder": folder, "champion": champion,
+    return {"version": version, "folder": registry.kind_root(paths, kind) / version, "champion": champion,
             "accuracy": metrics.get("accuracy"), "macro_f1": metrics.get("macro_f1"), "n_test": metrics.get("n_test"),
             "baseline": {k: (metrics.get("baseline") or {}).get(k) for k in ("name", "accuracy", "macro_f1")},
             "champion_before": promotion.get("champion"),

@@ -14,9 +14,8 @@ import pytest
 
 from schemas.warehouse import CLEAN_TEXT, JOB_RUNS, QUARANTINE, SCORING_RUNS, TEXT_PREDICTIONS
 from shardline.config import Paths
-from shardline.warehouse_files import table_root
+from shardline.warehouse_files import file_schema, table_root
 from shardline.warehouse_log import append_records, commit, ensure_tables
-from shardline.warehouse_migrate import file_schema
 from shardline_ops.night_report import SECTIONS, gather, write
 
 DT, PREV = "2036-01-02", "2036-01-01"
@@ -55,7 +54,8 @@ def two_nights(tmp_path) -> Paths:
     night(paths, DT, kept=20, dups=5, test_right=6)
     model = paths.models / "text" / "m1"
     model.mkdir(parents=True)
-    (model / "model.json").write_text(json.dumps({"version": "m1", "dt": DT, "saved_at": "2036-01-02T03:00:00"}))
+    (model / "model.json").write_text(json.dumps({"name": "text_classifier", "version": "m1", "dt": DT,
+                                                     "saved_at": "2036-01-02T03:00:00"}))
     (model / "metrics.json").write_text(json.dumps({
         "accuracy": 0.6, "macro_f1": 0.55, "n_test": 10, "baseline": {"name": "tfidf", "accuracy": 0.5},
         "promotion": {"promoted": True, "reason": "first model", "champion": None},
